@@ -1,0 +1,3 @@
+from tinygrad_edu.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""Reverse-mode automatic differentiation: `Function`, its `Context`, grad mode and the backward pass.
+
+Every differentiable op is a `Function` subclass with `forward(ctx, *arrays)` and `backward(ctx, grad_out)`
+written next to each other. `Function.apply` runs `forward` on the NumPy arrays inside the input tensors and,
+when gradients are wanted, records the call on the output tensor (`out._ctx`), which is how the graph is built:
+each output points at the context of the op that made it, and each context points at its input tensors.
+
+`backward` walks that graph from the loss to the leaves in reverse topological order, asking each context for
+the gradients of its inputs (the chain rule), and accumulating them.
+"""
+import contextlib
+import threading
+
+import numpy as np
+
+from tinygrad_edu import tensor as tensor_module
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+def is_grad_enabled():
+    return _grad_mode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager and decorator that turns graph recording on or off (as `torch.set_grad_enabled`)."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.previous = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc_info):
+        _grad_mode.enabled = self.previous
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """`with no_grad():` or `@no_grad()`: ops run without recording a graph (inference, optimizer updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    def __init__(self):
+        super().__init__(True)
+
+
+class Context:
+    """What a `Function` call remembers for its backward: saved arrays, attributes and its input tensors."""
+
+    __slots__ = ("parents", "needs_input_grad", "saved_tensors", "freed", "__dict__")
+
+    def __init__(self, parents):
+        self.parents = parents
+        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.saved_tensors = ()
+        self.freed = False
+
+    def save_for_backward(self, *arrays):
+        """Keep NumPy arrays for backward. They are released after backward unless `retain_graph=True`."""
+        self.saved_tensors = arrays
+
+
+class Function:
+    """Base class of a differentiable op: subclasses define `forward(ctx, ...)` and `backward(ctx, grad_out)`.
+
+    `forward` receives the NumPy arrays of the tensor arguments (other arguments pass through unchanged) and
+    returns one array. `backward` receives the gradient of the loss with respect to that output and returns one
+    gradient per tensor argument, in order, or `None` where an input needs none (check `ctx.needs_input_grad`).
+    Gradients may keep the broadcast shape of the output: the engine sums them back to each input's shape.
+    """
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = tensor_module.Tensor
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        _check_same_device(cls.__name__, tensors)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context(tensors)
+        out_data = cls.forward(ctx, *arrays, **kwargs)
+        record = _grad_mode.enabled and any(ctx.needs_input_grad)
+        out = Tensor._from_array(out_data, device=tensors[0].device if tensors else "cpu", requires_grad=record)
+        if record:
+            ctx.op_name = cls.__name__
+            out._ctx = ctx
+            ctx.function = cls
+        return out
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        raise NotImplementedError
+
+
+def _check_same_device(op_name, tensors):
+    if len(tensors) > 1:
+        devices = {t.device for t in tensors}
+        if len(devices) > 1:
+            described = ", ".join(f"{t.device} {t.shape}" for t in tensors)
+            raise RuntimeError(f"{op_name}: expected all tensors on the same device, got {described}")
+
+
+def unbroadcast(grad, shape):
+    """Sum a gradient of a broadcast result back to the `shape` of the input that was broadcast.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1, so by the chain rule the
+    gradient of each original element is the sum over all its copies. This is the one place where the engine
+    undoes broadcasting; every op may return gradients in the broadcast shape.
+    """
+    if grad.shape == shape:
+        return grad
+    extra_leading_axes = grad.ndim - len(shape)
+    if extra_leading_axes:
+        grad = grad.sum(axis=tuple(range(extra_leading_axes)))
+    stretched_axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched_axes:
+        grad = grad.sum(axis=stretched_axes, keepdims=True)
+    return grad
+
+
+def topological_order(root):
+    """Tensors reachable from `root` through recorded ops, each listed after all of its inputs.
+
+    Iterative depth-first search with an explicit stack, so a 10,000-op chain cannot hit Python's recursion
+    limit. A node is emitted once all of its parents are emitted (post-order).
+    """
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def run_backward(root, gradient=None, retain_graph=False, trace=None):
+    """Backpropagate from `root`: fill `.grad` of every leaf (and every tensor that called `retain_grad()`)."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            f"backward: tensor of shape {root.shape} does not require grad and has no grad_fn; "
+            "did you create it under no_grad() or from tensors that do not require grad?"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs, but the output has shape "
+                f"{root.shape}; pass gradient= a tensor of that shape, or reduce it first (e.g. .sum())"
+            )
+        seed = np.ones(root.shape, dtype=root.dtype)
+    else:
+        seed = gradient.data if isinstance(gradient, tensor_module.Tensor) else np.asarray(gradient, root.dtype)
+        if seed.shape != root.shape:
+            raise ValueError(f"backward: gradient has shape {seed.shape} but the output has shape {root.shape}")
+        seed = seed.astype(root.dtype, copy=False)
+
+    # 1. Order the graph so that each tensor comes after everything it was computed from.
+    order = topological_order(root)
+    # 2. Seed d(root)/d(root) = 1 (or the given cotangent) and walk from the root back to the leaves.
+    grads = {id(root): seed}
+    for node in reversed(order):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        # 3. Leaves (and tensors asked to keep theirs) accumulate: a second backward adds to .grad.
+        if node._ctx is None or node._retains_grad:
+            node._accumulate_grad(grad)
+        ctx = node._ctx
+        if ctx is None:
+            continue
+        if ctx.freed:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph a second time (op {ctx.op_name}, output shape "
+                f"{node.shape}); its saved values were freed. Pass retain_graph=True to the first backward call."
+            )
+        # 4. The chain rule for one op: the gradients of its inputs from the gradient of its output.
+        input_grads = ctx.function.backward(ctx, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if trace is not None:
+            trace(node, ctx, grad, input_grads)
+        for parent, parent_grad in zip(ctx.parents, input_grads):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            parent_grad = unbroadcast(np.asarray(parent_grad, dtype=parent.dtype), parent.shape)
+            # 5. A tensor used several times receives the sum of the gradients from each use.
+            key = id(parent)
+            if key in grads:
+                grads[key] = grads[key] + parent_grad
+            else:
+                grads[key] = parent_grad
+        # 6. Free what the op saved, so memory is returned as soon as the gradient has passed through.
+        if not retain_graph:
+            ctx.saved_tensors = ()
+            ctx.freed = True
+

@@ -1,0 +1,90 @@
+"""Matrix multiplication for 1-D, 2-D and batched N-D operands, with NumPy's broadcasting of batch dims."""
+import numpy as np
+
+from tinygrad_edu import backend
+from tinygrad_edu.autograd import Function
+from tinygrad_edu.ops.elementwise import as_operands
+
+
+def batched_matmul(a, b):
+    """a (..., M, K) @ b (..., K, N) -> (..., M, N) through the backend's 3-D kernel."""
+    matmul_kernel = backend.kernels().matmul
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    if b.ndim == 2:
+        # A shared right operand (a Linear layer on (B, T, K) input): fold a's batch into its rows, so the
+        # kernel runs one large GEMM rather than many small ones.
+        out = matmul_kernel(a.reshape(1, -1, K), b[None])
+        return out.reshape(a.shape[:-1] + (N,))
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = np.broadcast_to(a, batch + (M, K)).reshape(-1, M, K)
+    b3 = np.broadcast_to(b, batch + (K, N)).reshape(-1, K, N)
+    return matmul_kernel(a3, b3).reshape(batch + (M, N))
+
+
+class MatMul(Function):
+    """C = A B;  dA = dC Bᵀ, dB = Aᵀ dC  (batch dims broadcast; the engine sums gradients over broadcast dims).
+
+    A 1-D left operand is treated as a row (1, K) and a 1-D right operand as a column (K, 1), and the added
+    dimension is removed from the result, as in NumPy.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        out = batched_matmul(a2, b2)
+        if b.ndim == 1:
+            out = out[..., 0]
+        if a.ndim == 1:
+            out = out[..., 0, :] if b.ndim > 1 else out[..., 0]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        # Restore the dims the forward removed, so grad_out is (..., M, N).
+        grad = grad_out
+        if b.ndim == 1:
+            grad = grad[..., None]
+        if a.ndim == 1:
+            grad = grad[..., None, :]
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = batched_matmul(grad, np.swapaxes(b2, -1, -2))
+            if a.ndim == 1:
+                grad_a = grad_a[..., 0, :]
+        if ctx.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:
+                # Shared weight: Aᵀ dC summed over the batch is one GEMM over the folded rows.
+                K, N = b2.shape
+                grad_b = batched_matmul(a2.reshape(-1, K).T, grad.reshape(-1, N))
+            else:
+                grad_b = batched_matmul(np.swapaxes(a2, -1, -2), grad)
+            if b.ndim == 1:
+                grad_b = grad_b[..., 0]
+        return grad_a, grad_b
+
+
+def matmul(a, b):
+    a, b = as_operands(a, b, "matmul")
+    if a.dtype.kind != "f":
+        raise TypeError(f"matmul: expected floating point tensors, got {a.dtype} with shapes {a.shape} and {b.shape}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} are not aligned: {k_a} (last dim of the first) != "
+            f"{k_b} ({'dim 0' if b.ndim == 1 else 'second-to-last dim'} of the second)"
+        )
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return MatMul.apply(a, b)
