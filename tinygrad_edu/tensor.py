@@ -462,3 +462,8 @@ def rand_like(other, dtype=None, requires_grad=False):
 
 def randn_like(other, dtype=None, requires_grad=False):
     return randn(other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
+
+
+def as_array(value):
+    """The NumPy array inside a Tensor, or `value` as an array (for indices, targets and masks)."""
+    return value.data if isinstance(value, Tensor) else np.asarray(value)

@@ -1,0 +1,145 @@
+"""Max and average 2-D pooling on the CPU in Numba. Same contract as kernels/reference/pool.py.
+
+Every kernel is one prange over the N*C planes of (N, C, H, W):
+
+    for plane in prange(N*C):                       # planes are independent: no races in the scatter-adds
+        for p, q in output positions:
+            for i, j in the KH x KW window:           # forward: running max (+ its flat index) or running sum
+                ...                                   # backward: grad_x[plane, ih, iw] += share of grad_y[p, q]
+
+Pooling is memory-bound (KH*KW reads per output), so the lesson here is the parallel plane loop and keeping the
+window bounds out of the inner loop, not FLOPs.
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels.reference.matmul import check_float_array
+from kernels.reference.pool import check_pool_args, check_pool_grad
+
+
+@njit(parallel=True, cache=True)
+def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
+    """y[n, c, p, q] = max of the window, argmax = its flat index ih*W + iw (first maximum; NaN wins)."""
+    n_batch, channels, height, width = x.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        for p in range(h_out):
+            h0 = p * sh - ph
+            h_lo = max(h0, 0)
+            h_hi = min(h0 + kh, height)
+            for q in range(w_out):
+                w0 = q * sw - pw
+                w_lo = max(w0, 0)
+                w_hi = min(w0 + kw, width)
+                best = x[n, c, h_lo, w_lo]
+                best_index = h_lo * width + w_lo
+                for ih in range(h_lo, h_hi):
+                    for iw in range(w_lo, w_hi):
+                        value = x[n, c, ih, iw]
+                        if value > best or (np.isnan(value) and not np.isnan(best)):
+                            best = value
+                            best_index = ih * width + iw
+                y[n, c, p, q] = best
+                argmax[n, c, p, q] = best_index
+
+
+@njit(parallel=True, cache=True)
+def _max_backward(grad_y, argmax, grad_x):
+    """grad_x[n, c].flat[argmax[n, c, p, q]] += grad_y[n, c, p, q]; grad_x (N, C, H*W) must be zeroed."""
+    n_batch, channels, h_out, w_out = grad_y.shape
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        for p in range(h_out):
+            for q in range(w_out):
+                grad_x[n, c, argmax[n, c, p, q]] += grad_y[n, c, p, q]
+
+
+@njit(parallel=True, cache=True)
+def _avg_forward(x, y, kh, kw, sh, sw, ph, pw):
+    """y[n, c, p, q] = (sum of the window's inside values) / (KH*KW): padding counts as zeros."""
+    n_batch, channels, height, width = x.shape
+    h_out, w_out = y.shape[2], y.shape[3]
+    scale = 1.0 / (kh * kw)
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        for p in range(h_out):
+            h0 = p * sh - ph
+            for q in range(w_out):
+                w0 = q * sw - pw
+                total = 0.0
+                for ih in range(max(h0, 0), min(h0 + kh, height)):
+                    for iw in range(max(w0, 0), min(w0 + kw, width)):
+                        total += x[n, c, ih, iw]
+                y[n, c, p, q] = total * scale
+
+
+@njit(parallel=True, cache=True)
+def _avg_backward(grad_y, grad_x, kh, kw, sh, sw, ph, pw):
+    """grad_x[n, c, ih, iw] += grad_y[n, c, p, q] / (KH*KW) for every window holding (ih, iw); grad_x zeroed."""
+    n_batch, channels, height, width = grad_x.shape
+    h_out, w_out = grad_y.shape[2], grad_y.shape[3]
+    scale = 1.0 / (kh * kw)
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        for p in range(h_out):
+            h0 = p * sh - ph
+            for q in range(w_out):
+                w0 = q * sw - pw
+                share = grad_y[n, c, p, q] * scale
+                for ih in range(max(h0, 0), min(h0 + kh, height)):
+                    for iw in range(max(w0, 0), min(w0 + kw, width)):
+                        grad_x[n, c, ih, iw] += share
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding):
+    """(y, argmax) of max pooling over x (N, C, H, W); argmax holds int64 flat indices ih*W + iw per plane.
+
+    >>> import numpy as np
+    >>> max_pool2d_forward(np.arange(16.).reshape(1, 1, 4, 4), (2, 2), (2, 2), (0, 0))[0][0, 0, 1]
+    array([13., 15.])
+    """
+    check_float_array("max_pool2d_forward", "x", x, 4)
+    h_out, w_out = check_pool_args("max_pool2d_forward", x.shape, kernel_size, stride, padding)
+    y = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=np.int64)
+    _max_forward(np.ascontiguousarray(x), y, argmax, *kernel_size, *stride, *padding)
+    return y, argmax
+
+
+def max_pool2d_backward(grad_y, argmax, input_shape):
+    """grad_x (input_shape): grad_y added at the argmax of every window."""
+    check_float_array("max_pool2d_backward", "grad_y", grad_y, 4)
+    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != grad_y.shape:
+        raise TypeError(f"max_pool2d_backward: argmax must be an int64 array shaped like grad_y {grad_y.shape}")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 4 or input_shape[:2] != grad_y.shape[:2]:
+        raise ValueError(f"max_pool2d_backward: input_shape {input_shape} does not fit grad_y {grad_y.shape}")
+    n_batch, channels, height, width = input_shape
+    grad_x = np.zeros((n_batch, channels, height * width), dtype=grad_y.dtype)
+    _max_backward(np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)
+    return grad_x.reshape(input_shape)
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding):
+    """Average pooling of x (N, C, H, W), zero padding counted in the divisor (count_include_pad=True)."""
+    check_float_array("avg_pool2d_forward", "x", x, 4)
+    h_out, w_out = check_pool_args("avg_pool2d_forward", x.shape, kernel_size, stride, padding)
+    y = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
+    _avg_forward(np.ascontiguousarray(x), y, *kernel_size, *stride, *padding)
+    return y
+
+
+def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride, padding):
+    """grad_x (input_shape) of average pooling; overlapping windows add."""
+    check_float_array("avg_pool2d_backward", "grad_y", grad_y, 4)
+    input_shape = tuple(int(v) for v in input_shape)
+    h_out, w_out = check_pool_args("avg_pool2d_backward", input_shape, kernel_size, stride, padding)
+    check_pool_grad("avg_pool2d_backward", grad_y, input_shape, h_out, w_out)
+    grad_x = np.zeros(input_shape, dtype=grad_y.dtype)
+    _avg_backward(np.ascontiguousarray(grad_y), grad_x, *kernel_size, *stride, *padding)
+    return grad_x

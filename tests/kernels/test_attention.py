@@ -1,0 +1,96 @@
+"""Fused attention: cpu vs reference (mask, causal, broadcast mask, odd shapes), finite differences, errors.
+
+Tolerances: float64 cpu vs float64 reference rtol 1e-11; float32 cpu vs the float64 reference atol 2e-5.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from kernels.cpu import attention as cpu
+from kernels.reference import attention as ref
+
+DIMS = st.sampled_from([1, 2, 3, 5, 7])
+
+
+def _tol(dtype):
+    return dict(rtol=1e-11, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+
+
+@given(b=DIMS, tq=DIMS, tk=DIMS, d=DIMS, dv=DIMS, causal=st.booleans(), masked=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 99))
+def test_attention_cpu_matches_reference_on_odd_shapes(b, tq, tk, d, dv, causal, masked, dtype, seed):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((b, d, tq)).astype(dtype).transpose(0, 2, 1)  # non-contiguous (b, tq, d)
+    k = rng.standard_normal((b, tk, d)).astype(dtype)
+    v = rng.standard_normal((b, tk, dv * 2)).astype(dtype)[:, :, ::2]
+    mask = None
+    if masked:  # a padding mask broadcast over queries: a zero-stride view
+        keys = np.where(rng.random((b, 1, tk)) < 0.3, -np.inf, 0.0).astype(dtype)
+        mask = np.broadcast_to(keys, (b, tq, tk))
+    scale = 1.0 / np.sqrt(d)
+    as64 = [a.astype(np.float64) for a in (q, k, v)]
+    mask64 = None if mask is None else mask.astype(np.float64)
+    out_ref, probs_ref = ref.attention_forward(*as64, mask64, causal, scale)
+    out, probs = cpu.attention_forward(q, k, v, mask, causal, scale)
+    np.testing.assert_allclose(out, out_ref, **_tol(dtype))
+    np.testing.assert_allclose(probs, probs_ref, **_tol(dtype))
+    grad_out = rng.standard_normal(out.shape).astype(dtype)
+    grads = cpu.attention_backward(q, k, v, probs, grad_out, scale)
+    grads_ref = ref.attention_backward(*as64, probs_ref, grad_out.astype(np.float64), scale)
+    for got, want in zip(grads, grads_ref):
+        np.testing.assert_allclose(got, want, **_tol(dtype))
+        assert got.dtype == dtype
+
+
+def test_reference_attention_gradients_match_finite_differences_with_random_cotangent():
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 3))
+    mask = np.where(rng.random((2, 3, 5)) < 0.2, -1e9, 0.0)
+    c = rng.standard_normal((2, 3, 3))
+    _, probs = ref.attention_forward(q, k, v, mask, True, 0.5)
+    analytic = ref.attention_backward(q, k, v, probs, c, 0.5)
+    inputs = [q, k, v]
+    for which in range(3):
+        numeric = np.zeros_like(inputs[which])
+        for index in np.ndindex(numeric.shape):
+            values = []
+            for step in (1e-6, -1e-6):
+                shifted = [a.copy() for a in inputs]
+                shifted[which][index] += step
+                values.append((ref.attention_forward(*shifted, mask, True, 0.5)[0] * c).sum())
+            numeric[index] = (values[0] - values[1]) / 2e-6
+        np.testing.assert_allclose(analytic[which], numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_attention_fully_masked_query_row_gives_zero_output_and_gradients(module):
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal((1, 2, 3)) for _ in range(3))
+    mask = np.zeros((1, 2, 2))
+    mask[0, 1, :] = -np.inf
+    out, probs = module.attention_forward(q, k, v, mask, False, 1.0)
+    np.testing.assert_array_equal(out[0, 1], 0.0)
+    np.testing.assert_array_equal(probs[0, 1], 0.0)
+    grad_q, _, _ = module.attention_backward(q, k, v, probs, np.ones_like(out), 1.0)
+    np.testing.assert_array_equal(grad_q[0, 1], 0.0)
+
+
+def test_attention_causal_with_more_keys_than_queries_is_top_left_aligned():
+    q, k, v = np.ones((1, 2, 1)), np.ones((1, 3, 1)), np.arange(3.0).reshape(1, 3, 1)
+    for module in (ref, cpu):
+        out, probs = module.attention_forward(q, k, v, None, True, 1.0)
+        np.testing.assert_allclose(probs[0], [[1, 0, 0], [0.5, 0.5, 0]])
+        np.testing.assert_allclose(out[0, :, 0], [0.0, 0.5])
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_attention_errors_name_the_kernel(module):
+    q = np.ones((2, 3, 4))
+    with pytest.raises(ValueError, match="attention_forward.*k"):
+        module.attention_forward(q, np.ones((2, 3, 5)), np.ones((2, 3, 4)), None, False, 1.0)
+    with pytest.raises(TypeError, match="attention_forward.*float32"):
+        module.attention_forward(q, q.astype(np.float32), q, None, False, 1.0)
+    with pytest.raises(ValueError, match="attention_forward.*mask"):
+        module.attention_forward(q, q, q, np.zeros((2, 3, 2)), False, 1.0)
+    with pytest.raises(ValueError, match="attention_backward.*probs"):
+        module.attention_backward(q, q, q, np.ones((2, 3, 2)), q, 1.0)

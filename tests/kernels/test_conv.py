@@ -1,0 +1,150 @@
+"""conv2d: reference against a naive 7-loop oracle and finite differences; cpu against the reference.
+
+Tolerances: float64 rtol 1e-10; float32 cpu against the float64 reference at rtol 1e-4, atol 1e-5*sqrt(CK)
+(CK = C_in/groups*KH*KW is the length of each dot product). Finite differences: central, h = 1e-6, float64,
+against a random cotangent c: L = sum(conv(x) * c).
+"""
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+cpu_conv = importlib.import_module("kernels.cpu.conv")
+ref_conv = importlib.import_module("kernels.reference.conv")
+
+
+def naive_conv2d(x, w, b, stride, padding, dilation, groups):
+    """Seven nested loops straight from the definition."""
+    n_batch, c_in, height, width = x.shape
+    c_out, c_per_group, kh, kw = w.shape
+    h_out = (height + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    w_out = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    y = np.zeros((n_batch, c_out, h_out, w_out))
+    out_per_group = c_out // groups
+    for n in range(n_batch):
+        for o in range(c_out):
+            g = o // out_per_group
+            for p in range(h_out):
+                for q in range(w_out):
+                    total = 0.0 if b is None else b[o]
+                    for c in range(c_per_group):
+                        for i in range(kh):
+                            for j in range(kw):
+                                ih = p * stride[0] - padding[0] + i * dilation[0]
+                                iw = q * stride[1] - padding[1] + j * dilation[1]
+                                if 0 <= ih < height and 0 <= iw < width:
+                                    total += x[n, g * c_per_group + c, ih, iw] * w[o, c, i, j]
+                    y[n, o, p, q] = total
+    return y
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.sampled_from([1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 1)))
+    height = draw(st.integers(max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]), 9))
+    width = draw(st.integers(max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]), 8))
+    n_batch = draw(st.integers(1, 3))
+    with_bias = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return (n_batch, c_in, height, width, c_out, kh, kw, stride, padding, dilation, groups, with_bias, seed)
+
+
+def make_case(case, dtype=np.float64):
+    n_batch, c_in, height, width, c_out, kh, kw, stride, padding, dilation, groups, with_bias, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_batch, c_in, height, width)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in // groups, kh, kw)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if with_bias else None
+    return x, w, b, (stride, padding, dilation, groups), rng
+
+
+@given(conv_cases())
+def test_conv2d_reference_matches_naive_loops(case):
+    x, w, b, geometry, _ = make_case(case)
+    np.testing.assert_allclose(ref_conv.conv2d_forward(x, w, b, *geometry), naive_conv2d(x, w, b, *geometry),
+                               rtol=1e-10, atol=1e-12)
+
+
+@given(conv_cases())
+def test_conv2d_reference_grad_matches_finite_differences_with_stride_padding_dilation_groups(case):
+    x, w, b, geometry, rng = make_case(case)
+    b = np.zeros(w.shape[0]) if b is None else b
+    grad_y = rng.standard_normal(ref_conv.conv2d_forward(x, w, b, *geometry).shape)
+    grad_x, grad_w, grad_b = ref_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True)
+
+    def loss(x_, w_, b_):
+        return float((ref_conv.conv2d_forward(x_, w_, b_, *geometry) * grad_y).sum())
+
+    for array, grad, args in ((x, grad_x, lambda a: (a, w, b)), (w, grad_w, lambda a: (x, a, b)),
+                              (b, grad_b, lambda a: (x, w, a))):
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            plus, minus = array.copy(), array.copy()
+            plus[index] += 1e-6
+            minus[index] -= 1e-6
+            numeric[index] = (loss(*args(plus)) - loss(*args(minus))) / 2e-6
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+@given(conv_cases(), st.sampled_from([np.float32, np.float64]))
+def test_conv2d_cpu_matches_reference_forward_and_backward(case, dtype):
+    x, w, b, geometry, rng = make_case(case, dtype)
+    y = cpu_conv.conv2d_forward(x, w, b, *geometry)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    y_ref = ref_conv.conv2d_forward(x64, w64, b64, *geometry)
+    grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+    got = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True)
+    want = ref_conv.conv2d_backward(x64, w64, grad_y.astype(np.float64), *geometry, True, True, True)
+    depth = w[0].size
+    if dtype == np.float64:
+        tolerances = dict(rtol=1e-10, atol=1e-12 * depth)
+    else:
+        tolerances = dict(rtol=1e-4, atol=1e-5 * np.sqrt(max(depth, grad_y[:, 0].size)))
+    assert y.dtype == dtype and y.shape == y_ref.shape
+    np.testing.assert_allclose(y, y_ref, **tolerances)
+    for g, r in zip(got, want):
+        assert g.dtype == dtype and g.shape == r.shape
+        np.testing.assert_allclose(g, r, **tolerances)
+
+
+def test_conv2d_cpu_handles_non_contiguous_inputs_and_skips_unneeded_grads():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 5, 9, 4)).transpose(0, 1, 3, 2)  # (3, 5, 4, 9) view
+    w = rng.standard_normal((4, 3, 3, 5))[:, ::1, :, ::2]  # (4, 3, 3, 3) strided
+    x = x[:, 1:4]  # (3, 3, 4, 9)
+    geometry = ((1, 2), (1, 1), (1, 1), 1)
+    y = cpu_conv.conv2d_forward(x, w, None, *geometry)
+    np.testing.assert_allclose(y, naive_conv2d(x, w, None, *geometry), rtol=1e-10)
+    grad_y = rng.standard_normal(y.shape)[..., ::-1]
+    got = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, False)
+    want = ref_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, False)
+    assert got[0] is None and got[2] is None
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("module", [cpu_conv, ref_conv], ids=["cpu", "reference"])
+def test_conv2d_rejects_bad_inputs_with_the_kernel_name(module):
+    x = np.ones((1, 4, 5, 5), np.float32)
+    w = np.ones((6, 2, 3, 3), np.float32)
+    ok = ((1, 1), (1, 1), (1, 1))
+    with pytest.raises(TypeError, match="conv2d_forward"):
+        module.conv2d_forward(x, w.astype(np.float64), None, *ok, 2)
+    with pytest.raises(ValueError, match="conv2d_forward"):
+        module.conv2d_forward(x, w, None, *ok, 1)  # C_in/groups mismatch
+    with pytest.raises(ValueError, match="conv2d_forward"):
+        module.conv2d_forward(x, w, np.ones(5, np.float32), *ok, 2)
+    with pytest.raises(TypeError, match="conv2d_forward"):
+        module.conv2d_forward(x, w, None, 1, (1, 1), (1, 1), 2)
+    with pytest.raises(ValueError, match="conv2d_forward"):
+        module.conv2d_forward(x, np.ones((6, 2, 9, 9), np.float32), None, (1, 1), (0, 0), (1, 1), 2)
+    with pytest.raises(ValueError, match="conv2d_backward"):
+        module.conv2d_backward(x, w, np.ones((1, 6, 4, 4), np.float32), *ok, 2, True, True, True)

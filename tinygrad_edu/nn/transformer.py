@@ -1,0 +1,69 @@
+"""TransformerEncoderLayer (post-norm as PyTorch's default, or pre-norm with norm_first=True) and TransformerEncoder."""
+import copy
+
+import numpy as np
+
+from tinygrad_edu.nn import functional as F
+from tinygrad_edu.nn.attention import MultiheadAttention
+from tinygrad_edu.nn.dropout import Dropout
+from tinygrad_edu.nn.linear import Linear
+from tinygrad_edu.nn.module import Module, ModuleList
+from tinygrad_edu.nn.normalization import LayerNorm
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with a residual connection.
+
+    norm_first=True (pre-norm, as GPT-2 and nanoGPT): x + attn(norm(x)), then x + ff(norm(x)); it trains without
+    warm-up tricks. norm_first=False is PyTorch's default post-norm: norm(x + attn(x)). Dropout is applied to
+    each block's output (not to the attention weights: the fused attention kernel has no dropout).
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", batch_first=False,
+                 norm_first=False, layer_norm_eps=1e-5, dtype=np.float32):
+        super().__init__()
+        if activation not in ("relu", "gelu"):
+            raise ValueError(f"TransformerEncoderLayer: activation must be 'relu' or 'gelu', got {activation!r}")
+        self.self_attn = MultiheadAttention(d_model, nhead, batch_first=batch_first, dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, dtype=dtype)
+        self.linear2 = Linear(dim_feedforward, d_model, dtype=dtype)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation, self.norm_first = activation, norm_first
+
+    def _attention_block(self, x, src_mask, src_key_padding_mask, is_causal):
+        out, _ = self.self_attn(x, x, x, attn_mask=src_mask, key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        return self.dropout1(out)
+
+    def _feed_forward_block(self, x):
+        hidden = self.linear1(x)
+        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
+        return self.dropout2(self.linear2(hidden))
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._attention_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._feed_forward_block(self.norm2(x))
+        else:
+            x = self.norm1(x + self._attention_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm2(x + self._feed_forward_block(x))
+        return x
+
+
+class TransformerEncoder(Module):
+    """`num_layers` copies of `encoder_layer` (deep copies, as PyTorch), then an optional final norm."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_layers))
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
+        return x if self.norm is None else self.norm(x)

@@ -1,0 +1,109 @@
+"""Softmax, log-softmax and fused cross-entropy: stable forms computed by the backend's kernels.
+
+The kernels reduce over the last axis; these ops move the requested axis there and back.
+The composite forms (exp / sum, x - logsumexp) stay in the tests as the oracle.
+"""
+import numpy as np
+
+from tinygrad_edu import backend
+from tinygrad_edu.autograd import Function
+from tinygrad_edu.ops.reduce import normalize_axis
+from tinygrad_edu.tensor import as_array
+
+
+def _to_last(x, axis):
+    return x if axis == x.ndim - 1 else np.moveaxis(x, axis, -1)
+
+
+def _from_last(x, axis):
+    return x if axis == x.ndim - 1 else np.moveaxis(x, -1, axis)
+
+
+class Softmax(Function):
+    """y = e^(x - max x) / Σ e^(x - max x);  dx = y ∘ (dy - Σ dy·y)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        y = backend.kernels().softmax_forward(_to_last(x, axis))
+        ctx.save_for_backward(y)
+        return _from_last(y, axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        grad = backend.kernels().softmax_backward(y, _to_last(grad_out, ctx.axis))
+        return _from_last(grad, ctx.axis)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x);  dx = dy - softmax(x) Σ dy = dy - e^y Σ dy."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        y = backend.kernels().log_softmax_forward(_to_last(x, axis))
+        ctx.save_for_backward(y)
+        return _from_last(y, axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        grad = backend.kernels().log_softmax_backward(y, _to_last(grad_out, ctx.axis))
+        return _from_last(grad, ctx.axis)
+
+
+class CrossEntropy(Function):
+    """loss_i = -(1-ε) log p[i, t_i] - ε/C Σ_c log p[i, c] with p = softmax(logits_i);  dlogits_i = dloss_i (p_i - (1-ε) onehot(t_i) - ε/C).
+
+    Fused: the gradient needs only p, never 1/p, so it is stable where log(softmax(x)) written out is not.
+    Rows whose target is `ignore_index` have loss 0 and gradient 0.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, label_smoothing):
+        loss, log_probs = backend.kernels().cross_entropy_forward(logits, target, ignore_index, label_smoothing)
+        ctx.save_for_backward(log_probs, target)
+        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        log_probs, target = ctx.saved_tensors
+        grad = backend.kernels().cross_entropy_backward(
+            log_probs, target, np.ascontiguousarray(grad_out), ctx.ignore_index, ctx.label_smoothing
+        )
+        return grad
+
+
+def _check_float(op_name, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op_name}: expected a float32 or float64 tensor, got {x.dtype} of shape {x.shape}")
+    if x.ndim == 0:
+        raise ValueError(f"{op_name}: expected at least 1 dimension, got a 0-d tensor")
+
+
+def softmax(x, axis=-1):
+    _check_float("softmax", x)
+    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax")[0])
+
+
+def log_softmax(x, axis=-1):
+    _check_float("log_softmax", x)
+    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax")[0])
+
+
+def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
+    """Unreduced cross-entropy of (N, C) logits against (N,) integer class indices: a (N,) tensor."""
+    _check_float("cross_entropy", logits)
+    target_array = as_array(target)
+    if target_array.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype}")
+    if logits.ndim != 2 or target_array.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: expected logits (N, C) and target (N,), got {logits.shape} and {target_array.shape}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return CrossEntropy.apply(
+        logits, target=target_array.astype(np.int64, copy=False), ignore_index=int(ignore_index),
+        label_smoothing=float(label_smoothing),
+    )
