@@ -5,7 +5,13 @@ long local run before a release.
 """
 import os
 
-from hypothesis import HealthCheck, settings
+# The CUDA kernels run under Numba's CUDA simulator where there is no GPU. The variable must be set before
+# numba is first imported; it leaves the CPU kernels (@njit) untouched. On a machine with an NVIDIA driver the
+# same tests run on the real GPU.
+if not os.path.exists("/dev/nvidiactl"):
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 settings.register_profile("ci", max_examples=12, derandomize=True, **_COMMON)

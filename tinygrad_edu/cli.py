@@ -1,11 +1,14 @@
 """The `tinygrad-edu` command line (also `python -m tinygrad_edu`)."""
 import argparse
+import importlib
+import os
 import sys
 import time
 
 import numpy as np
 
 import tinygrad_edu as tg
+from tinygrad_edu import backend, explain
 
 
 def run_demo(args):
@@ -45,20 +48,86 @@ def run_demo(args):
     return 0
 
 
+TASKS = ("cnn", "transformer", "rnn", "dqn")
+
+
+def _task_module(name):
+    return importlib.import_module(f"tinygrad_edu.tasks.{name}")
+
+
+def _add_training_options(parser, defaults):
+    parser.add_argument("--device", default="cpu", help="where tensors live: cpu (default) or cuda")
+    parser.add_argument("--backend", choices=sorted(backend.BACKEND_MODULES), help="CPU kernel set: cpu (Numba, default) or numpy (reference)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result (default 0)")
+    if "epochs" in defaults:
+        parser.add_argument("--epochs", type=_positive_int, default=defaults["epochs"], help=f"passes over the training data (default {defaults['epochs']})")
+    if "steps" in defaults:
+        parser.add_argument("--steps", type=_positive_int, default=defaults["steps"], help=f"training steps (default {defaults['steps']})")
+    parser.add_argument("--batch-size", type=_positive_int, default=defaults["batch_size"], help=f"mini-batch size (default {defaults['batch_size']})")
+    parser.add_argument("--lr", type=_positive_float, default=defaults["lr"], help=f"learning rate (default {defaults['lr']})")
+    parser.add_argument("--save", metavar="PATH", help="write a checkpoint here at the end (atomic; never half-written)")
+    parser.add_argument("--resume", metavar="PATH", help="continue from a checkpoint written by --save")
+    parser.add_argument("--log", metavar="PATH", help="write metrics as CSV (.csv) or JSON lines (any other extension)")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG of the training curves (needs matplotlib)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, only the summary line")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def run_training(args):
+    if args.device != "cpu":
+        tg.Tensor(0.0).to(args.device)  # raises a clear error for an unavailable device
+    if args.backend:
+        tg.set_backend(args.backend)
+    _task_module(args.model).run(args)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-edu", description="A small deep learning engine: train, check, benchmark.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser("demo", help="train a tiny MLP and run a gradcheck (a few seconds)")
-    demo.add_argument("--steps", type=int, default=300, help="SGD steps (default 300)")
-    demo.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    demo.add_argument("--steps", type=_positive_int, default=300, help="SGD steps (default 300)")
+    demo.add_argument("--lr", type=_positive_float, default=0.5, help="learning rate (default 0.5)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(handler=run_demo)
+
+    train = commands.add_parser("train", help="train a toy model: cnn, transformer, rnn or dqn")
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
+    for name in TASKS:
+        module = _task_module(name)
+        task_parser = models.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
+        _add_training_options(task_parser, module.DEFAULTS)
+        module.configure(task_parser)
+        task_parser.set_defaults(handler=run_training)
+    explain.add_parser(commands)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ValueError, TypeError, RuntimeError, OSError, KeyError) as error:
+        if os.environ.get("TINYGRAD_EDU_DEBUG"):
+            raise
+        print(f"tinygrad-edu: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinygrad-edu: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ backward math lives. Creation helpers (`zeros`, `randn`, ...) draw from one seed
 import numpy as np
 
 from tinygrad_edu import autograd
+from tinygrad_edu import trace as trace_module
 from tinygrad_edu.ops import elementwise, linalg, movement, reduce
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -161,7 +162,15 @@ class Tensor:
         return self
 
     def backward(self, gradient=None, retain_graph=False, trace=None):
-        """Compute d(self)/d(leaf) for every leaf that requires grad, accumulating into `leaf.grad`."""
+        """Compute d(self)/d(leaf) for every leaf that requires grad, accumulating into `leaf.grad`.
+
+        trace=True prints each op's backward step (see tinygrad_edu/trace.py); inside
+        `with tinygrad_edu.trace.trace_backward() as t:` the steps are recorded in t.
+        """
+        if trace is True:
+            trace = trace_module.BackwardTrace(print_rows=True)
+        elif trace is None:
+            trace = trace_module.active()
         autograd.run_backward(self, gradient=gradient, retain_graph=retain_graph, trace=trace)
 
     def _accumulate_grad(self, grad):

@@ -6,6 +6,7 @@ Note: `kernels.cpu.matmul` is the *function*; the module is `importlib.import_mo
 """
 from kernels.cpu.attention import attention_backward, attention_forward
 from kernels.cpu.conv import conv2d_backward, conv2d_forward
+from kernels.cpu.elementwise import erf
 from kernels.cpu.matmul import matmul
 from kernels.cpu.norm import layer_norm_backward, layer_norm_forward
 from kernels.cpu.optim import adam_step, adamw_step
@@ -22,7 +23,7 @@ from kernels.cpu.softmax import (
 
 __all__ = [
     "adam_step", "adamw_step", "attention_backward", "attention_forward", "avg_pool2d_backward",
-    "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward",
+    "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward", "erf",
     "layer_norm_backward", "layer_norm_forward", "log_softmax_backward", "log_softmax_forward", "matmul",
     "max_pool2d_backward", "max_pool2d_forward", "rnn_tanh_cell_backward", "rnn_tanh_cell_forward",
     "softmax_backward", "softmax_forward",

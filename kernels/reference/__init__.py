@@ -5,6 +5,7 @@ Note: `kernels.reference.matmul` is the *function*; the module is `importlib.imp
 """
 from kernels.reference.attention import attention_backward, attention_forward
 from kernels.reference.conv import conv2d_backward, conv2d_forward
+from kernels.reference.elementwise import erf
 from kernels.reference.matmul import matmul
 from kernels.reference.norm import layer_norm_backward, layer_norm_forward
 from kernels.reference.optim import adam_step, adamw_step
@@ -21,7 +22,7 @@ from kernels.reference.softmax import (
 
 __all__ = [
     "adam_step", "adamw_step", "attention_backward", "attention_forward", "avg_pool2d_backward",
-    "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward",
+    "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward", "erf",
     "layer_norm_backward", "layer_norm_forward", "log_softmax_backward", "log_softmax_forward", "matmul",
     "max_pool2d_backward", "max_pool2d_forward", "rnn_tanh_cell_backward", "rnn_tanh_cell_forward",
     "softmax_backward", "softmax_forward",

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from tinygrad_edu import backend
 from tinygrad_edu import tensor as tensor_module
 from tinygrad_edu.autograd import Function
 
@@ -275,15 +276,12 @@ class LeakyRelu(Function):
         return np.where(x > 0, grad_out, grad_out * ctx.negative_slope)
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
 class GeluErf(Function):
     """y = x Φ(x) with Φ the normal CDF;  dx = dy (Φ(x) + x φ(x)), φ the normal density.  (PyTorch's default.)"""
 
     @staticmethod
     def forward(ctx, x):
-        cdf = (0.5 * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype)
+        cdf = 0.5 * (1.0 + backend.kernels().erf(np.asarray(x * x.dtype.type(1 / math.sqrt(2.0)))))
         ctx.save_for_backward(x, cdf)
         return x * cdf
 

@@ -1,0 +1,1 @@
+"""Training commands of the CLI, one module per model: each has `DEFAULTS`, `configure(parser)` and `run(args)`."""
