@@ -95,6 +95,28 @@ def run_training(args):
     return 0
 
 
+def run_gradcheck(args):
+    """Print one row per op: the largest gap between analytic and finite-difference gradients."""
+    from tinygrad_edu import op_catalog
+
+    if args.backend:
+        tg.set_backend(args.backend)
+    print(f"gradcheck: central finite differences in float64, random cotangent, backend {tg.get_backend()}")
+    print(f"{'op':34s} {'max abs err':>12s} {'max rel err':>12s}  result")
+    failures = 0
+    for name, abs_error, rel_error, passed in op_catalog.check_all(args.seed):
+        failures += not passed
+        print(f"{name:34s} {abs_error:12.2e} {rel_error:12.2e}  {'pass' if passed else 'FAIL'}")
+    print(f"{len(op_catalog.OPS) - failures}/{len(op_catalog.OPS)} ops pass")
+    return 1 if failures else 0
+
+
+def run_sample(args):
+    from tinygrad_edu.tasks import transformer
+
+    return transformer.sample(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinygrad-edu", description="A small deep learning engine: train, check, benchmark.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -112,6 +134,19 @@ def build_parser():
         _add_training_options(task_parser, module.DEFAULTS)
         module.configure(task_parser)
         task_parser.set_defaults(handler=run_training)
+    sample = commands.add_parser("sample", help="generate text from a `train transformer --task lm` checkpoint")
+    sample.add_argument("checkpoint", help="checkpoint written by train transformer --task lm --save PATH")
+    sample.add_argument("--prompt", default="", help="text to start from (default: the first character of the vocabulary)")
+    sample.add_argument("--tokens", type=_positive_int, default=300, help="characters to generate (default 300)")
+    sample.add_argument("--temperature", type=_positive_float, default=0.8, help="sampling temperature (default 0.8)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.set_defaults(handler=run_sample)
+
+    gradcheck = commands.add_parser("gradcheck", help="check every op's backward against finite differences and print a table")
+    gradcheck.add_argument("--backend", choices=sorted(backend.BACKEND_MODULES), help="kernel set to check (default: cpu)")
+    gradcheck.add_argument("--seed", type=int, default=0, help="seed of the example inputs (default 0)")
+    gradcheck.set_defaults(handler=run_gradcheck)
+
     explain.add_parser(commands)
     return parser
 
