@@ -60,9 +60,9 @@ class Context:
 
     __slots__ = ("parents", "needs_input_grad", "saved_tensors", "freed", "__dict__")
 
-    def __init__(self, parents):
+    def __init__(self, parents, needs_input_grad):
         self.parents = parents
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
         self.freed = False
 
@@ -83,17 +83,28 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         Tensor = tensor_module.Tensor
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        _check_same_device(cls.__name__, tensors)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        ctx = Context(tensors)
+        tensors, arrays, needs_input_grad = [], [], []
+        device = None
+        # One pass over the arguments: this loop runs for every op, so it is kept plain.
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if device is None:
+                    device = arg.device
+                elif arg.device != device:
+                    _raise_device_mismatch(cls.__name__, args)
+                tensors.append(arg)
+                arrays.append(arg.data)
+                needs_input_grad.append(arg.requires_grad)
+            else:
+                arrays.append(arg)
+        ctx = Context(tensors, tuple(needs_input_grad))
         out_data = cls.forward(ctx, *arrays, **kwargs)
-        record = _grad_mode.enabled and any(ctx.needs_input_grad)
-        out = Tensor._from_array(out_data, device=tensors[0].device if tensors else "cpu", requires_grad=record)
+        record = _grad_mode.enabled and True in needs_input_grad
+        out = Tensor._from_array(out_data, device or "cpu", record)
         if record:
             ctx.op_name = cls.__name__
-            out._ctx = ctx
             ctx.function = cls
+            out._ctx = ctx
         return out
 
     @staticmethod
@@ -105,12 +116,10 @@ class Function:
         raise NotImplementedError
 
 
-def _check_same_device(op_name, tensors):
-    if len(tensors) > 1:
-        devices = {t.device for t in tensors}
-        if len(devices) > 1:
-            described = ", ".join(f"{t.device} {t.shape}" for t in tensors)
-            raise RuntimeError(f"{op_name}: expected all tensors on the same device, got {described}")
+def _raise_device_mismatch(op_name, args):
+    Tensor = tensor_module.Tensor
+    described = ", ".join(f"{t.device} {t.shape}" for t in args if isinstance(t, Tensor))
+    raise RuntimeError(f"{op_name}: expected all tensors on the same device, got {described}")
 
 
 def unbroadcast(grad, shape):

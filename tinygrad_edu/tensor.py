@@ -62,6 +62,8 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
+    # Slots make attribute access and creation cheaper: a Tensor is made for every op result.
+    __slots__ = ("data", "device", "grad", "_ctx", "_retains_grad", "requires_grad", "name", "__weakref__")
 
     def __init__(self, data, dtype=None, requires_grad=False, device="cpu"):
         self.data = _to_array(data, dtype)
@@ -76,8 +78,8 @@ class Tensor:
     @classmethod
     def _from_array(cls, array, device="cpu", requires_grad=False):
         """Wrap an array an op produced, skipping the checks of __init__ (ops already produce valid arrays)."""
-        tensor = cls.__new__(cls)
-        tensor.data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        tensor = object.__new__(cls)
+        tensor.data = array if type(array) is np.ndarray else np.asarray(array)
         tensor.device = device
         tensor.grad = None
         tensor._ctx = None

@@ -370,8 +370,11 @@ def _check_broadcastable(a, b, op_name):
 
 
 def _binary(function, a, b, op_name):
-    a, b = as_operands(a, b, op_name)
-    if a.shape != b.shape:
+    Tensor = tensor_module.Tensor
+    # Fast path for the common case (two tensors of one dtype): this runs for every arithmetic op.
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype):
+        a, b = as_operands(a, b, op_name)
+    if a.data.shape != b.data.shape:
         _check_broadcastable(a, b, op_name)
     return function.apply(a, b)
 
