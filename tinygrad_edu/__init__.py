@@ -31,6 +31,7 @@ from tinygrad_edu.gradcheck import GradcheckError, gradcheck
 from tinygrad_edu.ops.elementwise import maximum, minimum, where
 from tinygrad_edu.ops.linalg import matmul
 from tinygrad_edu.ops.movement import concatenate, stack
+from tinygrad_edu.profiler import profile
 from tinygrad_edu.serialization import load, save
 
 cat = concatenate

@@ -10,6 +10,7 @@ the gradients of its inputs (the chain rule), and accumulating them.
 """
 import contextlib
 import threading
+import time
 
 import numpy as np
 
@@ -21,6 +22,14 @@ class _GradMode(threading.local):
 
 
 _grad_mode = _GradMode()
+_profile_hook = None  # set by tinygrad_edu.profile(): called as hook(kind, op_name, seconds)
+
+
+def set_profile_hook(hook):
+    """Install a timing hook for op forwards and backwards; returns the previous one."""
+    global _profile_hook
+    previous, _profile_hook = _profile_hook, hook
+    return previous
 
 
 def is_grad_enabled():
@@ -98,7 +107,12 @@ class Function:
             else:
                 arrays.append(arg)
         ctx = Context(tensors, tuple(needs_input_grad))
-        out_data = cls.forward(ctx, *arrays, **kwargs)
+        if _profile_hook is None:
+            out_data = cls.forward(ctx, *arrays, **kwargs)
+        else:
+            start = time.perf_counter()
+            out_data = cls.forward(ctx, *arrays, **kwargs)
+            _profile_hook("forward", cls.__name__, time.perf_counter() - start)
         record = _grad_mode.enabled and True in needs_input_grad
         out = Tensor._from_array(out_data, device or "cpu", record)
         if record:
@@ -205,7 +219,12 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
                 f"{node.shape}); its saved values were freed. Pass retain_graph=True to the first backward call."
             )
         # 4. The chain rule for one op: the gradients of its inputs from the gradient of its output.
-        input_grads = ctx.function.backward(ctx, grad)
+        if _profile_hook is None:
+            input_grads = ctx.function.backward(ctx, grad)
+        else:
+            start = time.perf_counter()
+            input_grads = ctx.function.backward(ctx, grad)
+            _profile_hook("backward", ctx.op_name, time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if trace is not None:

@@ -23,6 +23,14 @@ def _validated(name):
 
 _current_name = _validated(os.environ.get("TINYGRAD_EDU_BACKEND", DEFAULT_BACKEND))
 _current_module = None
+_kernel_wrapper = None  # set by tinygrad_edu.profile() to time every kernel call
+
+
+def set_kernel_wrapper(wrapper):
+    """Install a function that wraps the kernel module (the profiler's timer); returns the previous one."""
+    global _kernel_wrapper
+    previous, _kernel_wrapper = _kernel_wrapper, wrapper
+    return previous
 
 
 def get_backend():
@@ -35,6 +43,8 @@ def kernels():
     global _current_module
     if _current_module is None:
         _current_module = importlib.import_module(BACKEND_MODULES[_current_name])
+    if _kernel_wrapper is not None:
+        return _kernel_wrapper(_current_module)
     return _current_module
 
 
