@@ -154,11 +154,12 @@ def unbroadcast(grad, shape):
     return grad
 
 
-def topological_order(root):
+def topological_order(root, include_constants=False):
     """Tensors reachable from `root` through recorded ops, each listed after all of its inputs.
 
     Iterative depth-first search with an explicit stack, so a 10,000-op chain cannot hit Python's recursion
-    limit. A node is emitted once all of its parents are emitted (post-order).
+    limit. A node is emitted once all of its parents are emitted (post-order). Backward needs only the tensors
+    that require grad; `include_constants=True` also follows the others (for drawing the whole graph).
     """
     order = []
     visited = set()
@@ -173,8 +174,9 @@ def topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
-            for parent in node._ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
+            # Reversed, so the first input is visited (and listed) first.
+            for parent in reversed(node._ctx.parents):
+                if (include_constants or parent.requires_grad) and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 

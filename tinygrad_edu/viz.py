@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygrad_edu import autograd
 from tinygrad_edu.trace import rule_of, shape_text
 
 RENDER_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
@@ -47,32 +48,6 @@ _STYLES = {
     "intermediate": 'shape=box, style="rounded"',
     "op": 'shape=oval, style=filled, fillcolor="#fff3bf"',
 }
-
-
-def _walk(root):
-    """Every tensor reachable from `root` through recorded ops, each after its inputs (iterative post-order).
-
-    Unlike `autograd.topological_order`, this also follows inputs that do not require grad (constants), so
-    they appear in the picture.
-    """
-    order = []
-    visited = set()
-    stack = [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if node._ctx is not None:
-            # Reversed, so the first input is visited (and numbered) first.
-            for parent in reversed(node._ctx.parents):
-                if id(parent) not in visited:
-                    stack.append((parent, False))
-    return order
 
 
 def _quote(text):
@@ -124,7 +99,7 @@ def graph(tensor, show_grad=True, names=None, title=None):
     >>> text.splitlines()[0], text.count("label=\\"Mul\\"")
     ('digraph backward {', 1)
     """
-    order = _walk(tensor)
+    order = autograd.topological_order(tensor, include_constants=True)
     tensor_ids = {}
     lines = [
         "digraph backward {",
