@@ -3,7 +3,8 @@
 Two kernel sets with one interface, side by side, one module per op family:
 
     kernels/reference/<family>.py   plain NumPy, the oracle
-    kernels/cpu/<family>.py         Numba, @njit(parallel=True, cache=True) with prange
+    kernels/cpu/<family>.py         Numba, @njit(cache=True) with prange, each compiled twice (parallel and serial,
+                                    see kernels/cpu/variants.py) and picked by the size of the call
 
 Families and functions (float32 or float64 in, the same dtype out; inputs may be non-contiguous):
     matmul     matmul(a (B,M,K), b (B,K,N)) -> (B,M,N)

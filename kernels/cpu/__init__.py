@@ -1,4 +1,7 @@
-"""Numba CPU kernels: `@njit(parallel=True, cache=True)` with `prange`, one module per op family.
+"""Numba CPU kernels: `@njit(cache=True)` with `prange`, one module per op family.
+
+Each kernel body is compiled twice, parallel and serial (kernels/cpu/variants.py): small calls run serially,
+because a parallel launch costs more than it saves there and stalls when another process holds a core.
 
 Same function names and signatures as `kernels.reference` (the interface is listed in `kernels/__init__.py`).
 Set `NUMBA_DISABLE_JIT=1` to step through these kernels as plain Python in a debugger.

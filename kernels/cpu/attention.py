@@ -11,14 +11,21 @@ and the softmax uses the vectorisable exp from kernels/cpu/softmax.py. The backw
 B heads, so dK and dV are accumulated by one thread each: no races and no atomics.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.attention import check_attention_inputs
 
+# Work = B·Tq·Tk·(D + Dv). Below it the wrappers call the serial variant (kernels/cpu/variants.py).
+# Measured, float32, D=16, median µs serial / parallel when the machine was quiet:
+#   B=64 T=8 (131k): fwd 47 / 33, bwd 39 / -;   B=64 T=16 (524k): fwd 140, bwd 147 serial;
+#   B=64 T=32 (2.1M): fwd 498, bwd 552 / 294.   Loaded, the parallel calls took 11–16 ms.
+# So ≈100 µs of serial work and below (T ≤ 8 at 64 heads, T ≤ 11 at D=16) runs serial.
+SERIAL_MAX_WORK = 1 << 19
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _attention_forward_kernel(q, k, v, mask, has_mask, causal, scale, out, probs):
+
+def _attention_forward_body(q, k, v, mask, has_mask, causal, scale, out, probs):
     """for row in prange(B·Tq):  b, i = divmod(row, Tq)
            for j < Tk:  s[j] = scale·(q[b, i, :] · k[b, j, :]) + mask[b, i, j]   (-inf if causal and j > i)
            m = max s;  p = exp(s - m) / Σ exp(s - m)      (p = 0 when m = -inf: every key masked)
@@ -61,8 +68,10 @@ def _attention_forward_kernel(q, k, v, mask, has_mask, causal, scale, out, probs
                 out[b, i, e_index] += p * v[b, j, e_index]
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _attention_backward_kernel(q, k, v, probs, grad_out, scale, grad_q, grad_k, grad_v, grad_s):
+_attention_forward_serial, _attention_forward_parallel = serial_and_parallel(_attention_forward_body, fastmath=FASTMATH)
+
+
+def _attention_backward_body(q, k, v, probs, grad_out, scale, grad_q, grad_k, grad_v, grad_s):
     """for b in prange(B):                      grad_s: (B, Tk) scratch, one row per head, made before the loop
            for i < Tq:
                dP[j]  = dO[b, i, :] · v[b, j, :]
@@ -94,6 +103,10 @@ def _attention_backward_kernel(q, k, v, probs, grad_out, scale, grad_q, grad_k, 
                     grad_v[b, j, e] += p * grad_out[b, i, e]
 
 
+_attention_backward_serial, _attention_backward_parallel = serial_and_parallel(
+    _attention_backward_body, fastmath=FASTMATH)
+
+
 def attention_forward(q, k, v, mask=None, causal=False, scale=None):
     """out = softmax(q kᵀ·scale + mask) v -> (out (B, Tq, Dv), probs (B, Tq, Tk)); scale defaults to 1/sqrt(D).
 
@@ -109,7 +122,9 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
     mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=q.dtype)
     out = np.zeros((n_batch, n_queries, v.shape[2]), dtype=q.dtype)
     probs = np.empty((n_batch, n_queries, k.shape[1]), dtype=q.dtype)
-    _attention_forward_kernel(q, k, v, mask, has_mask, bool(causal), float(scale), out, probs)
+    small = n_batch * n_queries * k.shape[1] * (n_features + v.shape[2]) < SERIAL_MAX_WORK
+    kernel = _attention_forward_serial if small else _attention_forward_parallel
+    kernel(q, k, v, mask, has_mask, bool(causal), float(scale), out, probs)
     return out, probs
 
 
@@ -128,5 +143,7 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     grad_k = np.zeros_like(k)
     grad_v = np.zeros_like(v)
     grad_s = np.empty((n_batch, n_keys), dtype=q.dtype)
-    _attention_backward_kernel(q, k, v, probs, grad_out, float(scale), grad_q, grad_k, grad_v, grad_s)
+    small = n_batch * n_queries * n_keys * (n_features + v.shape[2]) < SERIAL_MAX_WORK
+    kernel = _attention_backward_serial if small else _attention_backward_parallel
+    kernel(q, k, v, probs, grad_out, float(scale), grad_q, grad_k, grad_v, grad_s)
     return grad_q, grad_k, grad_v

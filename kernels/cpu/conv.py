@@ -20,14 +20,20 @@ project's first layer (1->16 at 8x8, batch 64) the whole convolution is ~1 MFLOP
 so one code path is kept (simpler to read and test); a direct-loop path is the next step if profiles show it.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.cpu.matmul import matmul
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
+# Elements of cols / grad_cols / y below which im2col, col2im and the output unfold run their serial variant
+# (kernels/cpu/variants.py). Measured im2col, float32, batch 64, 3x3, median µs serial / parallel:
+#   1->16 at 8x8 (37k): 24 serial (parallel ≈12 ms under load);  16->32 at 4x4 (147k): 129 / 60;
+#   16->32 at 8x8 (590k): 368 serial;  32->64 at 14x14 (3.6M): 2272 serial.
+SERIAL_MAX_SIZE = 1 << 17
 
-@njit(parallel=True, cache=True)
-def _im2col(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
+
+def _im2col_body(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
     """cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q] = x[n, g*Cg + c, p*sh - ph + i*dh, q*sw - pw + j*dw] (0 outside).
 
     One task per row of cols: it writes N*L contiguous values.
@@ -60,8 +66,10 @@ def _im2col(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
                             cols[g, r, base + q] = 0
 
 
-@njit(parallel=True, cache=True)
-def _col2im(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
+_im2col_serial, _im2col_parallel = serial_and_parallel(_im2col_body)
+
+
+def _col2im_body(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
     """grad_x[n, ch, ih, iw] += grad_cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q], the adjoint of _im2col.
 
     One task per (n, channel) plane: overlapping windows add into the same plane from the same thread.
@@ -90,8 +98,10 @@ def _col2im(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out
                             grad_x[n, channel, ih, iw] += grad_cols[g, r, base + q]
 
 
-@njit(parallel=True, cache=True)
-def _unfold_output(y2, bias, use_bias, y):
+_col2im_serial, _col2im_parallel = serial_and_parallel(_col2im_body)
+
+
+def _unfold_output_body(y2, bias, use_bias, y):
     """y[n, g*Cog + o, l] = y2[g, o, n*L + l] + bias[g*Cog + o]; one task per (n, output channel)."""
     n_batch, c_out, positions = y.shape
     c_out_per_group = y2.shape[1]
@@ -105,6 +115,9 @@ def _unfold_output(y2, bias, use_bias, y):
             y[n, channel, l] = y2[g, o, n * positions + l] + shift
 
 
+_unfold_output_serial, _unfold_output_parallel = serial_and_parallel(_unfold_output_body)
+
+
 def _geometry(w, stride, padding, dilation):
     kh, kw = w.shape[2], w.shape[3]
     return (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
@@ -114,7 +127,8 @@ def _columns(x, w, groups, geometry, h_out, w_out):
     """im2col of a C-contiguous copy of x -> cols (G, CK, N*L)."""
     ck = w.shape[1] * w.shape[2] * w.shape[3]
     cols = np.empty((groups, ck, x.shape[0] * h_out * w_out), dtype=x.dtype)
-    _im2col(np.ascontiguousarray(x), cols, *geometry, h_out, w_out)
+    kernel = _im2col_serial if cols.size < SERIAL_MAX_SIZE else _im2col_parallel
+    kernel(np.ascontiguousarray(x), cols, *geometry, h_out, w_out)
     return cols
 
 
@@ -135,7 +149,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     y2 = matmul(w3, cols)  # (G, Cog, N*L)
     y = np.empty((n_batch, c_out, h_out * w_out), dtype=x.dtype)
     bias = np.ascontiguousarray(b) if b is not None else np.zeros(1, dtype=x.dtype)
-    _unfold_output(y2, bias, b is not None, y)
+    kernel = _unfold_output_serial if y.size < SERIAL_MAX_SIZE else _unfold_output_parallel
+    kernel(y2, bias, b is not None, y)
     return y.reshape(n_batch, c_out, h_out, w_out)
 
 
@@ -162,7 +177,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
         w_t = np.ascontiguousarray(w.reshape(groups, c_out_per_group, -1).transpose(0, 2, 1))  # (G, CK, Cog)
         grad_cols = matmul(w_t, gy_rows)  # (G, CK, N*L)
         grad_x = np.zeros((n_batch, c_in) + x.shape[2:], dtype=x.dtype)
-        _col2im(grad_cols, grad_x, *geometry, h_out, w_out)
+        kernel = _col2im_serial if grad_cols.size < SERIAL_MAX_SIZE else _col2im_parallel
+        kernel(grad_cols, grad_x, *geometry, h_out, w_out)
     if need_bias:
         grad_b = grad_y.sum(axis=(0, 2, 3)).astype(x.dtype)
     return grad_x, grad_w, grad_b

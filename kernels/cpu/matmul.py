@@ -56,7 +56,12 @@ NR = 32     # columns of the register tile: two zmm registers of float32 (four o
 KC = 256    # depth of one k block: a KC x NR panel of B (32 KiB float32) stays in L1
 MC = 16 * MR  # rows per parallel task (96)
 NC = 8 * NR   # columns per parallel task (256)
-SMALL_FLOPS = 2 * 48 * 48 * 48  # below this many FLOPs per call the serial loop wins (measured: 48^3 ties)
+# Below SMALL_FLOPS per call the serial i-k-j loop runs (no packing, no thread launch). Measured, float32,
+# median µs serial loop / packed parallel path when quiet: (64x4)@(4x64) 2.8 / 8.1; 48^3 11.5 / 8.7;
+# 64^3 18.8 / 10.7; 96^3 48 / 19; 128^3 84 / 28; 256^3 733 / 148. The parallel path wins from ≈48^3 on a quiet
+# machine, but a loaded one stalls any prange launch for 4-16 ms, so products under ≈50 µs of serial work
+# (the toy models' 64x64 layers) stay serial.
+SMALL_FLOPS = 2 * 96 * 96 * 96
 
 
 @intrinsic

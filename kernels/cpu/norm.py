@@ -7,16 +7,22 @@ over rows, which would race under a row-parallel loop: each thread sums its own 
 float64 partial row, and the few partial rows are added at the end.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from kernels.cpu.softmax import FASTMATH
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.norm import check_norm_inputs
+
+# Elements R·D below which the wrappers call the serial variant (kernels/cpu/variants.py). Measured, float32,
+# D=64, median µs serial / parallel (quiet moments; loaded, parallel calls took ≈12 ms):
+#   (256, 64): fwd 8.3, bwd 12.7 serial;  (1024, 64): fwd 25 / 17, bwd 32;  (2048, 64): fwd 48 / 30, bwd 58 / 37;
+#   (4096, 64): fwd 93 / 54, bwd 116 / 63;  (8192, 64): fwd 187 / 102, bwd 223 / 126.
+SERIAL_MAX_SIZE = 1 << 18
 
 _GRAD_CHUNKS = 8  # row blocks for the weight/bias gradient partial sums (≥ threads, small enough to add up)
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _layer_norm_forward_kernel(x, weight, bias, has_weight, has_bias, eps, y, mean, rstd):
+def _layer_norm_forward_body(x, weight, bias, has_weight, has_bias, eps, y, mean, rstd):
     """for r in prange(R):                                     x, y: (R, D); weight, bias: (D,) or (1,) dummies
            μ = Σ_d x[r, d] / D;  σ² = Σ_d (x[r, d] - μ)² / D;  rstd = 1/sqrt(σ² + eps)
            y[r, d] = (x[r, d] - μ)·rstd·w[d] + b[d]
@@ -43,8 +49,11 @@ def _layer_norm_forward_kernel(x, weight, bias, has_weight, has_bias, eps, y, me
             y[r, d] = value
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _layer_norm_backward_kernel(grad_y, x, weight, has_weight, mean, rstd, grad_x, partial_w, partial_b):
+_layer_norm_forward_serial, _layer_norm_forward_parallel = serial_and_parallel(
+    _layer_norm_forward_body, fastmath=FASTMATH)
+
+
+def _layer_norm_backward_body(grad_y, x, weight, has_weight, mean, rstd, grad_x, partial_w, partial_b):
     """for c in prange(chunks):  for r in rows of block c:           partial_w, partial_b: (chunks, D) float64
            x̂ = (x[r] - μ_r)·rstd_r;  ĝ = g[r]·w
            grad_x[r] = rstd_r·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))
@@ -75,6 +84,10 @@ def _layer_norm_backward_kernel(grad_y, x, weight, has_weight, mean, rstd, grad_
                     partial_b[c, d] += grad_y[r, d]
 
 
+_layer_norm_backward_serial, _layer_norm_backward_parallel = serial_and_parallel(
+    _layer_norm_backward_body, fastmath=FASTMATH)
+
+
 def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
     """x̂ = (x - μ)·rstd; y = x̂·w + b -> (y (R, D), mean (R,), rstd (R,))."""
     n_rows, n_features = (x.shape if isinstance(x, np.ndarray) and x.ndim == 2 else (0, 0))
@@ -86,9 +99,10 @@ def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
     y = np.empty_like(x)
     mean = np.empty(n_rows, dtype=x.dtype)
     rstd = np.empty(n_rows, dtype=x.dtype)
-    _layer_norm_forward_kernel(x, np.ascontiguousarray(weight) if has_weight else dummy,
-                               np.ascontiguousarray(bias) if has_bias else dummy,
-                               has_weight, has_bias, float(eps), y, mean, rstd)
+    kernel = _layer_norm_forward_serial if x.size < SERIAL_MAX_SIZE else _layer_norm_forward_parallel
+    kernel(x, np.ascontiguousarray(weight) if has_weight else dummy,
+           np.ascontiguousarray(bias) if has_bias else dummy,
+           has_weight, has_bias, float(eps), y, mean, rstd)
     return y, mean, rstd
 
 
@@ -107,10 +121,10 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
     if not has_weight:  # no column sums to take: one block per row keeps all threads busy
         partial_w = np.zeros((max(n_rows, 1), 1))
         partial_b = partial_w
-    _layer_norm_backward_kernel(np.ascontiguousarray(grad_y), x,
-                                np.ascontiguousarray(weight) if has_weight else np.ones(1, dtype=x.dtype),
-                                has_weight, np.ascontiguousarray(mean), np.ascontiguousarray(rstd),
-                                grad_x, partial_w, partial_b)
+    kernel = _layer_norm_backward_serial if x.size < SERIAL_MAX_SIZE else _layer_norm_backward_parallel
+    kernel(np.ascontiguousarray(grad_y), x,
+           np.ascontiguousarray(weight) if has_weight else np.ones(1, dtype=x.dtype),
+           has_weight, np.ascontiguousarray(mean), np.ascontiguousarray(rstd), grad_x, partial_w, partial_b)
     if not has_weight:
         return grad_x, None, None
     return grad_x, partial_w.sum(axis=0).astype(x.dtype), partial_b.sum(axis=0).astype(x.dtype)

@@ -11,14 +11,23 @@ Pooling is memory-bound (KH*KW reads per output), so the lesson here is the para
 window bounds out of the inner loop, not FLOPs.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.matmul import check_float_array
 from kernels.reference.pool import check_pool_args, check_pool_grad
 
+# Work = output elements·KH·KW (forward) or input elements (max backward) below which the wrappers call the
+# serial variant (kernels/cpu/variants.py). Measured, float32, 2x2 windows, median µs serial / parallel:
+#   (64, 32, 4, 4) (32k): max fwd 93, max bwd 15, avg fwd 52, avg bwd 48 serial;
+#   (64, 16, 8, 8) (65k): max fwd 280, max bwd 17, avg fwd 84 / 47, avg bwd 122;
+#   (64, 32, 16, 16) (524k): max fwd 2433 / 1289, avg fwd 633 / 318.   Loaded, parallel calls took ≈8 ms.
+# The toy CNN's two pools (65k and 32k) run serial; the max forward is slow in both variants (≈4 ns a read:
+# its NaN-aware compare does not vectorise), which is a kernel to improve, not a reason to launch threads.
+SERIAL_MAX_WORK = 1 << 17
 
-@njit(parallel=True, cache=True)
-def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
+
+def _max_forward_body(x, y, argmax, kh, kw, sh, sw, ph, pw):
     """y[n, c, p, q] = max of the window, argmax = its flat index ih*W + iw (first maximum; NaN wins)."""
     n_batch, channels, height, width = x.shape
     h_out, w_out = y.shape[2], y.shape[3]
@@ -45,8 +54,10 @@ def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
                 argmax[n, c, p, q] = best_index
 
 
-@njit(parallel=True, cache=True)
-def _max_backward(grad_y, argmax, grad_x):
+_max_forward_serial, _max_forward_parallel = serial_and_parallel(_max_forward_body)
+
+
+def _max_backward_body(grad_y, argmax, grad_x):
     """grad_x[n, c].flat[argmax[n, c, p, q]] += grad_y[n, c, p, q]; grad_x (N, C, H*W) must be zeroed."""
     n_batch, channels, h_out, w_out = grad_y.shape
     for plane in prange(n_batch * channels):
@@ -57,8 +68,10 @@ def _max_backward(grad_y, argmax, grad_x):
                 grad_x[n, c, argmax[n, c, p, q]] += grad_y[n, c, p, q]
 
 
-@njit(parallel=True, cache=True)
-def _avg_forward(x, y, kh, kw, sh, sw, ph, pw):
+_max_backward_serial, _max_backward_parallel = serial_and_parallel(_max_backward_body)
+
+
+def _avg_forward_body(x, y, kh, kw, sh, sw, ph, pw):
     """y[n, c, p, q] = (sum of the window's inside values) / (KH*KW): padding counts as zeros."""
     n_batch, channels, height, width = x.shape
     h_out, w_out = y.shape[2], y.shape[3]
@@ -77,8 +90,10 @@ def _avg_forward(x, y, kh, kw, sh, sw, ph, pw):
                 y[n, c, p, q] = total * scale
 
 
-@njit(parallel=True, cache=True)
-def _avg_backward(grad_y, grad_x, kh, kw, sh, sw, ph, pw):
+_avg_forward_serial, _avg_forward_parallel = serial_and_parallel(_avg_forward_body)
+
+
+def _avg_backward_body(grad_y, grad_x, kh, kw, sh, sw, ph, pw):
     """grad_x[n, c, ih, iw] += grad_y[n, c, p, q] / (KH*KW) for every window holding (ih, iw); grad_x zeroed."""
     n_batch, channels, height, width = grad_x.shape
     h_out, w_out = grad_y.shape[2], grad_y.shape[3]
@@ -96,6 +111,9 @@ def _avg_backward(grad_y, grad_x, kh, kw, sh, sw, ph, pw):
                         grad_x[n, c, ih, iw] += share
 
 
+_avg_backward_serial, _avg_backward_parallel = serial_and_parallel(_avg_backward_body)
+
+
 def max_pool2d_forward(x, kernel_size, stride, padding):
     """(y, argmax) of max pooling over x (N, C, H, W); argmax holds int64 flat indices ih*W + iw per plane.
 
@@ -107,7 +125,9 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     h_out, w_out = check_pool_args("max_pool2d_forward", x.shape, kernel_size, stride, padding)
     y = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
-    _max_forward(np.ascontiguousarray(x), y, argmax, *kernel_size, *stride, *padding)
+    small = y.size * kernel_size[0] * kernel_size[1] < SERIAL_MAX_WORK
+    kernel = _max_forward_serial if small else _max_forward_parallel
+    kernel(np.ascontiguousarray(x), y, argmax, *kernel_size, *stride, *padding)
     return y, argmax
 
 
@@ -121,7 +141,8 @@ def max_pool2d_backward(grad_y, argmax, input_shape):
         raise ValueError(f"max_pool2d_backward: input_shape {input_shape} does not fit grad_y {grad_y.shape}")
     n_batch, channels, height, width = input_shape
     grad_x = np.zeros((n_batch, channels, height * width), dtype=grad_y.dtype)
-    _max_backward(np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)
+    kernel = _max_backward_serial if grad_x.size < SERIAL_MAX_WORK else _max_backward_parallel
+    kernel(np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)
     return grad_x.reshape(input_shape)
 
 
@@ -130,7 +151,9 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     check_float_array("avg_pool2d_forward", "x", x, 4)
     h_out, w_out = check_pool_args("avg_pool2d_forward", x.shape, kernel_size, stride, padding)
     y = np.empty(x.shape[:2] + (h_out, w_out), dtype=x.dtype)
-    _avg_forward(np.ascontiguousarray(x), y, *kernel_size, *stride, *padding)
+    small = y.size * kernel_size[0] * kernel_size[1] < SERIAL_MAX_WORK
+    kernel = _avg_forward_serial if small else _avg_forward_parallel
+    kernel(np.ascontiguousarray(x), y, *kernel_size, *stride, *padding)
     return y
 
 
@@ -141,5 +164,7 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride, padding):
     h_out, w_out = check_pool_args("avg_pool2d_backward", input_shape, kernel_size, stride, padding)
     check_pool_grad("avg_pool2d_backward", grad_y, input_shape, h_out, w_out)
     grad_x = np.zeros(input_shape, dtype=grad_y.dtype)
-    _avg_backward(np.ascontiguousarray(grad_y), grad_x, *kernel_size, *stride, *padding)
+    small = grad_y.size * kernel_size[0] * kernel_size[1] < SERIAL_MAX_WORK
+    kernel = _avg_backward_serial if small else _avg_backward_parallel
+    kernel(np.ascontiguousarray(grad_y), grad_x, *kernel_size, *stride, *padding)
     return grad_x

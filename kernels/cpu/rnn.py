@@ -10,7 +10,16 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.rnn import check_rnn_inputs
+
+# Work = N·H·(I + H) multiply-adds of the forward. Below it the wrappers call the serial variant (see
+# kernels/cpu/variants.py). Measured, float32, median µs serial / parallel (2 threads, quiet moments):
+#   N=64 I=2 H=64 (270k): fwd 50, bwd 54 serial;  N=64 I=64 H=64 (524k): fwd 59, bwd 66 serial;
+#   N=128 I=64 H=64 (1M): fwd 130, bwd 176 serial;  N=512 (4M): fwd 438, bwd 555 serial.
+# Under load every parallel call here took 16–32 ms (the OpenMP barrier stall), so everything under ≈100 µs of
+# serial work stays serial: the toy RNN (N=64, H=64) never launches threads.
+SERIAL_MAX_WORK = 1 << 20
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -30,8 +39,7 @@ def tanh_vectorizable(z):
     return series if a < 0.0625 else large
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _rnn_tanh_forward_kernel(x, h, w_ih_t, w_hh_t, b_ih, b_hh, h_new):
+def _rnn_tanh_forward_body(x, h, w_ih_t, w_hh_t, b_ih, b_hh, h_new):
     """for n in prange(N):                      w_ih_t (I, H), w_hh_t (H, H): the weights transposed
            h_new[n, :] = b_ih + b_hh
            for i < I:  h_new[n, :] += x[n, i] · w_ih_t[i, :]
@@ -57,9 +65,11 @@ def _rnn_tanh_forward_kernel(x, h, w_ih_t, w_hh_t, b_ih, b_hh, h_new):
             h_new[n, j] = tanh_vectorizable(np.float64(h_new[n, j]))
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _rnn_tanh_backward_kernel(x, h, w_ih, w_hh, h_new, grad_h_new, grad_x, grad_h, grad_w_ih, grad_w_hh,
-                              grad_bias, dz):
+_rnn_tanh_forward_serial, _rnn_tanh_forward_parallel = serial_and_parallel(_rnn_tanh_forward_body, fastmath=FASTMATH)
+
+
+def _rnn_tanh_backward_body(x, h, w_ih, w_hh, h_new, grad_h_new, grad_x, grad_h, grad_w_ih, grad_w_hh,
+                            grad_bias, dz):
     """dz[n, j] = g[n, j]·(1 - h_new[n, j]²)                                 dz: (N, H) scratch
        for n in prange(N):  grad_x[n, :] = Σ_j dz[n, j] w_ih[j, :];  grad_h[n, :] = Σ_j dz[n, j] w_hh[j, :]
        for j in prange(H):  grad_w_ih[j, :] = Σ_n dz[n, j] x[n, :];  grad_w_hh[j, :] = Σ_n dz[n, j] h[n, :]
@@ -88,6 +98,9 @@ def _rnn_tanh_backward_kernel(x, h, w_ih, w_hh, h_new, grad_h_new, grad_x, grad_
                 grad_w_hh[j, k] += d * h[n, k]
 
 
+_rnn_tanh_backward_serial, _rnn_tanh_backward_parallel = serial_and_parallel(_rnn_tanh_backward_body, fastmath=FASTMATH)
+
+
 def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh) -> (N, H)."""
     n_hidden = h.shape[1] if isinstance(h, np.ndarray) and h.ndim == 2 else -1
@@ -99,7 +112,9 @@ def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     h_new = np.empty((x.shape[0], n_hidden), dtype=x.dtype)
     w_ih_t = np.ascontiguousarray(w_ih.T)  # (I, H): a 4 KiB copy that makes every inner loop contiguous
     w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, H)
-    _rnn_tanh_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(h), w_ih_t, w_hh_t, b_ih, b_hh, h_new)
+    small = x.shape[0] * n_hidden * (x.shape[1] + n_hidden) < SERIAL_MAX_WORK
+    kernel = _rnn_tanh_forward_serial if small else _rnn_tanh_forward_parallel
+    kernel(np.ascontiguousarray(x), np.ascontiguousarray(h), w_ih_t, w_hh_t, b_ih, b_hh, h_new)
     return h_new
 
 
@@ -116,6 +131,8 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
     grad_w_hh = np.zeros_like(w_hh)
     grad_bias = np.zeros(h.shape[1], dtype=x.dtype)
     dz = np.empty_like(h)
-    _rnn_tanh_backward_kernel(x, h, w_ih, w_hh, np.ascontiguousarray(h_new), np.ascontiguousarray(grad_h_new),
-                              grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias, dz)
+    small = x.shape[0] * h.shape[1] * (x.shape[1] + h.shape[1]) < SERIAL_MAX_WORK
+    kernel = _rnn_tanh_backward_serial if small else _rnn_tanh_backward_parallel
+    kernel(x, h, w_ih, w_hh, np.ascontiguousarray(h_new), np.ascontiguousarray(grad_h_new),
+           grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias, dz)
     return grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias

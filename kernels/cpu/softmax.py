@@ -16,8 +16,16 @@ Sums are accumulated in float64 for both dtypes. Set NUMBA_DISABLE_JIT=1 to step
 import numpy as np
 from numba import njit, prange
 
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.softmax import check_cross_entropy_inputs, check_float_array, check_float_pair
 from kernels.reference.softmax import raise_bad_target
+
+# Elements R·C below which the wrappers call the serial variant (kernels/cpu/variants.py). Measured, float32,
+# median µs serial / parallel (quiet moments; loaded, parallel calls took 8–16 ms):
+#   (64, 10): softmax 2.5 / 4.5, CE fwd 3.8, CE bwd 3.1 serial;  (512, 11): softmax 14, CE fwd 19 / 14;
+#   (1024, 64): softmax 76 / 41, CE fwd 84 / 47;  (4096, 64): softmax 297 / 152;  (16384, 64): 1182 / 603.
+# The backward kernels are ≈5x cheaper but share the cut-over: one number per family.
+SERIAL_MAX_SIZE = 1 << 16
 
 # Every fast-math flag except nnan / ninf: those would let LLVM assume no -inf logits and no NaN.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -72,8 +80,7 @@ def row_max(x, i):
     return best
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _softmax_forward_kernel(x, out):
+def _softmax_forward_body(x, out):
     """for i in prange(R):                    x, out: (R, C)
            m = max_j x[i, j]
            for j: out[i, j] = exp(x[i, j] - m); s += out[i, j]
@@ -91,8 +98,10 @@ def _softmax_forward_kernel(x, out):
             out[i, j] = out[i, j] * inv_total
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _softmax_backward_kernel(y, grad_y, grad_x):
+_softmax_forward_serial, _softmax_forward_parallel = serial_and_parallel(_softmax_forward_body, fastmath=FASTMATH)
+
+
+def _softmax_backward_body(y, grad_y, grad_x):
     """for i in prange(R): d = Σ_j g[i, j]·y[i, j];  gx[i, j] = y[i, j]·(g[i, j] - d)      all (R, C)"""
     for i in prange(y.shape[0]):
         dot = 0.0
@@ -102,8 +111,10 @@ def _softmax_backward_kernel(y, grad_y, grad_x):
             grad_x[i, j] = y[i, j] * (grad_y[i, j] - dot)
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _log_softmax_forward_kernel(x, out):
+_softmax_backward_serial, _softmax_backward_parallel = serial_and_parallel(_softmax_backward_body, fastmath=FASTMATH)
+
+
+def _log_softmax_forward_body(x, out):
     """for i in prange(R): m = max_j x;  s = Σ_j exp(x - m);  out[i, j] = (x[i, j] - m) - log s     (R, C)"""
     for i in prange(x.shape[0]):
         shift = row_max(x, i)
@@ -115,8 +126,11 @@ def _log_softmax_forward_kernel(x, out):
             out[i, j] = (np.float64(x[i, j]) - shift) - log_total
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _log_softmax_backward_kernel(y, grad_y, grad_x):
+_log_softmax_forward_serial, _log_softmax_forward_parallel = serial_and_parallel(
+    _log_softmax_forward_body, fastmath=FASTMATH)
+
+
+def _log_softmax_backward_body(y, grad_y, grad_x):
     """for i in prange(R): s = Σ_j g[i, j];  gx[i, j] = g[i, j] - exp(y[i, j])·s                 (R, C)"""
     for i in prange(y.shape[0]):
         total = 0.0
@@ -124,6 +138,10 @@ def _log_softmax_backward_kernel(y, grad_y, grad_x):
             total += np.float64(grad_y[i, j])
         for j in range(y.shape[1]):
             grad_x[i, j] = grad_y[i, j] - exp_vectorizable(np.float64(y[i, j])) * total
+
+
+_log_softmax_backward_serial, _log_softmax_backward_parallel = serial_and_parallel(
+    _log_softmax_backward_body, fastmath=FASTMATH)
 
 
 @njit(cache=True)
@@ -136,8 +154,7 @@ def _first_bad_target(target, n_classes, ignore_index):
     return -1
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _cross_entropy_forward_kernel(logits, target, ignore_index, smoothing, loss, log_probs):
+def _cross_entropy_forward_body(logits, target, ignore_index, smoothing, loss, log_probs):
     """for i in prange(N):                        logits, log_probs: (N, C); target, loss: (N,)
            m = max_j x;  lse = m + log Σ_j exp(x - m)
            log_probs[i, j] = x[i, j] - lse;  s = Σ_j log_probs[i, j]
@@ -164,8 +181,11 @@ def _cross_entropy_forward_kernel(logits, target, ignore_index, smoothing, loss,
             loss[i] = -(1.0 - smoothing) * picked - (smoothing / n_classes) * sum_log_probs
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _cross_entropy_backward_kernel(log_probs, target, grad_loss, ignore_index, smoothing, grad_logits):
+_cross_entropy_forward_serial, _cross_entropy_forward_parallel = serial_and_parallel(
+    _cross_entropy_forward_body, fastmath=FASTMATH)
+
+
+def _cross_entropy_backward_body(log_probs, target, grad_loss, ignore_index, smoothing, grad_logits):
     """for i in prange(N): gl[i, j] = g_i·(exp(lp[i, j]) - ε/C) ;  gl[i, t_i] -= g_i·(1-ε)   (zero row if ignored)"""
     n_classes = log_probs.shape[1]
     uniform = smoothing / n_classes
@@ -179,6 +199,15 @@ def _cross_entropy_backward_kernel(log_probs, target, grad_loss, ignore_index, s
             grad_logits[i, t] = grad_logits[i, t] - g * (1.0 - smoothing)
 
 
+_cross_entropy_backward_serial, _cross_entropy_backward_parallel = serial_and_parallel(
+    _cross_entropy_backward_body, fastmath=FASTMATH)
+
+
+def _pick(rows, serial, parallel):
+    """The serial variant for arrays under SERIAL_MAX_SIZE elements, else the parallel one."""
+    return serial if rows.size < SERIAL_MAX_SIZE else parallel
+
+
 def _as_rows(x):
     """(..., C) array -> C-contiguous (R, C) array (a view when x is already contiguous)."""
     return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
@@ -189,7 +218,7 @@ def softmax_forward(x):
     check_float_array("softmax_forward", "x", x)
     rows = _as_rows(x)
     out = np.empty_like(rows)
-    _softmax_forward_kernel(rows, out)
+    _pick(rows, _softmax_forward_serial, _softmax_forward_parallel)(rows, out)
     return out.reshape(x.shape)
 
 
@@ -198,7 +227,7 @@ def softmax_backward(y, grad_y):
     check_float_pair("softmax_backward", "y", y, "grad_y", grad_y)
     y_rows = _as_rows(y)
     grad_x = np.empty_like(y_rows)
-    _softmax_backward_kernel(y_rows, _as_rows(grad_y), grad_x)
+    _pick(y_rows, _softmax_backward_serial, _softmax_backward_parallel)(y_rows, _as_rows(grad_y), grad_x)
     return grad_x.reshape(y.shape)
 
 
@@ -207,7 +236,7 @@ def log_softmax_forward(x):
     check_float_array("log_softmax_forward", "x", x)
     rows = _as_rows(x)
     out = np.empty_like(rows)
-    _log_softmax_forward_kernel(rows, out)
+    _pick(rows, _log_softmax_forward_serial, _log_softmax_forward_parallel)(rows, out)
     return out.reshape(x.shape)
 
 
@@ -216,7 +245,7 @@ def log_softmax_backward(y, grad_y):
     check_float_pair("log_softmax_backward", "y", y, "grad_y", grad_y)
     y_rows = _as_rows(y)
     grad_x = np.empty_like(y_rows)
-    _log_softmax_backward_kernel(y_rows, _as_rows(grad_y), grad_x)
+    _pick(y_rows, _log_softmax_backward_serial, _log_softmax_backward_parallel)(y_rows, _as_rows(grad_y), grad_x)
     return grad_x.reshape(y.shape)
 
 
@@ -231,7 +260,8 @@ def cross_entropy_forward(logits, target, ignore_index=-100, label_smoothing=0.0
     logits = np.ascontiguousarray(logits)
     loss = np.empty(logits.shape[0], dtype=logits.dtype)
     log_probs = np.empty_like(logits)
-    _cross_entropy_forward_kernel(logits, target, int(ignore_index), float(label_smoothing), loss, log_probs)
+    kernel = _pick(logits, _cross_entropy_forward_serial, _cross_entropy_forward_parallel)
+    kernel(logits, target, int(ignore_index), float(label_smoothing), loss, log_probs)
     return loss, log_probs
 
 
@@ -250,6 +280,6 @@ def cross_entropy_backward(log_probs, target, grad_loss, ignore_index=-100, labe
         raise_bad_target(kernel, int(target[bad_row]), n_classes, ignore_index)
     log_probs = np.ascontiguousarray(log_probs)
     grad_logits = np.empty_like(log_probs)
-    _cross_entropy_backward_kernel(log_probs, target, np.ascontiguousarray(grad_loss), int(ignore_index),
-                                   float(label_smoothing), grad_logits)
+    kernel = _pick(log_probs, _cross_entropy_backward_serial, _cross_entropy_backward_parallel)
+    kernel(log_probs, target, np.ascontiguousarray(grad_loss), int(ignore_index), float(label_smoothing), grad_logits)
     return grad_logits
