@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 import tinygrad_edu as tg
-from tinygrad_edu import backend, explain
+from tinygrad_edu import backend, bench, explain
 
 
 def run_demo(args):
@@ -148,6 +148,7 @@ def build_parser():
     gradcheck.set_defaults(handler=run_gradcheck)
 
     explain.add_parser(commands)
+    bench.add_parser(commands)
     return parser
 
 
