@@ -130,7 +130,8 @@ def build_parser():
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
     for name in TASKS:
         module = _task_module(name)
-        task_parser = models.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
+        task_parser = models.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
+                                        formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_training_options(task_parser, module.DEFAULTS)
         module.configure(task_parser)
         task_parser.set_defaults(handler=run_training)
