@@ -194,9 +194,10 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
                 f"backward: grad can be implicitly created only for scalar outputs, but the output has shape "
                 f"{root.shape}; pass gradient= a tensor of that shape, or reduce it first (e.g. .sum())"
             )
-        seed = np.ones(root.shape, dtype=root.dtype)
+        seed = np.ones_like(root.data)  # on root's device
     else:
         seed = gradient.data if isinstance(gradient, tensor_module.Tensor) else np.asarray(gradient, root.dtype)
+        seed = tensor_module.array_to_device(seed, root.device)
         if seed.shape != root.shape:
             raise ValueError(f"backward: gradient has shape {seed.shape} but the output has shape {root.shape}")
         seed = seed.astype(root.dtype, copy=False)
@@ -234,7 +235,11 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
         for parent, parent_grad in zip(ctx.parents, input_grads):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            parent_grad = unbroadcast(np.asarray(parent_grad, dtype=parent.dtype), parent.shape)
+            if tensor_module.is_device_array(parent_grad):  # a CudaArray: np.asarray would refuse it
+                parent_grad = parent_grad.astype(parent.dtype, copy=False)
+            else:
+                parent_grad = np.asarray(parent_grad, dtype=parent.dtype)
+            parent_grad = unbroadcast(parent_grad, parent.shape)
             # 5. A tensor used several times receives the sum of the gradients from each use.
             key = id(parent)
             if key in grads:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import Tensor, is_device_array
 
 FORMAT = "tinygrad_edu.checkpoint"
 VERSION = 1
@@ -115,8 +115,11 @@ class _ListIndex(int):
 
 def _encode(obj, path, arrays, in_progress):
     """The JSON node describing `obj`; arrays found on the way go into `arrays` under their entry names."""
-    if isinstance(obj, (Tensor, np.ndarray, np.generic)):
-        array = obj.data if isinstance(obj, Tensor) else np.asarray(obj)
+    if isinstance(obj, (Tensor, np.ndarray, np.generic)) or is_device_array(obj):
+        array = obj.data if isinstance(obj, Tensor) else obj
+        # Device data (a cuda tensor, or optimizer state on the GPU) is copied to the host here: files hold
+        # NumPy arrays, and load() gives CPU tensors (move them with .to("cuda") / Module.load_state_dict).
+        array = array.get() if is_device_array(array) else np.asarray(array)
         if array.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"save: {_describe(path)} has dtype {array.dtype}, which cannot be saved without pickle")
         entry = _entry_name(path)

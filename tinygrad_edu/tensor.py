@@ -3,6 +3,12 @@
 The methods here are thin: each one calls a differentiable op from `tinygrad_edu/ops/`, where the forward and
 backward math lives. Creation helpers (`zeros`, `randn`, ...) draw from one seedable generator
 (`manual_seed`).
+
+Devices: a tensor on "cpu" holds a NumPy array; a tensor on "cuda" holds a `kernels.cuda.array.CudaArray`, a
+NumPy-compatible array whose data stays on the GPU, so the ops' NumPy code runs there unchanged (see that
+module). Data crosses between host and device only when asked: `t.to("cuda")` / `t.to("cpu")` copy once, and
+`numpy()`, `item()`, `tolist()` and `repr` of a cuda tensor copy to the host. Creation helpers take
+device="cuda" (made on the host, then copied over once). Mixing devices in one op is a RuntimeError.
 """
 import numpy as np
 
@@ -12,7 +18,8 @@ from tinygrad_edu.ops import elementwise, linalg, movement, reduce
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DEFAULT_FLOAT = np.dtype(np.float32)
-DEVICES = ("cpu",)
+DEVICES = ("cpu", "cuda")
+NO_CUDA_MESSAGE = "CUDA requested but no GPU and no simulator (set NUMBA_ENABLE_CUDASIM=1)"
 
 _generator = np.random.default_rng()
 
@@ -47,9 +54,42 @@ def _to_array(data, dtype):
 
 
 def _check_device(device):
-    if device not in DEVICES:
-        raise RuntimeError(f"Tensor: unknown or unavailable device {device!r}; available devices: {DEVICES}")
-    return device
+    """The device's canonical name ("cuda:0" is "cuda"); RuntimeError for an unknown or unavailable device."""
+    if device == "cpu":
+        return device
+    if device in ("cuda", "cuda:0"):
+        from tinygrad_edu import cuda  # imports numba: only when CUDA is asked for
+
+        if not cuda.is_available():
+            raise RuntimeError(NO_CUDA_MESSAGE)
+        return "cuda"
+    raise RuntimeError(f"Tensor: unknown or unavailable device {device!r}; available devices: {DEVICES}")
+
+
+def is_device_array(array):
+    """True for the array inside a cuda tensor (a CudaArray), without importing numba."""
+    return type(array) is not np.ndarray and getattr(array, "is_cuda_array", False)
+
+
+def array_to_device(array, device):
+    """`array` (NumPy or CudaArray) on `device`: a copy when it moves, the array itself when it is there."""
+    if device == "cpu":
+        return array.get() if is_device_array(array) else array
+    if is_device_array(array):
+        return array
+    from kernels.cuda import array as cuda_array
+
+    host = np.asarray(array)
+    if host.ndim == 0:  # a constant: filled by a kernel, no host-to-device copy
+        return cuda_array.full((), host.item(), host.dtype)
+    return cuda_array.to_cuda(host)
+
+
+def copy_array(array, dtype):
+    """A private copy of `array` as `dtype`, on the array's own device."""
+    if is_device_array(array):
+        return array.astype(dtype, copy=True)
+    return np.array(array, dtype=dtype, copy=True)
 
 
 class Tensor:
@@ -66,8 +106,13 @@ class Tensor:
     __slots__ = ("data", "device", "grad", "_ctx", "_retains_grad", "requires_grad", "name", "__weakref__")
 
     def __init__(self, data, dtype=None, requires_grad=False, device="cpu"):
+        device = _check_device(device)
+        if isinstance(data, Tensor) and data.device != "cpu":
+            data = data.to("cpu")
         self.data = _to_array(data, dtype)
-        self.device = _check_device(device)
+        if device != "cpu":
+            self.data = array_to_device(self.data, device)
+        self.device = device
         self.grad = None
         self._ctx = None
         self._retains_grad = False
@@ -79,7 +124,7 @@ class Tensor:
     def _from_array(cls, array, device="cpu", requires_grad=False):
         """Wrap an array an op produced, skipping the checks of __init__ (ops already produce valid arrays)."""
         tensor = object.__new__(cls)
-        tensor.data = array if type(array) is np.ndarray else np.asarray(array)
+        tensor.data = array if type(array) is np.ndarray or is_device_array(array) else np.asarray(array)
         tensor.device = device
         tensor.grad = None
         tensor._ctx = None
@@ -119,20 +164,24 @@ class Tensor:
         return None if self._ctx is None else self._ctx.op_name
 
     def numpy(self):
-        """The underlying NumPy array (shared, not copied; `detach().numpy().copy()` for a private copy)."""
-        return self.data
+        """The underlying NumPy array (shared, not copied; `detach().numpy().copy()` for a private copy).
+        On "cuda" this is a *copy* to the host (the data lives on the GPU)."""
+        return self.data.get() if self.device != "cpu" else self.data
 
     def item(self):
+        """The one element as a Python number (on "cuda": a copy from the device, which waits for the GPU)."""
         if self.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a Python scalar, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.numpy().tolist()
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(self.numpy(), separator=", ", precision=4, prefix="tensor(")
         extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
         if self.dtype != DEFAULT_FLOAT:
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
@@ -177,7 +226,7 @@ class Tensor:
 
     def _accumulate_grad(self, grad):
         if self.grad is None:
-            self.grad = Tensor._from_array(np.array(grad, dtype=self.dtype, copy=True), device=self.device)
+            self.grad = Tensor._from_array(copy_array(grad, self.dtype), device=self.device)
         else:
             self.grad.data = self.grad.data + grad
 
@@ -189,15 +238,26 @@ class Tensor:
         return Tensor._from_array(self.data, device=self.device)
 
     def to(self, device=None, dtype=None):
+        """Convert dtype and/or move to `device` ("cpu" or "cuda"): one copy when the device changes.
+
+        Differentiable, as in PyTorch: the gradient flows back to this tensor's device.
+        >>> Tensor([1.0, 2.0]).to("cpu").device
+        'cpu'
+        """
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
-        if device is not None and device != self.device:
-            _check_device(device)
+        if device is not None:
+            device = _check_device(device)
+            if device != out.device:
+                out = movement.to_device(out, device)
         return out
 
     def cpu(self):
         return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     def astype(self, dtype):
         return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
@@ -390,6 +450,8 @@ class Tensor:
                 f"__setitem__: in-place assignment into a tensor that is part of a graph (shape {self.shape}) is not "
                 "supported; build a new tensor with where() or pad(), or assign under no_grad() to .data"
             )
+        if isinstance(value, Tensor) and value.device != self.device:
+            raise RuntimeError(f"__setitem__: value is on {value.device} but the tensor is on {self.device}")
         self.data[movement.to_numpy_index(index, self.shape, "__setitem__")] = value.data if isinstance(value, Tensor) else value
 
     def matmul(self, other):
@@ -408,7 +470,9 @@ def _shape_arg(shape):
 
 
 def _make(array, requires_grad, device):
-    return Tensor._from_array(array, device=_check_device(device)).requires_grad_(requires_grad)
+    """Wrap a host array made by a creation helper, copied once to `device` if that is not the CPU."""
+    device = _check_device(device)
+    return Tensor._from_array(array_to_device(array, device), device=device).requires_grad_(requires_grad)
 
 
 def _float_dtype(dtype):

@@ -111,6 +111,23 @@ def blocks_for(count, threads=WARP * 4):
     return max(1, (int(count) + threads - 1) // threads)
 
 
+def threads_for(count, threads=WARP * 4):
+    """Threads per block for a one-thread-per-element launch over `count` elements: `threads` on a GPU.
+
+    Under the simulator every thread is a Python thread, so a 6-element op launched with 128 threads would
+    simulate 122 idle ones; there the block is shrunk to the element count (at most a warp).
+    """
+    if numba.config.ENABLE_CUDASIM:
+        return max(1, min(int(count), WARP))
+    return threads
+
+
+def launch_config(count, threads=WARP * 4):
+    """(blocks, threads) covering `count` elements with one thread each."""
+    threads = threads_for(count, threads)
+    return blocks_for(count, threads), threads
+
+
 def row_threads(length):
     """Threads per block for a one-block-per-row kernel: the next power of two >= length, clamped to
     [WARP, MAX_THREADS]. The tree reductions below need a power of two; a short row wastes at most a warp.

@@ -20,7 +20,7 @@ the cols buffer (CK x N*L values); an implicit GEMM that forms the tiles of cols
 """
 from numba import cuda
 
-from kernels.cuda._device import as_contiguous_device, blocks_for, empty, host_proxy, require_cuda, zeros
+from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
 from kernels.cuda.elementwise import sum_axis
 from kernels.cuda.matmul import gemm
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
@@ -123,7 +123,7 @@ def _col2im(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out
 
 def _launch(kernel, count, *args):
     if count:
-        kernel[blocks_for(count, THREADS), THREADS](*args)
+        kernel[launch_config(count, THREADS)](*args)
 
 
 def _cols(x_device, w_shape, groups, stride, padding, dilation, h_out, w_out):

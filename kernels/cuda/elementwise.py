@@ -25,13 +25,18 @@ from numba import cuda
 
 from kernels.cuda._device import (
     MAX_THREADS, as_contiguous_device, block_sum, blocks_for, empty, is_device_array, per_dtype, require_cuda,
-    row_threads, zeros,
+    launch_config, row_threads, zeros,
 )
 
 NDIM = 6  # most dims a broadcast op handles (shapes are padded on the left with 1s)
 THREADS = 128
-BINARY_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "pow": 5}
-UNARY_OPS = {"neg": 0, "exp": 1, "log": 2, "tanh": 3, "relu": 4, "sigmoid": 5, "sqrt": 6, "abs": 7}
+BINARY_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "maximum": 4, "pow": 5, "minimum": 6}
+UNARY_OPS = {"neg": 0, "exp": 1, "log": 2, "tanh": 3, "relu": 4, "sigmoid": 5, "sqrt": 6, "abs": 7, "sign": 8,
+             "log1p": 9, "erf": 10, "expm1": 11, "copy": 12}
+# Ops with a bool result (comparisons and logic); `compare` runs them, broadcasting like `binary`.
+COMPARE_OPS = {"greater": 0, "greater_equal": 1, "less": 2, "less_equal": 3, "equal": 4, "not_equal": 5,
+               "logical_and": 6, "logical_or": 7, "logical_xor": 8}
+PREDICATE_OPS = {"isfinite": 0, "isnan": 1, "isinf": 2, "logical_not": 3}
 
 
 @cuda.jit(device=True)
@@ -63,8 +68,67 @@ def _binary_kernel(a, a_strides, b, b_strides, out, shape, op):
         out[i] = x / y
     elif op == 4:
         out[i] = x if x > y or x != x else y  # NaN propagates, as np.maximum
-    else:
+    elif op == 5:
         out[i] = x ** y
+    else:
+        out[i] = x if x < y or x != x else y  # NaN propagates, as np.minimum
+
+
+@cuda.jit
+def _compare_kernel(a, a_strides, b, b_strides, out, shape, op):
+    """out.flat[i] = (a at i) <op> (b at i) as a bool, broadcasting through zero strides."""
+    i = cuda.grid(1)
+    if i >= out.size:
+        return
+    x = a[_offset(i, shape, a_strides)]
+    y = b[_offset(i, shape, b_strides)]
+    if op == 0:
+        out[i] = x > y
+    elif op == 1:
+        out[i] = x >= y
+    elif op == 2:
+        out[i] = x < y
+    elif op == 3:
+        out[i] = x <= y
+    elif op == 4:
+        out[i] = x == y
+    elif op == 5:
+        out[i] = x != y
+    elif op == 6:
+        out[i] = (x != 0) and (y != 0)
+    elif op == 7:
+        out[i] = (x != 0) or (y != 0)
+    else:
+        out[i] = (x != 0) != (y != 0)
+
+
+@cuda.jit
+def _where_kernel(condition, c_strides, a, a_strides, b, b_strides, out, shape):
+    """out.flat[i] = a at i if condition at i else b at i: all three broadcast through zero strides."""
+    i = cuda.grid(1)
+    if i >= out.size:
+        return
+    if condition[_offset(i, shape, c_strides)]:
+        out[i] = a[_offset(i, shape, a_strides)]
+    else:
+        out[i] = b[_offset(i, shape, b_strides)]
+
+
+@cuda.jit
+def _predicate_kernel(a, out, op):
+    """out[i] = predicate(a[i]) as a bool (isfinite, isnan, isinf, logical_not) over flat arrays."""
+    i = cuda.grid(1)
+    if i >= out.size:
+        return
+    x = a[i]
+    if op == 0:
+        out[i] = abs(x) < math.inf  # false for ±inf and for NaN (every comparison with NaN is false)
+    elif op == 1:
+        out[i] = x != x
+    elif op == 2:
+        out[i] = abs(x) == math.inf
+    else:
+        out[i] = x == 0
 
 
 @cuda.jit
@@ -88,8 +152,23 @@ def _unary_kernel(a, out, op):
         out[i] = 1 / (1 + math.exp(-x))
     elif op == 6:
         out[i] = math.sqrt(x)
-    else:
+    elif op == 7:
         out[i] = abs(x)
+    elif op == 8:
+        if x > 0:
+            out[i] = 1
+        elif x < 0:
+            out[i] = -1
+        else:
+            out[i] = x * 0  # 0 stays 0, NaN stays NaN (as np.sign)
+    elif op == 9:
+        out[i] = math.log1p(x)
+    elif op == 10:
+        out[i] = math.erf(x)
+    elif op == 11:
+        out[i] = math.expm1(x)
+    else:
+        out[i] = x
 
 
 def _broadcast_strides(shape, out_shape):
@@ -124,10 +203,33 @@ def binary(op, a, b):
     out = empty(out_shape, a.dtype)
     if out.size:
         padded_shape = (1,) * (NDIM - len(out_shape)) + tuple(out_shape)
-        _binary_kernel[blocks_for(out.size, THREADS), THREADS](
+        _binary_kernel[launch_config(out.size, THREADS)](
             a_flat, _broadcast_strides(a.shape, out_shape), b_flat, _broadcast_strides(b.shape, out_shape),
             out.reshape(out.size), padded_shape, BINARY_OPS[op])
     return out
+
+
+def broadcast_launch(kernel, out, operands, *extra):
+    """Launch a broadcasting kernel: `operands` are flat contiguous device arrays with their shapes, `out` is a
+    flat device array of np.broadcast_shapes(those shapes). Each operand is passed with its zero-stride view
+    (no copies); the kernel receives (op0, strides0, op1, strides1, ..., out, padded shape, *extra)."""
+    out_shape = np.broadcast_shapes(*[shape for _, shape in operands])
+    if len(out_shape) > NDIM:
+        raise ValueError(f"at most {NDIM} dims are supported on cuda, got {out_shape}")
+    size = int(np.prod(out_shape))
+    if size == 0:
+        return
+    args = []
+    for flat, shape in operands:
+        args += [flat, _broadcast_strides(shape, out_shape)]
+    padded_shape = (1,) * (NDIM - len(out_shape)) + tuple(out_shape)
+    kernel[launch_config(size, THREADS)](*args, out, padded_shape, *extra)
+
+
+def flat_launch(kernel, out, a, op):
+    """Launch a one-thread-per-element kernel over flat contiguous device arrays a -> out."""
+    if out.size:
+        kernel[launch_config(out.size, THREADS)](a, out, op)
 
 
 def unary(op, a):
@@ -137,7 +239,7 @@ def unary(op, a):
     out = empty(a.shape, a.dtype)
     if out.size:
         flat = as_contiguous_device(a).reshape(out.size)
-        _unary_kernel[blocks_for(out.size, THREADS), THREADS](flat, out.reshape(out.size), UNARY_OPS[op])
+        _unary_kernel[launch_config(out.size, THREADS)](flat, out.reshape(out.size), UNARY_OPS[op])
     return out
 
 
@@ -209,6 +311,11 @@ def sqrt(a):
 def absolute(a):
     """|a|; device result."""
     return unary("abs", a)
+
+
+def erf(a):
+    """The error function erf(a) (for the exact GELU); device result."""
+    return unary("erf", a)
 
 
 @per_dtype

@@ -18,7 +18,7 @@ import math
 from numba import cuda
 
 from kernels.cuda._device import (
-    MAX_THREADS, as_contiguous_device, block_sum, blocks_for, empty, host_proxy, per_dtype, require_cuda, row_threads,
+    MAX_THREADS, as_contiguous_device, block_sum, launch_config, empty, host_proxy, per_dtype, require_cuda, row_threads,
 )
 from kernels.reference.norm import check_norm_inputs
 
@@ -138,6 +138,6 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
         return grad_x, None, None
     grad_weight = empty((n_features,), x.dtype)
     grad_bias = empty((n_features,), x.dtype)
-    _backward_columns_kernel[blocks_for(n_features, THREADS), THREADS](grad_y_d, x_d, mean_d, rstd_d, grad_weight,
+    _backward_columns_kernel[launch_config(n_features, THREADS)](grad_y_d, x_d, mean_d, rstd_d, grad_weight,
                                                                        grad_bias)
     return grad_x, grad_weight, grad_bias

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from kernels.cuda._device import blocks_for, host_proxy, is_device_array, require_cuda
+from kernels.cuda._device import host_proxy, is_device_array, launch_config, require_cuda
 from kernels.reference.optim import check_adam_inputs
 
 THREADS = 128
@@ -53,7 +53,7 @@ def _run(kernel_name, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
     flat = [a.reshape(size) for a in device]
     step_size = lr / (1.0 - beta1 ** step)
     inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - beta2 ** step)
-    _adam_kernel[blocks_for(size, THREADS), THREADS](flat[0], grad_d.reshape(size), flat[1], flat[2], float(decay),
+    _adam_kernel[launch_config(size, THREADS)](flat[0], grad_d.reshape(size), flat[1], flat[2], float(decay),
                                                      float(l2), float(beta1), float(beta2), float(step_size),
                                                      float(inv_bc2_sqrt), float(eps))
     for original, on_device in zip(in_place, device):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from kernels.cuda._device import as_contiguous_device, blocks_for, empty, host_proxy, require_cuda, zeros
+from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
 from kernels.reference.matmul import check_float_array
 from kernels.reference.pool import check_pool_args, check_pool_grad
 
@@ -121,7 +121,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     y = empty(x.shape[:2] + (h_out, w_out), x.dtype)
     argmax = empty(y.shape, np.int64)
     if y.size:
-        _max_forward[blocks_for(y.size, THREADS), THREADS](as_contiguous_device(x), y, argmax, *kernel_size,
+        _max_forward[launch_config(y.size, THREADS)](as_contiguous_device(x), y, argmax, *kernel_size,
                                                            *stride, *padding)
     return y, argmax
 
@@ -140,7 +140,7 @@ def max_pool2d_backward(grad_y, argmax, input_shape):
     n_batch, channels, height, width = input_shape
     grad_x = zeros((n_batch, channels, height * width), grad_y.dtype)
     if grad_y.size:
-        _max_backward[blocks_for(grad_y.size, THREADS), THREADS](as_contiguous_device(grad_y),
+        _max_backward[launch_config(grad_y.size, THREADS)](as_contiguous_device(grad_y),
                                                                  as_contiguous_device(argmax), grad_x)
     return grad_x.reshape(input_shape)
 
@@ -152,7 +152,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     require_cuda()
     y = empty(x.shape[:2] + (h_out, w_out), x.dtype)
     if y.size:
-        _avg_forward[blocks_for(y.size, THREADS), THREADS](as_contiguous_device(x), y, *kernel_size, *stride,
+        _avg_forward[launch_config(y.size, THREADS)](as_contiguous_device(x), y, *kernel_size, *stride,
                                                            *padding)
     return y
 
@@ -166,6 +166,6 @@ def avg_pool2d_backward(grad_y, input_shape, kernel_size, stride, padding):
     require_cuda()
     grad_x = empty(input_shape, grad_y.dtype)
     if grad_x.size:
-        _avg_backward[blocks_for(grad_x.size, THREADS), THREADS](as_contiguous_device(grad_y), grad_x,
+        _avg_backward[launch_config(grad_x.size, THREADS)](as_contiguous_device(grad_y), grad_x,
                                                                  *kernel_size, *stride, *padding)
     return grad_x

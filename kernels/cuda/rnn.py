@@ -18,7 +18,7 @@ import math
 
 from numba import cuda
 
-from kernels.cuda._device import as_contiguous_device, blocks_for, empty, host_proxy, require_cuda
+from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda
 from kernels.cuda.elementwise import sum_axis
 from kernels.cuda.matmul import gemm
 from kernels.reference.rnn import check_rnn_inputs
@@ -83,7 +83,7 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
     n_hidden = h.shape[1]
     dz = empty((n_batch, n_hidden), x.dtype)
     if dz.size:
-        _tanh_grad_kernel[blocks_for(dz.size, THREADS), THREADS](
+        _tanh_grad_kernel[launch_config(dz.size, THREADS)](
             as_contiguous_device(h_new).reshape(dz.size), as_contiguous_device(grad_h_new).reshape(dz.size),
             dz.reshape(dz.size))
     dz3 = dz.reshape(1, n_batch, n_hidden)  # (1, N, H): the GEMM is batched

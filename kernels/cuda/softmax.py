@@ -23,7 +23,7 @@ from numba import cuda
 
 from kernels.cuda._device import (
     MAX_THREADS, as_contiguous_device, block_max, block_sum, empty, host_proxy, per_dtype, require_cuda, row_threads,
-    to_host,
+    is_device_array,
 )
 from kernels.reference.softmax import check_cross_entropy_inputs, check_float_array, check_float_pair
 
@@ -112,6 +112,8 @@ def _cross_entropy_forward_kernel(dtype):
             label = target[row]
             if label == ignore_index:
                 loss[row] = 0
+            elif label < 0 or label >= n_cols:  # a device target is not range-checked on the host: flag it
+                loss[row] = math.nan
             else:
                 picked = logits[row, label] - row_max - log_total
                 loss[row] = -(1.0 - smoothing) * picked - (smoothing / n_cols) * logp_sum
@@ -137,7 +139,7 @@ def _cross_entropy_backward_kernel(log_probs, target, grad_loss, ignore_index, s
 def _as_rows(x):
     """C-contiguous device (R, C) view of x: the last axis is the row."""
     device = as_contiguous_device(x)
-    n_cols = x.shape[-1]
+    n_cols = tuple(x.shape)[-1]  # tuple(): the simulator's shape type has no negative indexing
     return device.reshape(device.size // n_cols, n_cols)
 
 
@@ -186,15 +188,18 @@ def log_softmax_backward(y, grad_y):
     return out.reshape(y.shape)
 
 
-def _host_target(target):
-    """Targets are validated on the host (a device target is copied back: N integers, cheap)."""
-    return to_host(target)
+def _checked_target(kernel, logits, target, ignore_index):
+    """Validate the target. A host target is range-checked here; a device target is not copied back for that
+    (it would be a device -> host transfer per step): an out-of-range class gives that row a NaN loss instead."""
+    if is_device_array(target):
+        check_cross_entropy_inputs(kernel, host_proxy(logits), host_proxy(target), ignore_index, check_range=False)
+        return target
+    return check_cross_entropy_inputs(kernel, host_proxy(logits), target, ignore_index)
 
 
 def cross_entropy_forward(logits, target, ignore_index=-100, label_smoothing=0.0):
     """loss_i = -(1-ε)·logp[i, t_i] - (ε/C)·Σ_c logp[i, c] (0 if ignored) -> device (loss (N,), log_probs (N, C))."""
-    target = check_cross_entropy_inputs("cross_entropy_forward", host_proxy(logits), _host_target(target),
-                                        ignore_index)
+    target = _checked_target("cross_entropy_forward", logits, target, ignore_index)
     require_cuda()
     n_rows, n_classes = logits.shape
     logits_device = as_contiguous_device(logits)
@@ -208,7 +213,7 @@ def cross_entropy_forward(logits, target, ignore_index=-100, label_smoothing=0.0
 def cross_entropy_backward(log_probs, target, grad_loss, ignore_index=-100, label_smoothing=0.0):
     """grad_logits[i] = grad_loss_i · (softmax_i - (1-ε)·onehot(t_i) - ε/C); zero rows where t_i is ignored."""
     kernel = "cross_entropy_backward"
-    target = check_cross_entropy_inputs(kernel, host_proxy(log_probs), _host_target(target), ignore_index)
+    target = _checked_target(kernel, log_probs, target, ignore_index)
     n_rows, n_classes = log_probs.shape
     check_float_array(kernel, "grad_loss", host_proxy(grad_loss))
     if grad_loss.shape != (n_rows,) or grad_loss.dtype != log_probs.dtype:

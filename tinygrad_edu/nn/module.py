@@ -7,7 +7,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor, as_array
+from tinygrad_edu.tensor import Tensor, array_to_device, as_array, copy_array
 
 
 class Parameter(Tensor):
@@ -152,15 +152,39 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype=None):
-        """Convert every parameter and float buffer to `dtype` in place (e.g. float64 for a gradcheck)."""
-        if dtype is not None:
-            dtype = np.dtype(dtype)
-            for tensor in list(self.parameters()) + list(self.buffers()):
-                if tensor.dtype.kind == "f":
-                    tensor.data = tensor.data.astype(dtype)
-                    tensor.grad = None
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter and buffer to a device and/or convert float ones to a dtype, in place.
+
+        `model.to("cuda")`, `model.to(np.float64)` (e.g. for a gradcheck), `model.to("cuda", np.float64)` or the
+        keywords. Parameters stay leaves (their data is replaced, as PyTorch's Module.to); gradients are dropped
+        when the dtype changes and moved with the parameter when only the device does.
+        """
+        from tinygrad_edu.tensor import _check_device, array_to_device
+
+        for arg in args:
+            if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None:
+            device = _check_device(device)
+        dtype = None if dtype is None else np.dtype(dtype)
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            if dtype is not None and tensor.dtype.kind == "f" and tensor.dtype != dtype:
+                tensor.data = tensor.data.astype(dtype)
+                tensor.grad = None
+            if device is not None and device != tensor.device:
+                tensor.data = array_to_device(tensor.data, device)
+                tensor.device = device
+                if tensor.grad is not None:
+                    tensor.grad = tensor.grad.to(device).detach()
         return self
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
 
     def double(self):
         return self.to(np.float64)
@@ -207,7 +231,7 @@ class Module:
             if key in state_dict:
                 value = state_dict[key]
                 array = as_array(value)
-                target.data = np.array(array, dtype=target.dtype, copy=True)
+                target.data = array_to_device(copy_array(array, target.dtype), target.device)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- calling and printing ------------------------------------------------------------------------------

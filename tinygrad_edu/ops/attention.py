@@ -17,7 +17,7 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale):
-        out, probs = backend.kernels().attention_forward(q, k, v, mask, causal, scale)
+        out, probs = backend.kernels(q).attention_forward(q, k, v, mask, causal, scale)
         ctx.save_for_backward(q, k, v, probs)
         ctx.scale = scale
         return out
@@ -25,7 +25,7 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v, probs = ctx.saved_tensors
-        return backend.kernels().attention_backward(q, k, v, probs, grad_out, ctx.scale)
+        return backend.kernels(q).attention_backward(q, k, v, probs, grad_out, ctx.scale)
 
 
 def _additive_mask(mask, shape, dtype):

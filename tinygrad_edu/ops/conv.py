@@ -34,13 +34,13 @@ class Conv2d(Function):
         ctx.save_for_backward(x, weight)
         ctx.geometry = (stride, padding, dilation, groups)
         ctx.has_bias = bias is not None
-        return backend.kernels().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+        return backend.kernels(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
-        grad_x, grad_w, grad_b = backend.kernels().conv2d_backward(
+        grad_x, grad_w, grad_b = backend.kernels(x).conv2d_backward(
             x, weight, grad_out, *ctx.geometry, need[0], need[1], ctx.has_bias and need[2]
         )
         return (grad_x, grad_w, grad_b) if ctx.has_bias else (grad_x, grad_w)
@@ -65,7 +65,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
-        y, argmax = backend.kernels().max_pool2d_forward(x, kernel_size, stride, padding)
+        y, argmax = backend.kernels(x).max_pool2d_forward(x, kernel_size, stride, padding)
         ctx.save_for_backward(argmax)
         ctx.input_shape = x.shape
         return y
@@ -73,7 +73,7 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (argmax,) = ctx.saved_tensors
-        return backend.kernels().max_pool2d_backward(grad_out, argmax, ctx.input_shape)
+        return backend.kernels(grad_out).max_pool2d_backward(grad_out, argmax, ctx.input_shape)
 
 
 class AvgPool2d(Function):
@@ -82,11 +82,11 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
         ctx.input_shape, ctx.window = x.shape, (kernel_size, stride, padding)
-        return backend.kernels().avg_pool2d_forward(x, kernel_size, stride, padding)
+        return backend.kernels(x).avg_pool2d_forward(x, kernel_size, stride, padding)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return backend.kernels().avg_pool2d_backward(grad_out, ctx.input_shape, *ctx.window)
+        return backend.kernels(grad_out).avg_pool2d_backward(grad_out, ctx.input_shape, *ctx.window)
 
 
 def _pool_args(op_name, x, kernel_size, stride, padding):

@@ -25,13 +25,16 @@ def as_operands(a, b, op_name):
         if a.dtype == b.dtype:
             return a, b
         dtype = _promote(a.dtype, b.dtype)
+        device = a.device
     elif a_is_tensor:
         dtype = _promote_scalar(a.dtype, b, op_name)
+        device = a.device
     elif b_is_tensor:
         dtype = _promote_scalar(b.dtype, a, op_name)
+        device = b.device
     else:
         raise TypeError(f"{op_name}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
-    return _as_dtype(a, dtype), _as_dtype(b, dtype)
+    return _as_dtype(a, dtype, device), _as_dtype(b, dtype, device)
 
 
 def _promote(dtype_a, dtype_b):
@@ -52,11 +55,20 @@ def _promote_scalar(tensor_dtype, scalar, op_name):
     raise TypeError(f"{op_name}: unsupported operand type {type(scalar).__name__}")
 
 
-def _as_dtype(value, dtype):
+def _as_dtype(value, dtype, device="cpu"):
+    """A tensor of `dtype`: tensors are cast; scalars and host arrays become constants on `device`."""
     Tensor = tensor_module.Tensor
     if isinstance(value, Tensor):
         return value if value.dtype == dtype else Cast.apply(value, dtype=dtype)
-    return Tensor._from_array(np.asarray(value, dtype=dtype))
+    array = np.asarray(value, dtype=dtype)
+    if device != "cpu":
+        array = tensor_module.array_to_device(array, device)
+    return Tensor._from_array(array, device)
+
+
+def _array(value):
+    """`value` as an array: x * scalar gives a NumPy scalar for a 0-d x; device arrays pass through."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
 
 
 class Cast(Function):
@@ -281,7 +293,7 @@ class GeluErf(Function):
 
     @staticmethod
     def forward(ctx, x):
-        cdf = 0.5 * (1.0 + backend.kernels().erf(np.asarray(x * x.dtype.type(1 / math.sqrt(2.0)))))
+        cdf = 0.5 * (1.0 + backend.kernels(x).erf(_array(x * x.dtype.type(1 / math.sqrt(2.0)))))
         ctx.save_for_backward(x, cdf)
         return x * cdf
 
@@ -322,7 +334,7 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        inside = np.ones(x.shape, dtype=bool)
+        inside = np.ones_like(x, dtype=bool)  # on x's device
         if ctx.low is not None:
             inside &= x >= ctx.low
         if ctx.high is not None:

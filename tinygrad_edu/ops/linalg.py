@@ -8,7 +8,7 @@ from tinygrad_edu.ops.elementwise import as_operands
 
 def batched_matmul(a, b):
     """a (..., M, K) @ b (..., K, N) -> (..., M, N) through the backend's 3-D kernel."""
-    matmul_kernel = backend.kernels().matmul
+    matmul_kernel = backend.kernels(a).matmul
     M, K = a.shape[-2:]
     N = b.shape[-1]
     if b.ndim == 2:

@@ -92,7 +92,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad = np.zeros(ctx.input_shape, dtype=grad_out.dtype)
+        grad = np.zeros_like(grad_out, shape=ctx.input_shape)  # zeros on grad_out's device
         if ctx.is_basic:
             # Ints and slices select each element at most once: plain assignment is a scatter.
             grad[ctx.index] = grad_out
@@ -102,7 +102,27 @@ class GetItem(Function):
         return grad
 
 
+class ToDevice(Function):
+    """y = x copied to another device;  dx = dy copied back to x's device."""
+
+    @staticmethod
+    def forward(ctx, x, device, source_device):
+        ctx.source_device = source_device
+        return tensor_module.array_to_device(x, device)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return tensor_module.array_to_device(grad_out, ctx.source_device)
+
+
 # ----- functions the Tensor methods call ----------------------------------------------------------------------
+def to_device(x, device):
+    """Copy x to `device` ("cpu" or "cuda"); the only op whose output lives elsewhere than its input."""
+    out = ToDevice.apply(x, device=device, source_device=x.device)
+    out.device = device
+    return out
+
+
 def reshape(x, *shape):
     shape = _shape_from_args(shape)
     if shape.count(-1) > 1:

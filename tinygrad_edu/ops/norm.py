@@ -16,7 +16,7 @@ class LayerNorm(Function):
         rows = x.reshape(-1, normalized_size)
         w = None if weight is None else weight.reshape(-1)
         b = None if bias is None else bias.reshape(-1)
-        y, mean, rstd = backend.kernels().layer_norm_forward(rows, w, b, eps)
+        y, mean, rstd = backend.kernels(rows).layer_norm_forward(rows, w, b, eps)
         ctx.save_for_backward(rows, w, mean, rstd)
         ctx.input_shape = x.shape
         ctx.param_shape = None if weight is None else weight.shape
@@ -26,8 +26,8 @@ class LayerNorm(Function):
     @staticmethod
     def backward(ctx, grad_out):
         rows, w, mean, rstd = ctx.saved_tensors
-        grad_rows = np.ascontiguousarray(grad_out).reshape(rows.shape)
-        grad_x, grad_w, grad_b = backend.kernels().layer_norm_backward(grad_rows, rows, w, mean, rstd)
+        grad_rows = backend.contiguous(grad_out).reshape(rows.shape)
+        grad_x, grad_w, grad_b = backend.kernels(rows).layer_norm_backward(grad_rows, rows, w, mean, rstd)
         grads = [grad_x.reshape(ctx.input_shape)]
         if ctx.has_params[0]:
             grads.append(grad_w.reshape(ctx.param_shape))

@@ -12,7 +12,7 @@ class RNNTanhCell(Function):
 
     @staticmethod
     def forward(ctx, x, h, w_ih, w_hh, b_ih, b_hh):
-        h_new = backend.kernels().rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh)
+        h_new = backend.kernels(x).rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh)
         ctx.save_for_backward(x, h, w_ih, w_hh, h_new)
         ctx.has_bias = (b_ih is not None, b_hh is not None)
         return h_new
@@ -20,7 +20,7 @@ class RNNTanhCell(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, h, w_ih, w_hh, h_new = ctx.saved_tensors
-        grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias = backend.kernels().rnn_tanh_cell_backward(
+        grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias = backend.kernels(x).rnn_tanh_cell_backward(
             x, h, w_ih, w_hh, h_new, grad_out
         )
         bias_grads = tuple(grad_bias for present in ctx.has_bias if present)

@@ -25,14 +25,14 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis
-        y = backend.kernels().softmax_forward(_to_last(x, axis))
+        y = backend.kernels(x).softmax_forward(_to_last(x, axis))
         ctx.save_for_backward(y)
         return _from_last(y, axis)
 
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        grad = backend.kernels().softmax_backward(y, _to_last(grad_out, ctx.axis))
+        grad = backend.kernels(y).softmax_backward(y, _to_last(grad_out, ctx.axis))
         return _from_last(grad, ctx.axis)
 
 
@@ -42,14 +42,14 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis
-        y = backend.kernels().log_softmax_forward(_to_last(x, axis))
+        y = backend.kernels(x).log_softmax_forward(_to_last(x, axis))
         ctx.save_for_backward(y)
         return _from_last(y, axis)
 
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        grad = backend.kernels().log_softmax_backward(y, _to_last(grad_out, ctx.axis))
+        grad = backend.kernels(y).log_softmax_backward(y, _to_last(grad_out, ctx.axis))
         return _from_last(grad, ctx.axis)
 
 
@@ -62,7 +62,7 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, ignore_index, label_smoothing):
-        loss, log_probs = backend.kernels().cross_entropy_forward(logits, target, ignore_index, label_smoothing)
+        loss, log_probs = backend.kernels(logits).cross_entropy_forward(logits, target, ignore_index, label_smoothing)
         ctx.save_for_backward(log_probs, target)
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         return loss
@@ -70,8 +70,8 @@ class CrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad_out):
         log_probs, target = ctx.saved_tensors
-        grad = backend.kernels().cross_entropy_backward(
-            log_probs, target, np.ascontiguousarray(grad_out), ctx.ignore_index, ctx.label_smoothing
+        grad = backend.kernels(log_probs).cross_entropy_backward(
+            log_probs, target, backend.contiguous(grad_out), ctx.ignore_index, ctx.label_smoothing
         )
         return grad
 

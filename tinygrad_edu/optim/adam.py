@@ -59,26 +59,27 @@ class Adam(Optimizer):
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']} (must be >= 0)")
 
     def _state_for(self, param, amsgrad):
-        """The parameter's state, created on its first step (np.zeros: C-contiguous, as the kernels require)."""
+        """The parameter's state, created on its first step: zeros on the parameter's device, C-contiguous (as the
+        kernels require; the parameter's data is, see _param_array)."""
         state = self.state.get(param)
         if state is None:
             state = {"step": 0,
-                     "exp_avg": np.zeros(param.shape, dtype=param.dtype),
-                     "exp_avg_sq": np.zeros(param.shape, dtype=param.dtype)}
+                     "exp_avg": np.zeros_like(param.data, dtype=param.dtype),
+                     "exp_avg_sq": np.zeros_like(param.data, dtype=param.dtype)}
             self.state[param] = state
         if amsgrad and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = np.zeros(param.shape, dtype=param.dtype)
+            state["max_exp_avg_sq"] = np.zeros_like(param.data, dtype=param.dtype)
         return state
 
     def _update_group(self, group):
         beta1, beta2 = group["betas"]
-        kernels = backend.kernels()
-        fused_step = kernels.adamw_step if self.decoupled_weight_decay else kernels.adam_step
         for param in group["params"]:
             if param.grad is None:
                 continue
             grad = self._grad_array(param)
             data = self._param_array(param)
+            kernels = backend.kernels(data)  # the fused CUDA kernel for a parameter on the GPU
+            fused_step = kernels.adamw_step if self.decoupled_weight_decay else kernels.adam_step
             state = self._state_for(param, group["amsgrad"])
             state["step"] += 1
             hyper = dict(lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import Tensor, is_device_array
 
 
 def _grads(parameters):
@@ -42,6 +42,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor(0.0)
     dtype = params[0].grad.dtype
     # float64 accumulation: a float32 sum of squares of many small gradients loses digits.
+    if is_device_array(params[0].grad.data):
+        return _clip_grad_norm_on_device(params, max_norm, norm_type, error_if_nonfinite)
     grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
     if math.isinf(norm_type):
         total_norm = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
@@ -57,6 +59,30 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         # Multiply (not divide) so a coefficient of exactly 1.0 leaves the gradient bit-for-bit unchanged.
         param.grad.data = param.grad.data * clip_coef
     return Tensor(np.array(total_norm, dtype=dtype))
+
+
+def _clip_grad_norm_on_device(params, max_norm, norm_type, error_if_nonfinite):
+    """clip_grad_norm_ for gradients on the GPU: the same math with NumPy calls on CudaArrays, so the norm and the
+    scale stay on the device (no copy to the host) unless error_if_nonfinite asks to look at the norm."""
+    dtype = params[0].grad.dtype
+    total = None
+    for param in params:
+        grad = param.grad.data.astype(np.float64)
+        if math.isinf(norm_type):
+            part = np.max(np.abs(grad)) if grad.size else np.zeros_like(grad, shape=())
+            total = part if total is None else np.maximum(total, part)
+        else:
+            part = np.sum(np.abs(grad) ** norm_type)
+            total = part if total is None else total + part
+    if not math.isinf(norm_type):
+        total = total ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total.item()):  # .item(): the one copy to the host
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
+                           f"{total.item()}; pass error_if_nonfinite=False to clip anyway")
+    clip_coef = np.minimum(max_norm / (total + 1e-6), 1.0)
+    for param in params:
+        param.grad.data = param.grad.data * clip_coef.astype(param.grad.dtype)
+    return Tensor._from_array(total.astype(dtype), device=params[0].device)
 
 
 def clip_grad_value_(parameters, clip_value):

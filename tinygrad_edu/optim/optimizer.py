@@ -16,7 +16,7 @@ Subclasses define `_update_group(group)`, which updates every parameter of one g
 import numpy as np
 
 from tinygrad_edu.autograd import enable_grad, no_grad
-from tinygrad_edu.tensor import FLOAT_DTYPES, Tensor
+from tinygrad_edu.tensor import FLOAT_DTYPES, Tensor, array_to_device, copy_array, is_device_array
 
 
 class Optimizer:
@@ -119,11 +119,15 @@ class Optimizer:
         if grad.shape != param.shape:
             raise ValueError(f"optimizer step: gradient shape {grad.shape} does not match parameter shape "
                              f"{param.shape}")
+        if is_device_array(grad):  # on the GPU: always C-contiguous
+            return grad.astype(param.dtype, copy=False)
         return np.ascontiguousarray(grad, dtype=param.dtype)
 
     @staticmethod
     def _param_array(param):
         """`param.data`, made a writeable C-contiguous array first if it is not (so in-place updates stick)."""
+        if is_device_array(param.data):  # CudaArrays are C-contiguous and writeable
+            return param.data
         if not (param.data.flags.c_contiguous and param.data.flags.writeable):
             param.data = np.array(param.data, order="C", copy=True)
         return param.data
@@ -185,12 +189,12 @@ class Optimizer:
             param = param_of[int(index)]
             restored = {}
             for key, value in saved_param_state.items():
-                if isinstance(value, (Tensor, np.ndarray)):
+                if isinstance(value, (Tensor, np.ndarray)) or is_device_array(value):
                     array = value.data if isinstance(value, Tensor) else value
                     if array.shape != param.shape:
                         raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape "
                                          f"{array.shape} in the checkpoint, but the parameter has shape {param.shape}")
-                    value = np.array(array, dtype=param.dtype, order="C", copy=True)
+                    value = array_to_device(copy_array(array, param.dtype), param.device)  # on the param's device
                 restored[key] = value
             new_state[param] = restored
 
@@ -217,6 +221,6 @@ class Optimizer:
 
 
 def _copy_value(value):
-    if isinstance(value, np.ndarray):
-        return value.copy()
+    if isinstance(value, np.ndarray) or is_device_array(value):
+        return value.copy()  # a device array is copied on the device (tg.save copies it to the host)
     return value

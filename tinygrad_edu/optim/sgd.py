@@ -58,8 +58,8 @@ class SGD(Optimizer):
                 state = self.state.setdefault(param, {})
                 buffer = state.get("momentum_buffer")
                 if buffer is None:
-                    # np.array copies: the buffer must not alias the gradient, which backward may reuse.
-                    buffer = np.array(grad, order="C", copy=True)
+                    # copy(): the buffer must not alias the gradient, which backward may reuse.
+                    buffer = grad.copy()  # C order, on the gradient's device
                     state["momentum_buffer"] = buffer
                 else:
                     buffer *= momentum
