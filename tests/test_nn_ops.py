@@ -274,3 +274,33 @@ def test_backends_agree_on_a_float32_training_step():
             results[name] = (loss.item(), weight.grad.numpy())
     np.testing.assert_allclose(results["cpu"][0], results["numpy"][0], rtol=1e-5)
     np.testing.assert_allclose(results["cpu"][1], results["numpy"][1], rtol=1e-4, atol=1e-5)
+
+
+@st.composite
+def linear_cases(draw):
+    leading = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    k, n = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    x = draw(arrays(leading + (k,)))
+    weight = draw(arrays((n, k)))
+    bias = draw(st.none() | arrays((n,)))
+    return x, weight, bias
+
+
+@given(case=linear_cases())
+def test_fused_linear_matches_matmul_plus_bias_and_finite_differences(backend, case):
+    x, weight, bias = case
+    expected = x @ weight.T + (0 if bias is None else bias)
+    inputs = [x, weight] + ([] if bias is None else [bias])
+
+    def linear(*tensors):
+        return F.linear(tensors[0], tensors[1], tensors[2] if len(tensors) == 3 else None)
+
+    np.testing.assert_allclose(linear(*map(tg.Tensor, inputs)).numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert_gradients_match(linear, *inputs)
+
+
+def test_linear_errors_name_shapes():
+    with pytest.raises(ValueError, match=r"linear: input \(2, 3\) has 3 features but weight \(4, 5\) expects 5"):
+        F.linear(tg.ones(2, 3), tg.ones(4, 5))
+    with pytest.raises(ValueError, match=r"linear: bias must have shape \(4,\), got \(3,\)"):
+        F.linear(tg.ones(2, 5), tg.ones(4, 5), tg.ones(3))

@@ -70,6 +70,7 @@ OPS = {
     "getitem (int array, repeats)": (lambda a: a[np.array([0, 2, 0])], [((3, 4), _normal)]),
     "getitem (bool mask)": (lambda a: a[a.data > 0], [((3, 4), _away_from_zero)]),
     "matmul (batched, broadcast)": (lambda a, b: a @ b, [((2, 3, 4), _normal), ((4, 5), _normal)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [((2, 3, 4), _normal), ((5, 4), _normal), ((5,), _normal)]),
     "matmul (vector)": (lambda a, b: a @ b, [((4,), _normal), ((4, 3), _normal)]),
     "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [((2, 2, 5, 5), _normal), ((3, 2, 3, 3), _normal), ((3,), _normal)]),
     "conv2d (groups, dilation)": (lambda x, w: F.conv2d(x, w, padding=2, dilation=2, groups=2), [((1, 4, 5, 5), _normal), ((2, 2, 3, 3), _normal)]),

@@ -8,6 +8,7 @@ import numpy as np
 from tinygrad_edu.ops.attention import scaled_dot_product_attention
 from tinygrad_edu.ops.conv import avg_pool2d, conv2d, max_pool2d
 from tinygrad_edu.ops.elementwise import as_operands, where
+from tinygrad_edu.ops.linalg import linear
 from tinygrad_edu.ops.loss import BinaryCrossEntropyWithLogits
 from tinygrad_edu.ops.norm import layer_norm
 from tinygrad_edu.ops.rnn import rnn_tanh_cell
@@ -20,14 +21,6 @@ __all__ = [
     "mse_loss", "nll_loss", "relu", "rnn_tanh_cell", "scaled_dot_product_attention", "sigmoid",
     "smooth_l1_loss", "softmax", "tanh",
 ]
-
-
-def linear(x, weight, bias=None):
-    """y = x Wᵀ + b with W (out_features, in_features), as PyTorch stores it."""
-    if x.shape[-1] != weight.shape[-1]:
-        raise ValueError(f"linear: input {x.shape} has {x.shape[-1]} features but weight {weight.shape} expects {weight.shape[-1]}")
-    out = x @ weight.T
-    return out if bias is None else out + bias
 
 
 def relu(x):

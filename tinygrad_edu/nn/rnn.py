@@ -7,7 +7,7 @@ from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn import init
 from tinygrad_edu.nn.module import Module, Parameter
 from tinygrad_edu.ops.movement import stack
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import zeros
 
 
 def _uniform_parameter(shape, hidden_size, dtype):
@@ -35,7 +35,7 @@ class RNNCell(Module):
 
     def forward(self, x, h=None):
         if h is None:
-            h = Tensor._from_array(np.zeros((x.shape[0], self.hidden_size), dtype=x.dtype))
+            h = zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         return F.rnn_tanh_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
     def extra_repr(self):
@@ -77,7 +77,7 @@ class RNN(Module):
             x = x.transpose(0, 1)  # (T, N, input_size)
         steps, batch, _ = x.shape
         if h0 is None:
-            h0 = Tensor._from_array(np.zeros((self.num_layers, batch, self.hidden_size), dtype=x.dtype))
+            h0 = zeros(self.num_layers, batch, self.hidden_size, dtype=x.dtype, device=x.device)
         elif h0.shape != (self.num_layers, batch, self.hidden_size):
             raise ValueError(f"RNN: h0 must have shape {(self.num_layers, batch, self.hidden_size)}, got {h0.shape}")
         layer_input = [x[t] for t in range(steps)]  # T tensors of (N, features)

@@ -48,8 +48,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if math.isinf(norm_type):
         total_norm = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
     else:
-        per_tensor = [np.linalg.norm(grad.ravel(), ord=norm_type) if grad.size else 0.0 for grad in grads]
-        total_norm = float(np.linalg.norm(np.array(per_tensor), ord=norm_type))
+        # Σ|g|^p with ufuncs, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
+        # (PERF.md's OpenMP/BLAS cliff), and the sum is all a norm needs.
+        total = sum(float(np.sum(grad * grad if norm_type == 2.0 else np.abs(grad) ** norm_type, dtype=np.float64)) for grad in grads)
+        total_norm = total ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_norm}; "
                            f"pass error_if_nonfinite=False to clip anyway")
