@@ -7,7 +7,7 @@ from tinygrad_edu.models import ConvNet
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
 
-DEFAULTS = {"epochs": 12, "batch_size": 64, "lr": 3e-3}
+DEFAULTS = {"epochs": 30, "batch_size": 64, "lr": 3e-3}
 
 
 def configure(parser):

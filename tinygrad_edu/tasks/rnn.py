@@ -11,7 +11,7 @@ from tinygrad_edu.models import SequenceRegressor
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
 
-DEFAULTS = {"steps": 1500, "batch_size": 64, "lr": 3e-3}
+DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 3e-3}
 TRIVIAL_MSE = 1.0 / 6.0  # variance of the sum of two independent U(0, 1) values
 
 
