@@ -4,8 +4,9 @@
     python -m benchmarks --out /tmp/bench     # full run, results written there
     tinygrad-edu bench --quick --no-plots
 
-Every figure is the median of >= 5 samples after warm-up, with min and max, and every baseline (NumPy's BLAS,
-PyTorch CPU eager with as many threads as Numba uses) runs in this process. Ratios are ours_time / their_time:
+Every figure is the median of >= 5 samples after warm-up, with min and max. The baselines (NumPy's BLAS, PyTorch
+CPU eager with as many threads as Numba uses) run first, in a child process on the same machine, so that two
+OpenMP thread pools (Numba's and torch's) never spin against each other on the same cores. Ratios are ours_time / their_time:
 below 1 we are faster. Writes bench-<stamp>.json, bench-<stamp>.md and PNG plots to --out. Progress goes to
 stderr, one line per case. Programmatic use (the tests do this): `report = run(smoke_config())`.
 """
@@ -14,7 +15,9 @@ import dataclasses
 import importlib
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -53,6 +56,7 @@ class Config:
     sizes: dict = field(default_factory=lambda: dict(TOY_SIZES))
     measure_cliff: bool = True    # the OpenMP/BLAS cliff probe (about a second)
     threads: int = 0              # 0: as many as Numba uses by default; else Numba, BLAS and torch all get this many
+    baselines_in_subprocess: bool = True  # time NumPy-BLAS and torch in a process where no Numba thread ever ran
     label: str = "full"
 
 
@@ -70,7 +74,7 @@ def smoke_config():
     return Config(backends=("numpy", "cpu"), repeats=2, warmup=1, measure_cliff=False, min_sample_s=0.0, settle_s=0.0, profile_steps=1,
                   plots=False, matmul_sizes=(16, 32), conv_shapes=((2, 1, 4, 8),), batch=2, softmax_shape=(2, 3, 8),
                   attention_shapes=((4, 6, 8),), rnn_cell_shapes=((4, 2, 8),), adam_sizes=(64,), sizes=sizes,
-                  label="smoke")
+                  baselines_in_subprocess=False, label="smoke")
 
 
 def progress(message):
@@ -112,23 +116,15 @@ def _kernel_runner(backend):
 
 # ----- section 1: kernels ---------------------------------------------------------------------------------------
 
-def run_kernels(config, backends, torch):
+def run_kernels(config, backends, baselines):
     rows = []
     cases = kernel_cases.cases_for(config)
     for number, case in enumerate(cases, 1):
         inputs = case.make_inputs()
-        baselines = {}
-        # baselines first, each in its own warm-up + timing loop, after a pause (the OpenMP/BLAS cliff)
-        for name in ("numpy_blas", "torch"):
-            make = case.baselines.get(name)
-            if make is None or (name == "torch" and torch is None):
-                baselines[name] = "n/a"
-                continue
-            timing.settle(config.settle_s)
-            baselines[name] = timing.measure(make(_copy(inputs), torch), config.repeats, config.warmup, config.min_sample_s)
+        case_baselines = baselines["kernels"].get(case.name, {"numpy_blas": "n/a", "torch": "n/a"})
         for backend in backends:
             row = {"case": case.name, "family": case.family, "backend": backend, "flops": case.flops, "note": "",
-                   "timing": "n/a", "gflops": "n/a", **baselines}
+                   "timing": "n/a", "gflops": "n/a", **case_baselines}
             timing.settle(config.settle_s)
             try:
                 kernel_set, convert, synchronize = _kernel_runner(backend)
@@ -139,14 +135,61 @@ def run_kernels(config, backends, torch):
                 row["note"] = f"failed: {type(error).__name__}: {error}"
             if case.flops and isinstance(row["timing"], dict):
                 row["gflops"] = case.flops / (row["timing"]["median_ms"] * 1e-3) / 1e9
-            row["ratio_vs_numpy_blas"] = timing.ratio(row["timing"], baselines["numpy_blas"])
-            row["ratio_vs_torch"] = timing.ratio(row["timing"], baselines["torch"])
+            row["ratio_vs_numpy_blas"] = timing.ratio(row["timing"], case_baselines["numpy_blas"])
+            row["ratio_vs_torch"] = timing.ratio(row["timing"], case_baselines["torch"])
             rows.append(row)
             shown = _format_ms(row["timing"]) if isinstance(row["timing"], dict) else row["note"]
             rate = f", {row['gflops']:.1f} GFLOP/s" if isinstance(row["gflops"], float) else ""
-            torch_shown = f"; torch {_format_ms(baselines['torch'])}" if isinstance(baselines["torch"], dict) else ""
+            torch_timing = case_baselines["torch"]
+            torch_shown = f"; torch {_format_ms(torch_timing)}" if isinstance(torch_timing, dict) else ""
             progress(f"[kernels {number}/{len(cases)}] {case.name} [{backend}]: {shown}{rate}{torch_shown}")
     return rows
+
+
+def measure_baselines(config, torch):
+    """NumPy-BLAS and PyTorch timings of every case, keyed by case name (no engine code runs here)."""
+    kernels = {}
+    if "kernels" in config.sections:
+        for case in kernel_cases.cases_for(config):
+            inputs = case.make_inputs()
+            entry = {}
+            for name in ("numpy_blas", "torch"):
+                make = case.baselines.get(name)
+                if make is None or (name == "torch" and torch is None):
+                    entry[name] = "n/a"
+                    continue
+                timing.settle(config.settle_s)
+                entry[name] = timing.measure(make(_copy(inputs), torch), config.repeats, config.warmup, config.min_sample_s)
+            kernels[case.name] = entry
+            progress(f"[baselines] {case.name}: torch {_format_ms(entry['torch']) if isinstance(entry['torch'], dict) else 'n/a'}")
+    models = {}
+    for case in model_cases.cases_for(config.sizes):
+        if case.section not in config.sections:
+            continue
+        if torch is None:
+            models[case.name] = "n/a"
+            continue
+        timing.settle(config.settle_s)
+        torch.manual_seed(0)
+        models[case.name] = timing.measure(case.make_torch(config.sizes, torch), config.repeats, config.warmup,
+                                           config.min_sample_s)
+        progress(f"[baselines] {case.name}: torch {_format_ms(models[case.name])}")
+    return {"kernels": kernels, "models": models}
+
+
+def baselines_in_subprocess(config, threads):
+    """measure_baselines in a fresh process: Numba's OpenMP threads (which spin after each kernel) and torch's
+    never share the cores, so neither side's figures carry the other's stalls (PERF.md cliff 1)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        config_path, out_path = os.path.join(scratch, "config.json"), os.path.join(scratch, "baselines.json")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            json.dump({"config": _jsonable(dataclasses.asdict(config)), "threads": threads}, handle)
+        command = [sys.executable, "-m", "benchmarks.baselines", config_path, out_path]
+        # BLAS reads its thread count when NumPy loads: set it for the child's environment.
+        environment = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+        subprocess.run(command, check=True, env=environment, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(out_path, encoding="utf-8") as handle:
+            return json.load(handle)
 
 
 def _copy(inputs):
@@ -156,18 +199,13 @@ def _copy(inputs):
 
 # ----- sections 2 and 3: framework overhead and models -------------------------------------------------------------
 
-def run_models(config, backends, torch, section):
+def run_models(config, backends, baselines, section):
     import tinygrad_edu as tg
 
     rows, profiles = [], []
     cases = [case for case in model_cases.cases_for(config.sizes) if case.section == section]
     for number, case in enumerate(cases, 1):
-        torch_timing = "n/a"
-        if torch is not None:
-            timing.settle(config.settle_s)
-            torch.manual_seed(0)
-            torch_timing = timing.measure(case.make_torch(config.sizes, torch), config.repeats, config.warmup,
-                                          config.min_sample_s)
+        torch_timing = baselines["models"].get(case.name, "n/a")
         for backend in backends:
             row = {"case": case.name, "section": section, "backend": backend, "timing": "n/a", "torch": torch_timing,
                    "target": case.target, "note": ""}
@@ -282,8 +320,16 @@ def run(config, command=""):
 
 def _run(config, command):
     threads = timing.numba_threads()
-    torch = timing.import_torch(threads) if config.use_torch else None
     notes = []
+    if config.use_torch and config.baselines_in_subprocess:
+        baselines = baselines_in_subprocess(config, threads)
+        notes.append("NumPy-BLAS and PyTorch baselines were timed first, in a separate process with the same thread count, "
+                     "so that Numba's and torch's OpenMP thread pools never competed for the cores")
+    else:
+        torch = timing.import_torch(threads) if config.use_torch else None
+        baselines = measure_baselines(config, torch)
+    # torch is needed here only for the cliff probe and the machine facts, after every timing
+    torch = timing.import_torch(threads) if config.use_torch else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load > (os.cpu_count() or 1) - 0.5:
         notes.append(f"the machine was busy (load average {load:.1f} on {os.cpu_count()} cores): OpenMP threads that "
@@ -304,10 +350,10 @@ def _run(config, command):
               "config": _jsonable(dataclasses.asdict(config)), "backends": backends, "load_average_before": load_before,
               "kernels": [], "overhead": [], "models": [], "profiles": [], "cliff": {}}
     if "kernels" in config.sections:
-        result["kernels"] = run_kernels(config, backends, torch)
+        result["kernels"] = run_kernels(config, backends, baselines)
     for section in ("overhead", "models"):
         if section in config.sections:
-            rows, profiles = run_models(config, backends, torch, section)
+            rows, profiles = run_models(config, backends, baselines, section)
             result[section] = rows
             result["profiles"] += profiles
     if "cpu" in backends and config.measure_cliff:
