@@ -89,3 +89,10 @@ def test_console_script_and_module_entry_point_show_help():
         assert command in out
     train_help = subprocess.run([sys.executable, "-m", "tinygrad_edu", "train", "cnn", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--resume PATH" in train_help and "--batch-size" in train_help
+
+
+def test_plot_writes_a_png_of_the_training_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "curves.png"
+    cnn.run(train("cnn", "--epochs", "2", "--plot", str(picture)))
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
