@@ -6,11 +6,12 @@ Cog = C_out/G, CK = Cg*KH*KW, L = H_out*W_out.
     forward:  cols (G, CK, N*L) = im2col(x)                       _im2col, prange over the G*CK rows
               y2   (G, Cog, N*L) = w (G, Cog, CK) @ cols           packed GEMM, prange over output tiles
               y[n, g*Cog + o, l] = y2[g, o, n*L + l] + b           _unfold_output, prange over (n, channel)
-    backward: grad_w^T (G, CK, Cog) = cols @ grad_y^T (G, N*L, Cog)
+    backward: grad_w (G, Cog, CK) = gy_rows (G, Cog, N*L) . cols (G, CK, N*L), row by row: _weight_grad
+              (dots, prange over (g, 4 channels)) below DOT_MAX_WORK, else the GEMM cols @ gy_rows^T
+              grad_b = gy_rows summed over its last axis                  in _weight_grad too
               grad_cols (G, CK, N*L) = w^T (G, CK, Cog) @ grad_y (G, Cog, N*L)
               grad_x = col2im(grad_cols)                          _col2im, prange over (n, channel) planes, so
                                                                   the scatter-add has no races
-              grad_b = grad_y summed over (n, h, w)
 
 Why im2col + GEMM and not direct loops, by measurement on the 2-core box (benchmarks/bench_kernels.py has the
 figures): every FLOP of a convolution becomes a FLOP of the GEMM, which runs at 200-300 GFLOP/s, while the
@@ -31,6 +32,15 @@ from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 #   1->16 at 8x8 (37k): 24 serial (parallel ≈12 ms under load);  16->32 at 4x4 (147k): 129 / 60;
 #   16->32 at 8x8 (590k): 368 serial;  32->64 at 14x14 (3.6M): 2272 serial.
 SERIAL_MAX_SIZE = 1 << 17
+# Multiply-adds of _weight_grad (Cog*N*L*(CK + 1)) below which it runs serial. Measured, float32, batch 64,
+# 3x3, median µs serial / parallel: 1->16 at 8x8 (655k) ≈15 serial; 16->32 at 4x4 (4.8M) 167 / 95 alone --
+# but inside the toy ConvNet's train step the parallel call made the whole step 1.85 ms instead of 1.19 (median
+# of 15 x 20 steps, quiet machine; the other kernels of the step slowed down after it), so it stays serial.
+SERIAL_MAX_WORK = 1 << 23
+# _weight_grad's dots beat the GEMM (CK, N*L) @ (N*L, Cog) while there are few output tiles; from DOT_MAX_WORK
+# on, the packed GEMM takes over. Measured, float32, batch 64, median µs dots / GEMM (incl. its transpose):
+#   1->16 at 8x8 (655k) 15 / 125;  16->32 at 4x4 (4.8M) 86 / 110;  32->64 at 14x14 (232M) 5900 / 4256.
+DOT_MAX_WORK = 1 << 25
 
 
 def _im2col_body(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
@@ -102,7 +112,12 @@ _col2im_serial, _col2im_parallel = serial_and_parallel(_col2im_body)
 
 
 def _unfold_output_body(y2, bias, use_bias, y):
-    """y[n, g*Cog + o, l] = y2[g, o, n*L + l] + bias[g*Cog + o]; one task per (n, output channel)."""
+    """y[n, g*Cog + o, l] = y2[g, o, n*L + l] + bias[g*Cog + o]; one task per (n, output channel).
+
+    The copy goes through 1-D slices (`source`, `target`): a plain loop over l vectorises then, where the
+    3-D indexing of the old loop did not (30 µs -> 9 at 1->16 8x8 b64). The shift has the arrays' dtype
+    (`bias[channel] * 0`, not a Python 0, which would widen the sum to float64).
+    """
     n_batch, c_out, positions = y.shape
     c_out_per_group = y2.shape[1]
     for task in prange(n_batch * c_out):
@@ -110,12 +125,62 @@ def _unfold_output_body(y2, bias, use_bias, y):
         channel = task % c_out
         g = channel // c_out_per_group
         o = channel % c_out_per_group
-        shift = bias[channel] if use_bias else 0
+        shift = bias[channel] if use_bias else bias[0] * 0
+        source = y2[g, o, n * positions:(n + 1) * positions]
+        target = y[n, channel]
         for l in range(positions):
-            y[n, channel, l] = y2[g, o, n * positions + l] + shift
+            target[l] = source[l] + shift
 
 
 _unfold_output_serial, _unfold_output_parallel = serial_and_parallel(_unfold_output_body)
+
+
+def _weight_grad_body(gy_rows, cols, grad_w, grad_b):
+    """grad_w[g, o, r] = Σ_m gy_rows[g, o, m] · cols[g, r, m];  grad_b[g*Cog + o] = Σ_m gy_rows[g, o, m]
+
+    gy_rows (G, Cog, N*L) = grad_y regrouped by channel, cols (G, CK, N*L), grad_w (G, Cog, CK), grad_b (C_out,).
+
+        for (g, o0) in prange(G × blocks of 4 output channels):
+            for r < CK:  four dot products over m < N*L that share each load of cols[g, r, m]
+
+    Why not a GEMM: the output is tiny (Cog x CK: 16 x 9 for the toy first layer) and the reduction long
+    (N*L = 4096), so a GEMM has too few output tiles to keep busy; here every inner loop is a contiguous,
+    vectorised dot (`fastmath` reassociates the sums) and four output channels share each load of cols.
+    Measured at 1->16 8x8 b64: ≈15 µs against 125 for the old (CK, N*L) @ (N*L, Cog) product. Rows past
+    Cog are clamped: they recompute (and rewrite) the last channel.
+    """
+    groups, c_out_per_group, length = gy_rows.shape
+    ck = cols.shape[1]
+    blocks = (c_out_per_group + 3) // 4
+    for task in prange(groups * blocks):
+        g = task // blocks
+        o0 = (task % blocks) * 4
+        o1 = min(o0 + 1, c_out_per_group - 1)
+        o2 = min(o0 + 2, c_out_per_group - 1)
+        o3 = min(o0 + 3, c_out_per_group - 1)
+        for r in range(ck):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            for m in range(length):
+                v = cols[g, r, m]
+                s0 += gy_rows[g, o0, m] * v
+                s1 += gy_rows[g, o1, m] * v
+                s2 += gy_rows[g, o2, m] * v
+                s3 += gy_rows[g, o3, m] * v
+            grad_w[g, o0, r] = s0
+            grad_w[g, o1, r] = s1
+            grad_w[g, o2, r] = s2
+            grad_w[g, o3, r] = s3
+        for o in range(o0, min(o0 + 4, c_out_per_group)):
+            total = 0.0
+            for m in range(length):
+                total += gy_rows[g, o, m]
+            grad_b[g * c_out_per_group + o] = total
+
+
+_weight_grad_serial, _weight_grad_parallel = serial_and_parallel(_weight_grad_body, fastmath=True)
 
 
 def _geometry(w, stride, padding, dilation):
@@ -164,21 +229,28 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     positions = h_out * w_out
     geometry = _geometry(w, stride, padding, dilation)
     gy4 = grad_y.reshape(n_batch, groups, c_out_per_group, positions)  # (N, G, Cog, L)
+    gy_rows = np.ascontiguousarray(gy4.transpose(1, 2, 0, 3)).reshape(groups, c_out_per_group,
+                                                                         n_batch * positions)  # (G, Cog, N*L)
     grad_x = grad_w = grad_b = None
-    if need_weight:
-        cols = _columns(x, w, groups, geometry, h_out, w_out)  # (G, CK, N*L)
-        gy_t = np.ascontiguousarray(gy4.transpose(1, 0, 3, 2)).reshape(groups, n_batch * positions,
-                                                                          c_out_per_group)  # (G, N*L, Cog)
-        grad_w_t = matmul(cols, gy_t)  # (G, CK, Cog)
-        grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(w.shape)  # (C_out, Cg, KH, KW)
+    if need_weight or need_bias:
+        cols = (_columns(x, w, groups, geometry, h_out, w_out) if need_weight
+                else np.empty((groups, 0, n_batch * positions), dtype=x.dtype))  # (G, CK, N*L)
+        work = gy_rows.size * (cols.shape[1] + 1)
+        if work < DOT_MAX_WORK:
+            grad_w3 = np.empty((groups, c_out_per_group, cols.shape[1]), dtype=x.dtype)  # (G, Cog, CK)
+            sums = np.empty(c_out, dtype=x.dtype)
+            kernel = _weight_grad_serial if work < SERIAL_MAX_WORK else _weight_grad_parallel
+            kernel(gy_rows, cols, grad_w3, sums)
+        else:  # deep layers: many output tiles, so the packed GEMM wins
+            gy_t = np.ascontiguousarray(gy_rows.transpose(0, 2, 1))  # (G, N*L, Cog)
+            grad_w3 = np.ascontiguousarray(matmul(cols, gy_t).transpose(0, 2, 1))  # (G, Cog, CK)
+            sums = gy_rows.reshape(c_out, -1).sum(axis=1, dtype=np.float64).astype(x.dtype)
+        grad_w = grad_w3.reshape(w.shape) if need_weight else None  # (C_out, Cg, KH, KW)
+        grad_b = sums if need_bias else None
     if need_input:
-        gy_rows = np.ascontiguousarray(gy4.transpose(1, 2, 0, 3)).reshape(groups, c_out_per_group,
-                                                                             n_batch * positions)  # (G, Cog, N*L)
         w_t = np.ascontiguousarray(w.reshape(groups, c_out_per_group, -1).transpose(0, 2, 1))  # (G, CK, Cog)
         grad_cols = matmul(w_t, gy_rows)  # (G, CK, N*L)
         grad_x = np.zeros((n_batch, c_in) + x.shape[2:], dtype=x.dtype)
         kernel = _col2im_serial if grad_cols.size < SERIAL_MAX_SIZE else _col2im_parallel
         kernel(grad_cols, grad_x, *geometry, h_out, w_out)
-    if need_bias:
-        grad_b = grad_y.sum(axis=(0, 2, 3)).astype(x.dtype)
     return grad_x, grad_w, grad_b

@@ -19,8 +19,9 @@ zmm registers, unrolls it and promotes the rows to registers: per k it does 6 br
 into `out` made LLVM emit gathers or re-load C every k and ran 5-20x slower (measured). Packing makes every load
 in the micro-kernel contiguous and lets the edges be handled by zero padding, so the inner loop has no branches.
 
-Small problems take a plain serial i-k-j loop (`_matmul_small`): a parallel launch plus packing costs more than
-a 64x64 product. The cut-over (`SMALL_FLOPS`) was chosen by measurement, see benchmarks/bench_kernels.py.
+Small problems run serially, with no packing and no thread launch, which cost more than a 64x64 product:
+`_matmul_tiled` (the same register tile read straight from a and b, `tile_product`) when N >= NR, else a plain
+i-k-j loop (`_matmul_small`). The cut-overs (`TILED_FLOPS`, `SMALL_FLOPS`) were chosen by measurement.
 
 Switches:
     USE_BLAS = True (or env TINYGRAD_EDU_MATMUL=blas)  routes matmul() to np.matmul, to compare against BLAS.
@@ -62,6 +63,11 @@ NC = 8 * NR   # columns per parallel task (256)
 # machine, but a loaded one stalls any prange launch for 4-16 ms, so products under ≈50 µs of serial work
 # (the toy models' 64x64 layers) stay serial.
 SMALL_FLOPS = 2 * 96 * 96 * 96
+# Products with N >= NR columns below TILED_FLOPS take `_matmul_tiled` instead: serial unpacked register tiles.
+# Measured, float32, median µs tiled / packed parallel / _matmul_small / NumPy-BLAS (quiet 2-core box):
+#   64^3 3.2 / 10.3 / 18.4 / 5.7;  128^3 21 / 28 / 102 / 22;  768x64x64 37 / 48 / 206 / 30;
+#   64x64x768 43 / 66 / 90 / 32;  but 32x144x1024 (9.4M) 79 / 49 and 256^3 209 / 149: packing pays from ≈8M.
+TILED_FLOPS = 2 * 160 * 160 * 160
 
 
 @intrinsic
@@ -202,6 +208,86 @@ def _gemm_packed(ap, bp, out):
                     _micro_kernel(ap, bp, out, batch, ip, jp, k0, kc, k0 > 0)
 
 
+ROWS = 4  # rows of the register tile; its columns are matmul's NR (32): ROWS x NR accumulators in registers
+
+
+@njit(inline="always", fastmath=True)
+def tile_product(a, b, out, row0, col0):
+    """out[row0:row0+4, col0:col0+NR] = a[row0:row0+4, :] @ b[:, col0:col0+NR]     a (M, K), b (K, >= col0+NR)
+
+    The register tile of `_micro_kernel` without its packing, for serial calls on small operands: four
+    accumulator rows of NR values on the stack (`_stack_row`), one broadcast of a[r, k] per row and NR
+    contiguous values of b per k, so the j loop
+    is NR/16 (float32) AVX-512 FMAs per row, and the rows stay in registers for the whole k loop. Rows past M
+    are clamped to M - 1: they recompute (and rewrite) the last row, so the k loop has no branches.
+    """
+    n_rows = a.shape[0]
+    r0 = row0
+    r1 = min(row0 + 1, n_rows - 1)
+    r2 = min(row0 + 2, n_rows - 1)
+    r3 = min(row0 + 3, n_rows - 1)
+    c0 = carray(_stack_row(out), NR)
+    c1 = carray(_stack_row(out), NR)
+    c2 = carray(_stack_row(out), NR)
+    c3 = carray(_stack_row(out), NR)
+    for j in range(NR):
+        c0[j] = 0
+        c1[j] = 0
+        c2[j] = 0
+        c3[j] = 0
+    for k in range(a.shape[1]):
+        a0 = a[r0, k]
+        a1 = a[r1, k]
+        a2 = a[r2, k]
+        a3 = a[r3, k]
+        for j in range(NR):
+            b_kj = b[k, col0 + j]
+            c0[j] += a0 * b_kj
+            c1[j] += a1 * b_kj
+            c2[j] += a2 * b_kj
+            c3[j] += a3 * b_kj
+    for j in range(NR):
+        out[r0, col0 + j] = c0[j]
+        out[r1, col0 + j] = c1[j]
+        out[r2, col0 + j] = c2[j]
+        out[r3, col0 + j] = c3[j]
+
+
+if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: `_stack_row` needs the JIT, so the tile is one NumPy product
+    def tile_product(a, b, out, row0, col0):  # noqa: F811 -- same contract as the compiled tile above
+        rows = [min(row0 + r, a.shape[0] - 1) for r in range(ROWS)]
+        out[rows, col0:col0 + NR] = a[rows] @ b[:, col0:col0 + NR]
+
+
+@njit(fastmath=True, cache=True)
+def _matmul_tiled(a, b, out):
+    """Serial, unpacked register tiles for products too small to pay for packing and threads (needs N >= NR).
+
+        for batch, row block i0 (ROWS rows), full panel j0 (NR columns):  out[i0:i0+4, j0:j0+NR] = tile_product
+        columns past the last full panel (N % NR of them): the i-k-j loop of _matmul_small
+
+    b's rows are read NR values at a time straight from b (no packed copy): at these sizes b sits in L1/L2.
+    """
+    n_batch, M, K = a.shape
+    N = b.shape[2]
+    full = N // NR * NR
+    for batch in range(n_batch):
+        a2 = a[batch]
+        b2 = b[batch]
+        out2 = out[batch]
+        for block in range((M + ROWS - 1) // ROWS):
+            for panel in range(full // NR):
+                tile_product(a2, b2, out2, block * ROWS, panel * NR)
+        if full < N:
+            for i in range(M):
+                for j in range(full, N):
+                    out2[i, j] = 0
+                for k in range(K):
+                    a_ik = a2[i, k]
+                    for j in range(full, N):
+                        out2[i, j] += a_ik * b2[k, j]
+
+
 @njit(fastmath=True, cache=True)
 def _matmul_small(a, b, out):
     """Serial loops for tiny products (no packing, no thread launch).
@@ -250,7 +336,11 @@ def matmul(a, b):
     # sliced view is copied once here, which costs O(size) next to the O(M*N*K) product
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    if 2 * n_batch * M * N * K < SMALL_FLOPS:
+    flops = 2 * n_batch * M * N * K
+    if N >= NR and flops < TILED_FLOPS and not config.DISABLE_JIT:
+        _matmul_tiled(a, b, out)
+        return out
+    if flops < SMALL_FLOPS:
         _matmul_small(a, b, out)
         return out
     if config.DISABLE_JIT:

@@ -1,23 +1,28 @@
-"""One step of an Elman RNN (tanh) as Numba kernels: the two small matmuls, the biases and tanh in one pass.
+"""One step of an Elman RNN (tanh) as Numba kernels: the two small matmuls as one register-tiled GEMM, then
+bias and tanh in one vectorised pass.
 
 Same interface as kernels/reference/rnn.py. Shapes: x (N, I), h (N, H), w_ih (H, I), w_hh (H, H),
-b_ih / b_hh (H,) or None. The benchmark shape is tiny (N = 32, I = 16, H = 64: 164k multiply-adds forward),
-so the cost that matters is the fixed cost per call, not the flops: no BLAS calls (each costs a few µs of
-set-up, and risks the OpenBLAS-after-prange stall of PERF.md), no temporaries beyond the outputs, and
-`tanh_vectorizable` instead of np.tanh (a scalar libm call per element without SVML).
+b_ih / b_hh (H,) or None. The benchmark shapes are tiny (N = 64, I = 2, H = 64: 270k multiply-adds forward),
+so what matters is a GEMM that runs near the FMA peak without set-up (`kernels.cpu.matmul.tile_product`: no
+packing, no threads, ≈3 µs for this product), a tanh that vectorises (`tanh_vectorizable`, no libm call; and
+`error_model="numpy"`, see the forward kernel), and no BLAS calls (each costs a few µs of set-up, and risks
+the OpenBLAS-after-prange stall of PERF.md). The scratch arrays (packed operands, the padded product) are
+allocated by the wrappers: np.empty of a few KiB costs ≈0.2 µs.
 """
 import numpy as np
 from numba import njit, prange
 
+from kernels.cpu.matmul import NR, ROWS, tile_product
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.rnn import check_rnn_inputs
 
 # Work = N·H·(I + H) multiply-adds of the forward. Below it the wrappers call the serial variant (see
-# kernels/cpu/variants.py). Measured, float32, median µs serial / parallel (2 threads, quiet moments):
-#   N=64 I=2 H=64 (270k): fwd 50, bwd 54 serial;  N=64 I=64 H=64 (524k): fwd 59, bwd 66 serial;
-#   N=128 I=64 H=64 (1M): fwd 130, bwd 176 serial;  N=512 (4M): fwd 438, bwd 555 serial.
-# Under load every parallel call here took 16–32 ms (the OpenMP barrier stall), so everything under ≈100 µs of
+# kernels/cpu/variants.py). Measured, float32, median µs serial / parallel (2 threads, quiet machine), since the
+# register-tile rewrite: N=64 I=2 H=64 (270k): fwd 15 / 15, bwd 23 / 23 (NumPy reference 14 and 20);
+#   N=64 I=64 H=64 (524k): fwd 17 / 16, bwd 26 / 25;  N=128 I=64 H=64 (1M): fwd 28 / 22, bwd 43 / 40;
+#   N=512 I=64 H=64 (4M): fwd 92 / 56, bwd 163 / 124.
+# Under load every parallel call here took 16–32 ms (the OpenMP barrier stall), so everything under ≈30 µs of
 # serial work stays serial: the toy RNN (N=64, H=64) never launches threads.
 SERIAL_MAX_WORK = 1 << 20
 
@@ -28,6 +33,9 @@ def tanh_vectorizable(z):
 
     |z| < 0.0625: odd Taylor series to z^11 (error < 1e-17 relative);  else tanh|z| = (1 - t)/(1 + t),
     t = exp(-2|z|) ≥ 0 (no overflow for any z; t = 0 for |z| > 354 gives exactly ±1).  Sign restored last.
+    A loop over it vectorises only in a kernel compiled with error_model="numpy": under Numba's default
+    (Python) error model the division carries a ZeroDivisionError check, and the loop stays scalar (≈6 ns a
+    value instead of ≈0.9, measured on 4096 values).
     """
     a = abs(z)
     z2 = z * z
@@ -39,66 +47,123 @@ def tanh_vectorizable(z):
     return series if a < 0.0625 else large
 
 
-def _rnn_tanh_forward_body(x, h, w_ih_t, w_hh_t, b_ih, b_hh, h_new):
-    """for n in prange(N):                      w_ih_t (I, H), w_hh_t (H, H): the weights transposed
-           h_new[n, :] = b_ih + b_hh
-           for i < I:  h_new[n, :] += x[n, i] · w_ih_t[i, :]
-           for k < H:  h_new[n, :] += h[n, k] · w_hh_t[k, :]
-           h_new[n, :] = tanh(h_new[n, :])
-    Every inner loop is an axpy over a contiguous row of H values: no horizontal sums, the row of h_new
-    (256 B at H = 64, float32) stays in registers / L1, and the transposed weights stay in L1/L2 for all rows.
+@njit(inline="always")
+def _tile_count(n_rows, n_cols):
+    """(row blocks, column panels) of an (n_rows, n_cols) product cut into ROWS x NR tiles."""
+    return (n_rows + ROWS - 1) // ROWS, (n_cols + NR - 1) // NR
+
+
+def _rnn_tanh_forward_body(x, h, w_ih, w_hh, b_ih, b_hh, inputs, weights_t, z, h_new):
+    """inputs (N, I+H) = [x | h];  weights_t (I+H, Hp) = [W_ih | W_hh]ᵀ, zero past column H;  z (N, Hp) scratch
+
+        pack inputs and weights_t                              (≈5k copies: the weights transposed once)
+        for n0 in prange(row blocks), j0 in column panels:     # one ROWS x NR register tile each
+            z[n0:n0+4, j0:j0+NR] = inputs[n0:n0+4] @ weights_t[:, j0:j0+NR]
+        for n in prange(N):  h_new[n, :] = tanh(z[n, :H] + b_ih + b_hh)
+
+    Why it is fast: the two small GEMMs are one GEMM over K = I + H, computed in register tiles
+    (`kernels.cpu.matmul.tile_product`), and bias + tanh run as one vectorised pass (`tanh_vectorizable`;
+    it vectorises only because the kernels use error_model="numpy": Python's error model puts a
+    ZeroDivisionError check on every float division, which kept the loop scalar: 25 µs instead of 4).
+    The old loop nest (an axpy per input column into the output row in memory, then a scalar tanh) took
+    44 µs at N=64 I=2 H=64 against NumPy/BLAS's 14; this kernel ≈11 (pack 2, tiles 3, bias + tanh 4).
     """
     n_batch, n_in = x.shape
     n_hidden = h.shape[1]
+    for n in range(n_batch):
+        for i in range(n_in):
+            inputs[n, i] = x[n, i]
+        for k in range(n_hidden):
+            inputs[n, n_in + k] = h[n, k]
+    for k in range(n_in + n_hidden):
+        for j in range(weights_t.shape[1]):
+            weights_t[k, j] = 0
+    for j in range(n_hidden):
+        for i in range(n_in):
+            weights_t[i, j] = w_ih[j, i]
+        for k in range(n_hidden):
+            weights_t[n_in + k, j] = w_hh[j, k]
+    row_blocks, panels = _tile_count(n_batch, n_hidden)
+    for block in prange(row_blocks):
+        for panel in range(panels):  # nested, not one task index split by // and %: that ran 5x slower
+            tile_product(inputs, weights_t, z, block * ROWS, panel * NR)
     for n in prange(n_batch):
         for j in range(n_hidden):
-            h_new[n, j] = b_ih[j] + b_hh[j]
-        for i in range(n_in):
-            x_value = x[n, i]
-            for j in range(n_hidden):
-                h_new[n, j] += x_value * w_ih_t[i, j]
-        for k in range(n_hidden):
-            h_value = h[n, k]
-            for j in range(n_hidden):
-                h_new[n, j] += h_value * w_hh_t[k, j]
-        for j in range(n_hidden):
-            h_new[n, j] = tanh_vectorizable(np.float64(h_new[n, j]))
+            h_new[n, j] = tanh_vectorizable(np.float64(z[n, j]) + b_ih[j] + b_hh[j])
 
 
-_rnn_tanh_forward_serial, _rnn_tanh_forward_parallel = serial_and_parallel(_rnn_tanh_forward_body, fastmath=FASTMATH)
+_rnn_tanh_forward_serial, _rnn_tanh_forward_parallel = serial_and_parallel(
+    _rnn_tanh_forward_body, fastmath=FASTMATH, error_model="numpy")
 
 
 def _rnn_tanh_backward_body(x, h, w_ih, w_hh, h_new, grad_h_new, grad_x, grad_h, grad_w_ih, grad_w_hh,
-                            grad_bias, dz):
-    """dz[n, j] = g[n, j]·(1 - h_new[n, j]²)                                 dz: (N, H) scratch
-       for n in prange(N):  grad_x[n, :] = Σ_j dz[n, j] w_ih[j, :];  grad_h[n, :] = Σ_j dz[n, j] w_hh[j, :]
-       for j in prange(H):  grad_w_ih[j, :] = Σ_n dz[n, j] x[n, :];  grad_w_hh[j, :] = Σ_n dz[n, j] h[n, :]
-                            grad_bias[j] = Σ_n dz[n, j]
-    Every inner loop is an axpy over a contiguous row (vectorised); each output row has one owner thread.
-    All outputs must arrive zero-filled.
+                            grad_bias, dz, dz_t, weights, inputs, grad_inputs, grad_weights):
+    """Two register-tiled GEMMs (as the forward), with P = I + H and Pp = P rounded up to NR:
+
+        dz = g·(1 - h_new²) (N, H), dz_t its transpose (H, N);  grad_bias = Σ_n dz
+        weights (H, Pp) = [W_ih | W_hh],  inputs (N, Pp) = [x | h], both zero past column P
+        grad_inputs  (N, Pp) = dz   @ weights     -> [grad_x | grad_h]        # prange over row blocks
+        grad_weights (H, Pp) = dz_t @ inputs      -> [grad_w_ih | grad_w_hh]  # prange over row blocks
+    The split copies and packs are O(N·P + H·P); the GEMMs are O(N·H·P) in registers.
     """
     n_batch, n_in = x.shape
     n_hidden = h.shape[1]
-    for n in prange(n_batch):
+    width = n_in + n_hidden
+    for j in range(n_hidden):
+        grad_bias[j] = 0
+    for n in range(n_batch):
         for j in range(n_hidden):
-            dz[n, j] = grad_h_new[n, j] * (1.0 - h_new[n, j] * h_new[n, j])
-        for j in range(n_hidden):
-            d = dz[n, j]
-            for i in range(n_in):
-                grad_x[n, i] += d * w_ih[j, i]
-            for k in range(n_hidden):
-                grad_h[n, k] += d * w_hh[j, k]
-    for j in prange(n_hidden):
-        for n in range(n_batch):
-            d = dz[n, j]
+            d = grad_h_new[n, j] * (1.0 - h_new[n, j] * h_new[n, j])
+            dz[n, j] = d
             grad_bias[j] += d
-            for i in range(n_in):
-                grad_w_ih[j, i] += d * x[n, i]
-            for k in range(n_hidden):
-                grad_w_hh[j, k] += d * h[n, k]
+    # dz_t = dzᵀ in blocks of 16 rows of dz (4 KiB at H = 64, they stay in L1 while j sweeps): writing dz_t
+    # column by column inside the loop above strides N values per write, which thrashed the cache (measured
+    # 170 µs at N = 512, H = 64, against ≈15 blocked)
+    for n0 in range(0, n_batch, 16):
+        for j in range(n_hidden):
+            for n in range(n0, min(n0 + 16, n_batch)):
+                dz_t[j, n] = dz[n, j]
+    for j in range(n_hidden):
+        for c in range(weights.shape[1]):
+            weights[j, c] = 0
+        for i in range(n_in):
+            weights[j, i] = w_ih[j, i]
+        for k in range(n_hidden):
+            weights[j, n_in + k] = w_hh[j, k]
+    for n in range(n_batch):
+        for c in range(inputs.shape[1]):
+            inputs[n, c] = 0
+        for i in range(n_in):
+            inputs[n, i] = x[n, i]
+        for k in range(n_hidden):
+            inputs[n, n_in + k] = h[n, k]
+    input_blocks, panels = _tile_count(n_batch, width)
+    for block in prange(input_blocks):
+        for panel in range(panels):
+            tile_product(dz, weights, grad_inputs, block * ROWS, panel * NR)
+    weight_blocks, panels = _tile_count(n_hidden, width)
+    for block in prange(weight_blocks):
+        for panel in range(panels):
+            tile_product(dz_t, inputs, grad_weights, block * ROWS, panel * NR)
+    for n in range(n_batch):
+        for i in range(n_in):
+            grad_x[n, i] = grad_inputs[n, i]
+        for k in range(n_hidden):
+            grad_h[n, k] = grad_inputs[n, n_in + k]
+    for j in range(n_hidden):
+        for i in range(n_in):
+            grad_w_ih[j, i] = grad_weights[j, i]
+        for k in range(n_hidden):
+            grad_w_hh[j, k] = grad_weights[j, n_in + k]
 
 
-_rnn_tanh_backward_serial, _rnn_tanh_backward_parallel = serial_and_parallel(_rnn_tanh_backward_body, fastmath=FASTMATH)
+_rnn_tanh_backward_serial, _rnn_tanh_backward_parallel = serial_and_parallel(
+    _rnn_tanh_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _padded(n_cols):
+    """n_cols rounded up to a whole number of NR-wide panels."""
+    return (n_cols + NR - 1) // NR * NR
 
 
 def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -107,14 +172,21 @@ def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     check_rnn_inputs("rnn_tanh_cell_forward", x, h, w_ih, w_hh,
                      [("b_ih", b_ih, (n_hidden,)), ("b_hh", b_hh, (n_hidden,))])
     zeros = np.zeros(n_hidden, dtype=x.dtype)
-    b_ih = zeros if b_ih is None else np.ascontiguousarray(b_ih)
-    b_hh = zeros if b_hh is None else np.ascontiguousarray(b_hh)
-    h_new = np.empty((x.shape[0], n_hidden), dtype=x.dtype)
-    w_ih_t = np.ascontiguousarray(w_ih.T)  # (I, H): a 4 KiB copy that makes every inner loop contiguous
-    w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, H)
-    small = x.shape[0] * n_hidden * (x.shape[1] + n_hidden) < SERIAL_MAX_WORK
+    b_ih = zeros if b_ih is None else b_ih
+    b_hh = zeros if b_hh is None else b_hh
+    n_batch, n_in = x.shape
+    dtype = x.dtype
+    h_new = np.empty((n_batch, n_hidden), dtype=dtype)
+    inputs = np.empty((n_batch, n_in + n_hidden), dtype=dtype)          # [x | h]
+    weights_t = np.empty((n_in + n_hidden, _padded(n_hidden)), dtype=dtype)  # [W_ih | W_hh]ᵀ, padded
+    z = np.empty((n_batch, _padded(n_hidden)), dtype=dtype)
+    small = n_batch * n_hidden * (n_in + n_hidden) < SERIAL_MAX_WORK
     kernel = _rnn_tanh_forward_serial if small else _rnn_tanh_forward_parallel
-    kernel(np.ascontiguousarray(x), np.ascontiguousarray(h), w_ih_t, w_hh_t, b_ih, b_hh, h_new)
+    # C-contiguous operands: one compiled specialisation per dtype (a view, e.g. x[:, t] of a sequence, is
+    # copied here for a fraction of a µs instead of compiling the kernel again for strided layouts)
+    contiguous = np.ascontiguousarray
+    kernel(contiguous(x), contiguous(h), contiguous(w_ih), contiguous(w_hh), contiguous(b_ih), contiguous(b_hh),
+           inputs, weights_t, z, h_new)
     return h_new
 
 
@@ -123,16 +195,25 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
     shape = h.shape if isinstance(h, np.ndarray) else None
     check_rnn_inputs("rnn_tanh_cell_backward", x, h, w_ih, w_hh,
                      [("h_new", h_new, shape), ("grad_h_new", grad_h_new, shape)])
-    x, h = np.ascontiguousarray(x), np.ascontiguousarray(h)
-    w_ih, w_hh = np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh)
-    grad_x = np.zeros_like(x)
-    grad_h = np.zeros_like(h)
-    grad_w_ih = np.zeros_like(w_ih)
-    grad_w_hh = np.zeros_like(w_hh)
-    grad_bias = np.zeros(h.shape[1], dtype=x.dtype)
-    dz = np.empty_like(h)
-    small = x.shape[0] * h.shape[1] * (x.shape[1] + h.shape[1]) < SERIAL_MAX_WORK
+    n_batch, n_in = x.shape
+    n_hidden = h.shape[1]
+    dtype = x.dtype
+    width = _padded(n_in + n_hidden)
+    grad_x = np.empty((n_batch, n_in), dtype=dtype)
+    grad_h = np.empty((n_batch, n_hidden), dtype=dtype)
+    grad_w_ih = np.empty((n_hidden, n_in), dtype=dtype)
+    grad_w_hh = np.empty((n_hidden, n_hidden), dtype=dtype)
+    grad_bias = np.empty(n_hidden, dtype=dtype)
+    dz = np.empty((n_batch, n_hidden), dtype=dtype)
+    dz_t = np.empty((n_hidden, n_batch), dtype=dtype)
+    weights = np.empty((n_hidden, width), dtype=dtype)
+    inputs = np.empty((n_batch, width), dtype=dtype)
+    grad_inputs = np.empty((n_batch, width), dtype=dtype)
+    grad_weights = np.empty((n_hidden, width), dtype=dtype)
+    small = n_batch * n_hidden * (n_in + n_hidden) < SERIAL_MAX_WORK
     kernel = _rnn_tanh_backward_serial if small else _rnn_tanh_backward_parallel
-    kernel(x, h, w_ih, w_hh, np.ascontiguousarray(h_new), np.ascontiguousarray(grad_h_new),
-           grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias, dz)
+    contiguous = np.ascontiguousarray  # one compiled specialisation per dtype, as in the forward
+    kernel(contiguous(x), contiguous(h), contiguous(w_ih), contiguous(w_hh), contiguous(h_new),
+           contiguous(grad_h_new), grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias,
+           dz, dz_t, weights, inputs, grad_inputs, grad_weights)
     return grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias

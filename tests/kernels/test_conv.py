@@ -131,6 +131,25 @@ def test_conv2d_cpu_handles_non_contiguous_inputs_and_skips_unneeded_grads():
     np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
 
 
+@pytest.mark.parametrize("dot_max_work", [0, 1 << 62], ids=["gemm", "dots"])
+def test_conv2d_cpu_weight_and_bias_grads_on_both_paths(monkeypatch, dot_max_work):
+    """grad_w / grad_b by the per-channel dots (toy layers) and by the GEMM (deep layers); groups=2, 5 channels
+    per group (a ragged block of 4), bias asked for alone as well."""
+    monkeypatch.setattr(cpu_conv, "DOT_MAX_WORK", dot_max_work)
+    rng = np.random.default_rng(11)
+    x, w, grad_y = rng.standard_normal((3, 4, 6, 5)), rng.standard_normal((10, 2, 3, 2)), None
+    geometry = ((1, 2), (1, 0), (1, 1), 2)
+    y = cpu_conv.conv2d_forward(x, w, None, *geometry)
+    grad_y = rng.standard_normal(y.shape)
+    want = ref_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, True)
+    got = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, True)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-10, atol=1e-12)
+    only_bias = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, False, False, True)
+    assert only_bias[1] is None
+    np.testing.assert_allclose(only_bias[2], want[2], rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("module", [cpu_conv, ref_conv], ids=["cpu", "reference"])
 def test_conv2d_rejects_bad_inputs_with_the_kernel_name(module):
     x = np.ones((1, 4, 5, 5), np.float32)

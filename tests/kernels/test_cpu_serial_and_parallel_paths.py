@@ -13,8 +13,8 @@ from kernels.cpu import variants
 
 FAMILIES = ["rnn", "attention", "norm", "softmax", "pool", "conv", "matmul", "optim"]
 THRESHOLD = {"rnn": "SERIAL_MAX_WORK", "attention": "SERIAL_MAX_WORK", "norm": "SERIAL_MAX_SIZE",
-             "softmax": "SERIAL_MAX_SIZE", "pool": "SERIAL_MAX_WORK", "conv": "SERIAL_MAX_SIZE",
-             "matmul": "SMALL_FLOPS", "optim": "_PARALLEL_MIN_SIZE"}
+             "softmax": "SERIAL_MAX_SIZE", "pool": "SERIAL_MAX_WORK", "conv": ("SERIAL_MAX_SIZE", "SERIAL_MAX_WORK"),
+             "matmul": ("SMALL_FLOPS", "TILED_FLOPS"), "optim": "_PARALLEL_MIN_SIZE"}
 ALWAYS_SERIAL = 1 << 62
 
 
@@ -31,7 +31,9 @@ def dtype(request, monkeypatch):
     path, dtype = request.param
     for family in FAMILIES:
         module = importlib.import_module(f"kernels.cpu.{family}")
-        monkeypatch.setattr(module, THRESHOLD[family], ALWAYS_SERIAL if path == "serial" else 0)
+        names = THRESHOLD[family] if isinstance(THRESHOLD[family], tuple) else (THRESHOLD[family],)
+        for name in names:
+            monkeypatch.setattr(module, name, ALWAYS_SERIAL if path == "serial" else 0)
     return dtype
 
 
@@ -135,7 +137,9 @@ def test_conv2d_both_paths_match_reference(dtype):
 def test_matmul_both_paths_match_reference(dtype):
     cpu, ref = _modules("matmul")
     a = _data(dtype)
-    x, y = a(2, 7, 9), a(2, 9, 40)
+    x, y = a(2, 7, 9), a(2, 9, 40)  # serial: the register-tiled path (one full panel + an 8-column tail)
+    _close(cpu.matmul(x, y), ref.matmul(x, y), dtype)
+    x, y = a(2, 7, 9), a(2, 9, 5)  # serial: the narrow i-k-j path
     _close(cpu.matmul(x, y), ref.matmul(x, y), dtype)
 
 

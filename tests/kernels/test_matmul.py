@@ -49,7 +49,8 @@ def test_matmul_cpu_handles_transposed_and_sliced_views(dtype):
     assert_matmul_close(cpu_matmul.matmul(a, b), a, b)
 
 
-def test_matmul_cpu_large_path_crosses_k_blocks():
+def test_matmul_cpu_large_path_crosses_k_blocks(monkeypatch):
+    monkeypatch.setattr(cpu_matmul, "TILED_FLOPS", 0)  # 4.2 MFLOP would take the serial tiled path
     rng = np.random.default_rng(1)
     a = rng.standard_normal((1, 50, 600)).astype(np.float32)  # K = 600 > KC: accumulates over three k blocks
     b = rng.standard_normal((1, 600, 70)).astype(np.float32)
@@ -89,3 +90,13 @@ def test_matmul_rejects_bad_inputs_with_the_kernel_name(module):
         module.matmul(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
     with pytest.raises(TypeError, match="matmul"):
         module.matmul([[1.0]], f32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_cpu_tiled_path_on_ragged_tiles(dtype):
+    """The serial register-tiled path: M not a multiple of ROWS (clamped rows), N = 2 panels + a 7-column tail."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((2, 13, 40)).astype(dtype)
+    b = rng.standard_normal((2, 40, 71)).astype(dtype)
+    assert 2 * 2 * 13 * 40 * 71 < cpu_matmul.TILED_FLOPS
+    assert_matmul_close(cpu_matmul.matmul(a, b), a, b)

@@ -1,7 +1,9 @@
 """Layer norm: cpu vs reference on odd shapes (with/without affine), finite differences, errors.
 
 Tolerances: float64 rtol 1e-10; float32 vs the float64 reference rtol 1e-4, atol 1e-4 (the weight/bias
-gradients are sums over rows).
+gradients are sums over rows). grad_x of a float32 row is ill-conditioned when the row's spread is small: the
+rounding of x (relative 6e-8) is amplified by rstd·|x| (x - μ loses digits) and again by the gradient's row
+sums, so its atol grows with that condition number: 1e-5 · rstd · max|x| per row.
 """
 import numpy as np
 import pytest
@@ -33,12 +35,16 @@ def test_layer_norm_cpu_matches_reference_on_odd_noncontiguous_shapes(rows, feat
     g = rng.standard_normal(x.shape).astype(dtype)
     grads = cpu.layer_norm_backward(g, x, weight, mean, rstd)
     grads_ref = ref.layer_norm_backward(as64(g), as64(x), as64(weight), mean_ref, rstd_ref)
-    for got, want in zip(grads, grads_ref):
+    for index, (got, want) in enumerate(zip(grads, grads_ref)):
         if want is None:
             assert got is None
+            continue
+        assert got.dtype == dtype
+        if index == 0 and dtype == np.float32:
+            condition = (rstd_ref * np.abs(x).max(axis=1))[:, None]
+            assert np.all(np.abs(got - want) <= 1e-4 * np.abs(want) + 1e-4 + 1e-5 * condition)
         else:
             np.testing.assert_allclose(got, want, **_tol(dtype))
-            assert got.dtype == dtype
 
 
 def test_reference_layer_norm_gradients_match_finite_differences_with_random_cotangent():

@@ -104,6 +104,23 @@ def test_max_pool_picks_nan_and_first_maximum_like_pytorch(module):
     assert (argmax >= 0).all()
 
 
+@pytest.mark.parametrize("padding", [(0, 0), (1, 1)])
+def test_cpu_max_pool_matches_reference_on_planes_with_nan_and_inf(padding):
+    """Planes holding NaN or ±inf take the NaN-aware compare (the fast path only runs on finite planes)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 6, 7))
+    x[0, 0, 1, 2] = np.nan
+    x[0, 1, 3, 3] = np.inf
+    x[1, 2, 0, 0] = -np.inf
+    x[1, 3] = -np.inf
+    x[1, 3, 5, 6] = np.nan
+    for geometry in (((2, 2), (2, 2), padding), ((3, 3), (2, 1), padding)):
+        y, argmax = cpu_pool.max_pool2d_forward(x, *geometry)
+        y_ref, argmax_ref = ref_pool.max_pool2d_forward(x, *geometry)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(argmax, argmax_ref)
+
+
 @pytest.mark.parametrize("module", [cpu_pool, ref_pool], ids=["cpu", "reference"])
 def test_pool_rejects_bad_inputs_with_the_kernel_name(module):
     x = np.ones((1, 1, 4, 4), np.float32)

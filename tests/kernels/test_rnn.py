@@ -77,3 +77,19 @@ def test_rnn_cell_errors_name_the_kernel(module):
         module.rnn_tanh_cell_forward(x.astype(np.float32), h, w_ih, w_hh)
     with pytest.raises(ValueError, match="rnn_tanh_cell_backward.*grad_h_new"):
         module.rnn_tanh_cell_backward(x, h, w_ih, w_hh, h, np.ones((2, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rnn_cell_cpu_matches_reference_across_register_tiles(dtype):
+    """N = 70 (ragged 4-row tiles), H = 37 and I + H = 42 (two 32-column panels, the second padded)."""
+    rng = np.random.default_rng(5)
+    n, i, h = 70, 5, 37
+    x, hidden = rng.standard_normal((n, i)), rng.standard_normal((n, h))
+    w_ih, w_hh = rng.standard_normal((h, i)) * 0.3, rng.standard_normal((h, h)) * 0.3
+    b_ih, b_hh, g = rng.standard_normal(h), rng.standard_normal(h), rng.standard_normal((n, h))
+    h_ref = ref.rnn_tanh_cell_forward(x, hidden, w_ih, w_hh, b_ih, b_hh)
+    cast = [a.astype(dtype) for a in (x, hidden, w_ih, w_hh, b_ih, b_hh)]
+    np.testing.assert_allclose(cpu.rnn_tanh_cell_forward(*cast), h_ref, **_tol(dtype))
+    grads = cpu.rnn_tanh_cell_backward(*cast[:4], h_ref.astype(dtype), g.astype(dtype))
+    for got, want in zip(grads, ref.rnn_tanh_cell_backward(x, hidden, w_ih, w_hh, h_ref, g)):
+        np.testing.assert_allclose(got, want, **(_tol(dtype) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)))
