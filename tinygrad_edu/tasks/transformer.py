@@ -13,7 +13,7 @@ from tinygrad_edu.models import DecoderTransformer
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
 
-DEFAULTS = {"steps": 1500, "batch_size": 64, "lr": 2e-3}
+DEFAULTS = {"steps": 600, "batch_size": 64, "lr": 2e-3}
 SEPARATOR = 10  # token id after the ten digits
 IGNORE = -100
 
