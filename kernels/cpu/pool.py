@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.matmul import check_float_array
-from kernels.reference.pool import check_pool_args, check_pool_grad
+from kernels.reference.pool import check_max_pool_backward_args, check_pool_args, check_pool_grad
 
 # Work = output elements·KH·KW (forward) or input elements (max backward) below which the wrappers call the
 # serial variant (kernels/cpu/variants.py). Measured, float32, 2x2 windows, median µs serial / parallel:
@@ -190,13 +190,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 def max_pool2d_backward(grad_y, argmax, input_shape):
     """grad_x (input_shape): grad_y added at the argmax of every window."""
-    check_float_array("max_pool2d_backward", "grad_y", grad_y, 4)
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != grad_y.shape:
-        raise TypeError(f"max_pool2d_backward: argmax must be an int64 array shaped like grad_y {grad_y.shape}")
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 4 or input_shape[:2] != grad_y.shape[:2]:
-        raise ValueError(f"max_pool2d_backward: input_shape {input_shape} does not fit grad_y {grad_y.shape}")
-    n_batch, channels, height, width = input_shape
+    n_batch, channels, height, width = check_max_pool_backward_args(grad_y, argmax, input_shape)
     grad_x = np.zeros((n_batch, channels, height * width), dtype=grad_y.dtype)
     kernel = _max_backward_serial if grad_x.size < SERIAL_MAX_WORK else _max_backward_parallel
     kernel(np.ascontiguousarray(grad_y), np.ascontiguousarray(argmax), grad_x)

@@ -86,15 +86,20 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     return y, argmax
 
 
-def max_pool2d_backward(grad_y, argmax, input_shape):
-    """grad_x (input_shape) with grad_y scattered (added) to the argmax of every window."""
+def check_max_pool_backward_args(grad_y, argmax, input_shape):
+    """Validate max_pool2d_backward's arguments (shared with the cpu backend); return input_shape as a tuple."""
     check_float_array("max_pool2d_backward", "grad_y", grad_y, 4)
     if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int64 or argmax.shape != grad_y.shape:
         raise TypeError(f"max_pool2d_backward: argmax must be an int64 array shaped like grad_y {grad_y.shape}")
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != 4 or input_shape[:2] != grad_y.shape[:2]:
         raise ValueError(f"max_pool2d_backward: input_shape {input_shape} does not fit grad_y {grad_y.shape}")
-    n_batch, channels, height, width = input_shape
+    return input_shape
+
+
+def max_pool2d_backward(grad_y, argmax, input_shape):
+    """grad_x (input_shape) with grad_y scattered (added) to the argmax of every window."""
+    n_batch, channels, height, width = check_max_pool_backward_args(grad_y, argmax, input_shape)
     grad_x = np.zeros((n_batch * channels, height * width), dtype=grad_y.dtype)
     planes = np.repeat(np.arange(n_batch * channels), grad_y.shape[2] * grad_y.shape[3])
     np.add.at(grad_x, (planes, argmax.reshape(-1)), grad_y.reshape(-1))

@@ -39,13 +39,7 @@ def run(args):
     optimizer = tg.optim.Adam(model.parameters(), lr=args.lr)
     start_epoch, log = 0, common.MetricLog(args.log)
     if args.resume:
-        checkpoint = common.load_checkpoint(args.resume, "cnn")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        common.restore_generator(checkpoint["generator"])
-        start_epoch = checkpoint["progress"]["epoch"]
-        for row in checkpoint["log"]:
-            log.append(**row)
+        start_epoch = common.resume(args.resume, config, model, optimizer, log, must_match=("image_size",))["epoch"]
     if not args.quiet:
         print(f"train cnn: {source}, {len(train_x)} train / {len(test_x)} test images, "
               f"{model.num_parameters():,} parameters, epochs {start_epoch}->{args.epochs}")

@@ -49,15 +49,7 @@ def run(args):
     test_x, test_y = adding_problem(1000, args.length, np.random.default_rng([args.seed, 10**9]))
     start_step, log = 0, common.MetricLog(args.log)
     if args.resume:
-        checkpoint = common.load_checkpoint(args.resume, "rnn")
-        if checkpoint["config"]["hidden"] != args.hidden or checkpoint["config"]["length"] != args.length:
-            raise ValueError(f"--resume: checkpoint was trained with {checkpoint['config']}; pass the same --hidden and --length")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        common.restore_generator(checkpoint["generator"])
-        start_step = checkpoint["progress"]["step"]
-        for row in checkpoint["log"]:
-            log.append(**row)
+        start_step = common.resume(args.resume, config, model, optimizer, log, must_match=("length", "hidden"))["step"]
     if not args.quiet:
         print(f"train rnn: adding problem, T={args.length}, hidden {args.hidden}, trivial baseline MSE {TRIVIAL_MSE:.4f}")
     progress = common.Progress(args.steps - start_step, "train rnn", args.quiet)

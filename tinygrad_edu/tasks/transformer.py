@@ -102,17 +102,8 @@ def run(args):
     optimizer = tg.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     start_step, log = 0, common.MetricLog(args.log)
     if args.resume:
-        checkpoint = common.load_checkpoint(args.resume, "transformer")
-        saved = {k: checkpoint["config"].get(k) for k in ("mode", "d_model", "layers", "heads", "vocab_size", "block_size")}
-        wanted = {k: config[k] for k in saved}
-        if saved != wanted:
-            raise ValueError(f"--resume: checkpoint has {saved}, this run asks for {wanted}")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        common.restore_generator(checkpoint["generator"])
-        start_step = checkpoint["progress"]["step"]
-        for row in checkpoint["log"]:
-            log.append(**row)
+        architecture = ("mode", "d_model", "layers", "heads", "vocab_size", "block_size")
+        start_step = common.resume(args.resume, config, model, optimizer, log, must_match=architecture)["step"]
     schedule = tg.optim.lr_scheduler.warmup_cosine(optimizer, warmup_steps=min(100, args.steps // 10), total_steps=args.steps)
     for _ in range(start_step):
         schedule.step()
