@@ -123,6 +123,25 @@ def restore_generator(state):
     default_generator().bit_generator.state = state
 
 
+def resume(path, config, model, optimizer, log, must_match):
+    """Load a checkpoint of `config["task"]` into model, optimizer, the engine's generator and the metric log.
+
+    `must_match` lists the config keys (architecture, data) that must equal this run's; returns the saved progress
+    counters (e.g. {"epoch": 3}), from which the caller continues.
+    """
+    checkpoint = load_checkpoint(path, config["task"])
+    saved = {key: checkpoint["config"].get(key) for key in must_match}
+    wanted = {key: config.get(key) for key in must_match}
+    if saved != wanted:
+        raise ValueError(f"--resume: {path} was trained with {saved}; this run asks for {wanted}")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    restore_generator(checkpoint["generator"])
+    for row in checkpoint["log"]:
+        log.append(**row)
+    return checkpoint["progress"]
+
+
 def summary_line(task, metric_name, metric, wall_seconds, steps):
     rate = steps / wall_seconds if wall_seconds > 0 else float("inf")
     return (f"{task}: {metric_name} {metric:.4f} | wall {wall_seconds:.1f} s | {steps} steps | {rate:.1f} steps/s "
