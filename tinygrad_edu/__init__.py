@@ -25,7 +25,7 @@ from tinygrad_edu.tensor import (
     zeros_like,
 )
 from tinygrad_edu.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tinygrad_edu import cuda, optim
+from tinygrad_edu import cuda, nn, optim
 from tinygrad_edu.backend import get_backend, set_backend
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck
 from tinygrad_edu.ops.elementwise import maximum, minimum, where
@@ -41,6 +41,6 @@ float64 = np.float64
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "cat", "concatenate", "cuda", "enable_grad", "eye", "full",
     "full_like", "get_backend", "gradcheck", "is_grad_enabled", "load", "manual_seed", "matmul", "maximum", "minimum",
-    "no_grad", "ones", "optim", "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "save", "set_backend",
+    "nn", "no_grad", "ones", "ones_like", "optim", "profile", "rand", "rand_like", "randint", "randn", "randn_like", "save", "set_backend",
     "set_grad_enabled", "stack", "tensor", "where", "zeros", "zeros_like",
 ]
