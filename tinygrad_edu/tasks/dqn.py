@@ -31,7 +31,7 @@ EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds far from the train
 
 
 def configure(parser):
-    parser.add_argument("--hidden", type=int, default=64, help="width of the two hidden layers (default 64)")
+    parser.add_argument("--hidden", type=int, default=128, help="width of the two hidden layers (default 128)")
     parser.add_argument("--gamma", type=float, default=0.99, help="discount factor γ (default 0.99)")
     parser.add_argument("--buffer-size", type=int, default=50000, help="replay capacity in transitions (default 50000)")
     parser.add_argument("--learning-starts", type=int, default=1000, help="random steps before the first update (default 1000)")
