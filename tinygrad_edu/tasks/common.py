@@ -115,7 +115,7 @@ def load_checkpoint(path, task):
     checkpoint = tg.load(path)
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or checkpoint["config"].get("task") != task:
         found = checkpoint.get("config", {}).get("task") if isinstance(checkpoint, dict) else None
-        raise ValueError(f"--resume: {path} is not a checkpoint of `train {task}` (it is for {found!r})")
+        raise ValueError(f"{path} is not a checkpoint of `train {task}` (it is for {found!r})")
     return checkpoint
 
 
