@@ -180,3 +180,20 @@ def test_save_copies_device_tensors_to_the_host(tmp_path):
     fresh.to("cuda").load_state_dict(state)
     assert fresh[0].weight.device == "cuda"
     np.testing.assert_array_equal(fresh[0].weight.numpy(), model[0].weight.numpy())
+
+
+def test_train_rnn_runs_on_cuda_and_matches_the_cpu_run(monkeypatch):
+    """`tinygrad-edu train rnn --device cuda`, tiny, against the same run on the CPU (simulator-sized shapes)."""
+    from tinygrad_edu import cli
+    from tinygrad_edu.tasks import rnn
+
+    monkeypatch.setattr(rnn, "TEST_SEQUENCES", 8)
+
+    def run(device):
+        args = cli.build_parser().parse_args(["train", "rnn", "--steps", "2", "--length", "3", "--hidden", "3",
+                                              "--batch-size", "2", "--device", device, "--quiet"])
+        return rnn.run(args)
+
+    on_cpu, on_cuda = run("cpu"), run("cuda")
+    np.testing.assert_allclose(on_cuda["test_mse"], on_cpu["test_mse"], rtol=1e-4)
+    np.testing.assert_allclose([r["loss"] for r in on_cuda["log"]], [r["loss"] for r in on_cpu["log"]], rtol=1e-4)

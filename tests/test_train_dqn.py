@@ -159,3 +159,8 @@ def test_command_line_run_writes_a_log_row_per_evaluation(tmp_path, capsys):
     lines = log_path.read_text().splitlines()
     assert lines[0] == "env_step,eval_return,epsilon,loss"
     assert [line.split(",")[0] for line in lines[1:]] == ["200", "400"]
+
+
+def test_dqn_refuses_the_cuda_device_with_a_reason():
+    with pytest.raises(ValueError, match="train dqn runs on the CPU"):
+        dqn.run(_args("--steps", "10", "--device", "cuda"))

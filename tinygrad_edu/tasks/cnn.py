@@ -15,11 +15,11 @@ def configure(parser):
 
 
 @tg.no_grad()
-def accuracy(model, images, labels, batch_size=512):
+def accuracy(model, images, labels, batch_size=512, device="cpu"):
     model.eval()
     correct = 0
     for start in range(0, len(images), batch_size):
-        logits = model(tg.Tensor(images[start:start + batch_size]))
+        logits = model(tg.Tensor(images[start:start + batch_size], device=device))
         correct += int((logits.numpy().argmax(axis=1) == labels[start:start + batch_size]).sum())
     model.train()
     return correct / len(images)
@@ -35,7 +35,7 @@ def run(args):
         train_x, train_y, test_x, test_y = load_digits_split()
         image_size, source = 8, "8x8 digits (scikit-learn)"
     config = {"task": "cnn", "image_size": image_size, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed}
-    model = ConvNet(image_size=image_size)
+    model = ConvNet(image_size=image_size).to(args.device)
     optimizer = tg.optim.Adam(model.parameters(), lr=args.lr)
     start_epoch, log = 0, common.MetricLog(args.log)
     if args.resume:
@@ -52,14 +52,14 @@ def run(args):
         loader = DataLoader(dataset, args.batch_size, shuffle=True, generator=np.random.default_rng([args.seed, epoch]))
         total_loss = 0.0
         for images, labels in loader:
-            loss = F.cross_entropy(model(images), labels)
+            loss = F.cross_entropy(model(images.to(args.device)), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             total_loss += loss.item()
             steps += 1
             progress.update(loss=loss.item())
-        test_accuracy = accuracy(model, test_x, test_y)
+        test_accuracy = accuracy(model, test_x, test_y, device=args.device)
         progress.update(0, test_acc=test_accuracy)
         log.append(epoch=epoch + 1, loss=total_loss / batches_per_epoch, test_accuracy=test_accuracy)
     progress.close()
@@ -69,6 +69,6 @@ def run(args):
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "epoch", "train cnn")
     if start_epoch >= args.epochs:
-        test_accuracy = accuracy(model, test_x, test_y)
+        test_accuracy = accuracy(model, test_x, test_y, device=args.device)
     print(common.summary_line("train cnn", "test accuracy", test_accuracy, wall, steps))
     return {"test_accuracy": test_accuracy, "steps": steps, "wall": wall, "log": log.rows}

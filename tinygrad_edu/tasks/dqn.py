@@ -120,6 +120,9 @@ def update(agent, optimizer, batch, gamma, double, clip_grad):
 
 
 def run(args):
+    if args.device != "cpu":
+        raise ValueError("train dqn runs on the CPU: its updates are batches of 128 four-number observations, far "
+                         "too small for a GPU to pay off (each op would be a kernel launch); use --device cpu")
     gymnasium = _import_gymnasium()
     rng = common.seed_everything(args.seed)  # exploration and replay sampling
     env = gymnasium.make(ENV_ID)

@@ -13,6 +13,7 @@ from tinygrad_edu.tasks import common
 
 DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 3e-3}
 TRIVIAL_MSE = 1.0 / 6.0  # variance of the sum of two independent U(0, 1) values
+TEST_SEQUENCES = 1000
 
 
 def configure(parser):
@@ -35,8 +36,9 @@ def adding_problem(batch_size, length, rng):
 
 
 @tg.no_grad()
-def evaluate(model, sequences, targets):
-    return float(F.mse_loss(model(tg.Tensor(sequences)), tg.Tensor(targets)).item())
+def evaluate(model, sequences, targets, device="cpu"):
+    predictions = model(tg.Tensor(sequences, device=device))
+    return float(F.mse_loss(predictions, tg.Tensor(targets, device=device)).item())
 
 
 def run(args):
@@ -44,9 +46,9 @@ def run(args):
     if args.length < 2:
         raise ValueError(f"train rnn: --length must be at least 2, got {args.length}")
     config = {"task": "rnn", "length": args.length, "hidden": args.hidden, "lr": args.lr, "seed": args.seed}
-    model = SequenceRegressor(input_size=2, hidden_size=args.hidden)
+    model = SequenceRegressor(input_size=2, hidden_size=args.hidden).to(args.device)
     optimizer = tg.optim.Adam(model.parameters(), lr=args.lr)
-    test_x, test_y = adding_problem(1000, args.length, np.random.default_rng([args.seed, 10**9]))
+    test_x, test_y = adding_problem(TEST_SEQUENCES, args.length, np.random.default_rng([args.seed, 10**9]))
     start_step, log = 0, common.MetricLog(args.log)
     if args.resume:
         start_step = common.resume(args.resume, config, model, optimizer, log, must_match=("length", "hidden"))["step"]
@@ -58,19 +60,19 @@ def run(args):
     for step in range(start_step, args.steps):
         # Batch `step` is drawn from (seed, step), so a resumed run sees the same batches.
         sequences, targets = adding_problem(args.batch_size, args.length, np.random.default_rng([args.seed, step]))
-        loss = F.mse_loss(model(tg.Tensor(sequences)), tg.Tensor(targets))
+        loss = F.mse_loss(model(tg.Tensor(sequences, device=args.device)), tg.Tensor(targets, device=args.device))
         optimizer.zero_grad()
         loss.backward()
         tg.optim.clip_grad_norm_(model.parameters(), 1.0)  # tanh RNNs see occasional exploding gradients
         optimizer.step()
         progress.update(loss=loss.item())
         if (step + 1) % evaluate_every == 0 or step + 1 == args.steps:
-            test_mse = evaluate(model, test_x, test_y)
+            test_mse = evaluate(model, test_x, test_y, args.device)
             progress.update(0, test_mse=test_mse)
             log.append(step=step + 1, loss=loss.item(), test_mse=test_mse)
     progress.close()
     wall = clock.elapsed()
-    test_mse = evaluate(model, test_x, test_y)
+    test_mse = evaluate(model, test_x, test_y, args.device)
     if args.save:
         common.save_checkpoint(args.save, model, optimizer, {"step": args.steps}, config, log.rows)
     if args.plot and log.rows:

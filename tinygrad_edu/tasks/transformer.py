@@ -60,7 +60,7 @@ def text_loss(model, encoded, block_size, rng, batches=8, batch_size=64):
     losses = []
     for _ in range(batches):
         inputs, targets = text_batch(encoded, batch_size, block_size, rng)
-        logits = model(tg.Tensor(inputs))
+        logits = model(tg.Tensor(inputs))  # token ids stay on the host: they only index the embedding tables
         losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item())
     model.train()
     return float(np.mean(losses))
@@ -99,6 +99,7 @@ def run(args):
         description = f"character LM on {source} ({len(text):,} chars, {vocab_size} symbols)"
     config.update(vocab_size=vocab_size, block_size=block_size)
     model = DecoderTransformer(vocab_size, block_size, d_model=args.d_model, n_heads=args.heads, n_layers=args.layers)
+    model.to(args.device)
     optimizer = tg.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     start_step, log = 0, common.MetricLog(args.log)
     if args.resume:
@@ -121,7 +122,7 @@ def run(args):
             inputs, targets = sort_batch(args.batch_size, args.length, batch_rng)
         else:
             inputs, targets = text_batch(train_ids, args.batch_size, block_size, batch_rng)
-        logits = model(tg.Tensor(inputs))  # (B, T, vocab)
+        logits = model(tg.Tensor(inputs))  # (B, T, vocab) on the model's device; the ids only index embeddings
         loss = F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1), ignore_index=IGNORE)
         optimizer.zero_grad()
         loss.backward()
