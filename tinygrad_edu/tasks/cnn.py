@@ -70,5 +70,5 @@ def run(args):
         common.plot_metrics(log.rows, args.plot, "epoch", "train cnn")
     if start_epoch >= args.epochs:
         test_accuracy = accuracy(model, test_x, test_y, device=args.device)
-    print(common.summary_line("train cnn", "test accuracy", test_accuracy, wall, steps))
+    print(common.summary_line("train cnn", "test accuracy", test_accuracy, wall, steps, args.device))
     return {"test_accuracy": test_accuracy, "steps": steps, "wall": wall, "log": log.rows}

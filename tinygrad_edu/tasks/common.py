@@ -142,10 +142,10 @@ def resume(path, config, model, optimizer, log, must_match):
     return checkpoint["progress"]
 
 
-def summary_line(task, metric_name, metric, wall_seconds, steps):
+def summary_line(task, metric_name, metric, wall_seconds, steps, device="cpu"):
     rate = steps / wall_seconds if wall_seconds > 0 else float("inf")
-    return (f"{task}: {metric_name} {metric:.4f} | wall {wall_seconds:.1f} s | {steps} steps | {rate:.1f} steps/s "
-            f"| backend {tg.get_backend()}")
+    where = f"backend {tg.get_backend()}" if device == "cpu" else f"device {device}"
+    return f"{task}: {metric_name} {metric:.4f} | wall {wall_seconds:.1f} s | {steps} steps | {rate:.1f} steps/s | {where}"
 
 
 class Stopwatch:

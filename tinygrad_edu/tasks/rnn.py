@@ -77,6 +77,6 @@ def run(args):
         common.save_checkpoint(args.save, model, optimizer, {"step": args.steps}, config, log.rows)
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "step", "train rnn")
-    print(common.summary_line("train rnn", "test MSE", test_mse, wall, args.steps - start_step)
+    print(common.summary_line("train rnn", "test MSE", test_mse, wall, args.steps - start_step, args.device)
           + f" | trivial baseline MSE {TRIVIAL_MSE:.4f} ({TRIVIAL_MSE / max(test_mse, 1e-12):.1f}x lower)")
     return {"test_mse": test_mse, "trivial_mse": TRIVIAL_MSE, "wall": wall, "log": log.rows}

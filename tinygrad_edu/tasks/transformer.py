@@ -146,7 +146,7 @@ def run(args):
         common.save_checkpoint(args.save, model, optimizer, {"step": args.steps}, config, log.rows)
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "step", "train transformer")
-    print(common.summary_line("train transformer", metric_name, metric, wall, args.steps - start_step))
+    print(common.summary_line("train transformer", metric_name, metric, wall, args.steps - start_step, args.device))
     if args.task == "lm" and not args.quiet:
         sample_ids = model.generate(vocabulary.encode(text[:8])[None], 120, temperature=0.8)[0]
         print("sample:", repr(vocabulary.decode(sample_ids)))
