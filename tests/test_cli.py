@@ -96,3 +96,14 @@ def test_plot_writes_a_png_of_the_training_curves(tmp_path):
     picture = tmp_path / "curves.png"
     cnn.run(train("cnn", "--epochs", "2", "--plot", str(picture)))
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_transformer_and_rnn_resume_continue_exactly(tmp_path):
+    small = {"transformer": ("--length", "3", "--d-model", "16", "--heads", "2", "--layers", "1", "--seed", "4"),
+             "rnn": ("--length", "4", "--hidden", "8", "--seed", "4")}
+    for name, module in (("transformer", transformer), ("rnn", rnn)):
+        straight = module.run(train(name, "--steps", "8", *small[name]))
+        checkpoint = tmp_path / f"{name}.ckpt"
+        module.run(train(name, "--steps", "4", "--save", str(checkpoint), *small[name]))
+        resumed = module.run(train(name, "--steps", "8", "--resume", str(checkpoint), *small[name]))
+        assert resumed["log"][-1] == straight["log"][-1], name

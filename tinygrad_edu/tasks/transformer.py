@@ -13,7 +13,7 @@ from tinygrad_edu.models import DecoderTransformer
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
 
-DEFAULTS = {"steps": 600, "batch_size": 64, "lr": 2e-3}
+DEFAULTS = {"steps": 900, "batch_size": 64, "lr": 2e-3}
 SEPARATOR = 10  # token id after the ten digits
 IGNORE = -100
 
@@ -105,7 +105,9 @@ def run(args):
     if args.resume:
         architecture = ("mode", "d_model", "layers", "heads", "vocab_size", "block_size")
         start_step = common.resume(args.resume, config, model, optimizer, log, must_match=architecture)["step"]
-    schedule = tg.optim.lr_scheduler.warmup_cosine(optimizer, warmup_steps=min(100, args.steps // 10), total_steps=args.steps)
+    # A warm-up that does not depend on --steps, so a run resumed with a larger --steps continues exactly as an
+    # uninterrupted one would (a cosine decay to --steps would not).
+    schedule = tg.optim.lr_scheduler.LinearWarmup(optimizer, warmup_steps=50, start_factor=0.1)
     for _ in range(start_step):
         schedule.step()
     if not args.quiet:
