@@ -75,6 +75,11 @@ class Context:
         self.saved_tensors = ()
         self.freed = False
 
+    @property
+    def op_name(self):
+        """The name of the Function this context belongs to (for errors, traces and the profiler)."""
+        return self.function.__name__
+
     def save_for_backward(self, *arrays):
         """Keep NumPy arrays for backward. They are released after backward unless `retain_graph=True`."""
         self.saved_tensors = arrays
@@ -116,7 +121,6 @@ class Function:
         record = _grad_mode.enabled and True in needs_input_grad
         out = Tensor._from_array(out_data, device or "cpu", record)
         if record:
-            ctx.op_name = cls.__name__
             ctx.function = cls
             out._ctx = ctx
         return out

@@ -1,14 +1,14 @@
 """`TensorDataset` and `DataLoader`: shuffled mini-batches with a seedable generator, as `torch.utils.data`."""
 import numpy as np
 
-from tinygrad_edu.tensor import Tensor
+from tinygrad_edu.tensor import Tensor, as_array
 
 
 class TensorDataset:
     """Arrays that share their first dimension; item i is the tuple of their i-th rows."""
 
     def __init__(self, *arrays):
-        arrays = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
+        arrays = [as_array(a) for a in arrays]
         if not arrays or any(len(a) != len(arrays[0]) for a in arrays):
             raise ValueError(f"TensorDataset: arrays must share their first dimension, got shapes {[a.shape for a in arrays]}")
         self.arrays = arrays

@@ -439,8 +439,7 @@ def minimum(a, b):
 
 
 def where(condition, a, b):
-    Tensor = tensor_module.Tensor
-    condition_array = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    condition_array = tensor_module.as_array(condition)
     if condition_array.dtype != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition_array.dtype}")
     a, b = as_operands(a, b, "where")

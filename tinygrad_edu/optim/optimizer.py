@@ -16,7 +16,7 @@ Subclasses define `_update_group(group)`, which updates every parameter of one g
 import numpy as np
 
 from tinygrad_edu.autograd import enable_grad, no_grad
-from tinygrad_edu.tensor import FLOAT_DTYPES, Tensor, array_to_device, copy_array, is_device_array
+from tinygrad_edu.tensor import FLOAT_DTYPES, Tensor, array_to_device, as_array, copy_array, is_device_array
 
 
 class Optimizer:
@@ -115,7 +115,7 @@ class Optimizer:
     @staticmethod
     def _grad_array(param):
         """The gradient as a C-contiguous array of the parameter's shape and dtype (what kernels expect)."""
-        grad = param.grad.data if isinstance(param.grad, Tensor) else np.asarray(param.grad)
+        grad = as_array(param.grad)
         if grad.shape != param.shape:
             raise ValueError(f"optimizer step: gradient shape {grad.shape} does not match parameter shape "
                              f"{param.shape}")
