@@ -6,7 +6,7 @@ import tinygrad_edu as tg
 from tinygrad_edu.testing import arrays, broadcastable_shapes, shapes
 
 
-class BrokenSquare(tg.Function):
+class BrokenSquare(tg.autograd.ArrayFunction):
     """y = x², with a deliberately wrong backward (dx = x dy instead of 2x dy)."""
 
     @staticmethod
@@ -20,7 +20,7 @@ class BrokenSquare(tg.Function):
         return x * grad_out
 
 
-class ZeroGradSoftmax(tg.Function):
+class ZeroGradSoftmax(tg.autograd.ArrayFunction):
     """A softmax whose backward returns zeros: passes a sum-based check, must fail a random-cotangent one."""
 
     @staticmethod

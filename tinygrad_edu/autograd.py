@@ -85,8 +85,8 @@ class Context:
         self.saved_tensors = arrays
 
 
-class Function:
-    """Base class of a differentiable op: subclasses define `forward(ctx, ...)` and `backward(ctx, grad_out)`.
+class ArrayFunction:
+    """Base class of the engine's differentiable ops: subclasses define `forward(ctx, ...)` and `backward(ctx, grad_out)`.
 
     `forward` receives the NumPy arrays of the tensor arguments (other arguments pass through unchanged) and
     returns one array. `backward` receives the gradient of the loss with respect to that output and returns one
@@ -132,6 +132,9 @@ class Function:
     @staticmethod
     def backward(ctx, grad_out):
         raise NotImplementedError
+
+
+Function = ArrayFunction  # replaced below by the PyTorch-style Function
 
 
 def _raise_device_mismatch(op_name, args):

@@ -4,11 +4,11 @@ import math
 import numpy as np
 
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 from tinygrad_edu.tensor import as_array
 
 
-class ScaledDotProductAttention(Function):
+class ScaledDotProductAttention(ArrayFunction):
     """O = P V with P = softmax(S), S = Q Kᵀ·scale + mask.
 
     Backward: dV = Pᵀ dO;  dP = dO Vᵀ;  dS = P ∘ (dP - rowsum(dP ∘ P));  dQ = dS K·scale;  dK = dSᵀ Q·scale.

@@ -3,7 +3,7 @@
 Layout is PyTorch's NCHW: x (N, C, H, W), weight (C_out, C_in / groups, KH, KW).
 """
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
 def pair(value, name, op_name):
@@ -22,7 +22,7 @@ def _check_float_nchw(op_name, x):
         raise TypeError(f"{op_name}: expected a float32 or float64 input, got {x.dtype}")
 
 
-class Conv2d(Function):
+class Conv2d(ArrayFunction):
     """y[n,o] = b[o] + Σ_c,i,j w[o,c,i,j] · x_pad[n, c, p·s + i·d, q·s + j·d]  (cross-correlation, as PyTorch).
 
     Backward: dx = the "full" correlation of dy with the flipped kernel (col2im of Wᵀ dy), dw = Σ_n dy ⋆ x
@@ -60,7 +60,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
-class MaxPool2d(Function):
+class MaxPool2d(ArrayFunction):
     """y = max over each window;  dx = dy routed to the position of each window's maximum (saved as argmax)."""
 
     @staticmethod
@@ -76,7 +76,7 @@ class MaxPool2d(Function):
         return backend.kernels(grad_out).max_pool2d_backward(grad_out, argmax, ctx.input_shape)
 
 
-class AvgPool2d(Function):
+class AvgPool2d(ArrayFunction):
     """y = mean over each window (padding counted, as PyTorch's default);  dx = dy / window size, spread back."""
 
     @staticmethod

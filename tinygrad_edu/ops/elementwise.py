@@ -9,7 +9,7 @@ import numpy as np
 
 from tinygrad_edu import backend
 from tinygrad_edu import tensor as tensor_module
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
 def as_operands(a, b, op_name):
@@ -71,7 +71,7 @@ def _array(value):
     return np.asarray(value) if isinstance(value, np.generic) else value
 
 
-class Cast(Function):
+class Cast(ArrayFunction):
     """y = x converted to `dtype`;  dx = dy converted back to x's dtype."""
 
     @staticmethod
@@ -86,7 +86,7 @@ class Cast(Function):
         return grad_out.astype(ctx.input_dtype)
 
 
-class Add(Function):
+class Add(ArrayFunction):
     """y = a + b;  da = dy, db = dy."""
 
     @staticmethod
@@ -98,7 +98,7 @@ class Add(Function):
         return grad_out, grad_out
 
 
-class Sub(Function):
+class Sub(ArrayFunction):
     """y = a - b;  da = dy, db = -dy.  (A primitive rather than a + (-b): one graph node instead of two.)"""
 
     @staticmethod
@@ -110,7 +110,7 @@ class Sub(Function):
         return grad_out, -grad_out if ctx.needs_input_grad[1] else None
 
 
-class Mul(Function):
+class Mul(ArrayFunction):
     """y = a * b;  da = dy * b, db = dy * a."""
 
     @staticmethod
@@ -126,7 +126,7 @@ class Mul(Function):
         return grad_a, grad_b
 
 
-class Div(Function):
+class Div(ArrayFunction):
     """y = a / b;  da = dy / b, db = -dy * a / b²."""
 
     @staticmethod
@@ -142,7 +142,7 @@ class Div(Function):
         return grad_a, grad_b
 
 
-class PowScalar(Function):
+class PowScalar(ArrayFunction):
     """y = x ** p for a constant p;  dx = dy * p * x ** (p - 1)."""
 
     @staticmethod
@@ -158,7 +158,7 @@ class PowScalar(Function):
         return grad_out * (p * x ** (p - 1))
 
 
-class Neg(Function):
+class Neg(ArrayFunction):
     """y = -x;  dx = -dy."""
 
     @staticmethod
@@ -170,7 +170,7 @@ class Neg(Function):
         return -grad_out
 
 
-class Exp(Function):
+class Exp(ArrayFunction):
     """y = eˣ;  dx = dy * y."""
 
     @staticmethod
@@ -185,7 +185,7 @@ class Exp(Function):
         return grad_out * y
 
 
-class Log(Function):
+class Log(ArrayFunction):
     """y = ln x;  dx = dy / x."""
 
     @staticmethod
@@ -199,7 +199,7 @@ class Log(Function):
         return grad_out / x
 
 
-class Sqrt(Function):
+class Sqrt(ArrayFunction):
     """y = √x;  dx = dy / (2y)."""
 
     @staticmethod
@@ -214,7 +214,7 @@ class Sqrt(Function):
         return grad_out / (2 * y)
 
 
-class Abs(Function):
+class Abs(ArrayFunction):
     """y = |x|;  dx = dy * sign(x)  (0 at x = 0, as PyTorch)."""
 
     @staticmethod
@@ -228,7 +228,7 @@ class Abs(Function):
         return grad_out * np.sign(x)
 
 
-class Tanh(Function):
+class Tanh(ArrayFunction):
     """y = tanh x;  dx = dy * (1 - y²)."""
 
     @staticmethod
@@ -243,7 +243,7 @@ class Tanh(Function):
         return grad_out * (1 - y * y)
 
 
-class Sigmoid(Function):
+class Sigmoid(ArrayFunction):
     """y = 1 / (1 + e⁻ˣ);  dx = dy * y (1 - y).  Computed as (1 + tanh(x/2)) / 2, which never overflows."""
 
     @staticmethod
@@ -258,7 +258,7 @@ class Sigmoid(Function):
         return grad_out * y * (1 - y)
 
 
-class Relu(Function):
+class Relu(ArrayFunction):
     """y = max(x, 0);  dx = dy where x > 0, else 0."""
 
     @staticmethod
@@ -273,7 +273,7 @@ class Relu(Function):
         return grad_out * (y > 0)
 
 
-class LeakyRelu(Function):
+class LeakyRelu(ArrayFunction):
     """y = x if x > 0 else s·x;  dx = dy if x > 0 else s·dy."""
 
     @staticmethod
@@ -288,7 +288,7 @@ class LeakyRelu(Function):
         return np.where(x > 0, grad_out, grad_out * ctx.negative_slope)
 
 
-class GeluErf(Function):
+class GeluErf(ArrayFunction):
     """y = x Φ(x) with Φ the normal CDF;  dx = dy (Φ(x) + x φ(x)), φ the normal density.  (PyTorch's default.)"""
 
     @staticmethod
@@ -304,7 +304,7 @@ class GeluErf(Function):
         return grad_out * (cdf + x * density)
 
 
-class GeluTanh(Function):
+class GeluTanh(ArrayFunction):
     """y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);  dx = dy(½(1 + tanh u) + ½x(1 - tanh²u) du/dx)."""
 
     @staticmethod
@@ -322,7 +322,7 @@ class GeluTanh(Function):
         return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
 
 
-class Clip(Function):
+class Clip(ArrayFunction):
     """y = min(max(x, low), high);  dx = dy where low ≤ x ≤ high, else 0 (as PyTorch's clamp)."""
 
     @staticmethod
@@ -342,7 +342,7 @@ class Clip(Function):
         return grad_out * inside
 
 
-class Maximum(Function):
+class Maximum(ArrayFunction):
     """y = max(a, b);  the gradient goes to the larger input, split evenly on ties (as torch.maximum)."""
 
     @staticmethod
@@ -357,7 +357,7 @@ class Maximum(Function):
         return grad_out * share_a, grad_out * (1 - share_a)
 
 
-class Where(Function):
+class Where(ArrayFunction):
     """y = a where condition else b;  da = dy where condition, db = dy elsewhere (condition has no gradient)."""
 
     @staticmethod

@@ -2,7 +2,7 @@
 import numpy as np
 
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 from tinygrad_edu.ops.elementwise import as_operands
 
 
@@ -22,7 +22,7 @@ def batched_matmul(a, b):
     return matmul_kernel(a3, b3).reshape(batch + (M, N))
 
 
-class MatMul(Function):
+class MatMul(ArrayFunction):
     """C = A B;  dA = dC Bᵀ, dB = Aᵀ dC  (batch dims broadcast; the engine sums gradients over broadcast dims).
 
     A 1-D left operand is treated as a row (1, K) and a 1-D right operand as a column (K, 1), and the added
@@ -69,7 +69,7 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
-class Linear(Function):
+class Linear(ArrayFunction):
     """y = x Wᵀ + b for x (..., K), W (N, K), b (N,);  dx = dy W, dW = dyᵀ x (summed over all rows), db = Σ_rows dy.
 
     One fused op instead of transpose + matmul + add: a Linear layer is the most common op in every model here,

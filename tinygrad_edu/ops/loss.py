@@ -1,10 +1,10 @@
 """Loss ops that need a fused form for numerical stability."""
 import numpy as np
 
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(ArrayFunction):
     """ℓ = -[y log σ(x) + (1-y) log(1-σ(x))] = max(x, 0) - x y + log(1 + e^(-|x|));  dx = dℓ (σ(x) - y), dy = -dℓ x.
 
     The right-hand form never exponentiates a large positive number, so it is exact at logits of ±1e4.

@@ -6,7 +6,7 @@ flatten, broadcast_to and stack are built from them.
 import numpy as np
 
 from tinygrad_edu import tensor as tensor_module
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
 def _shape_from_args(shape):
@@ -15,7 +15,7 @@ def _shape_from_args(shape):
     return tuple(int(n) for n in shape)
 
 
-class Reshape(Function):
+class Reshape(ArrayFunction):
     """y = x with a new shape (same elements, row-major order);  dx = dy reshaped to x's shape."""
 
     @staticmethod
@@ -28,7 +28,7 @@ class Reshape(Function):
         return grad_out.reshape(ctx.input_shape)
 
 
-class Permute(Function):
+class Permute(ArrayFunction):
     """y = x with axes reordered;  dx = dy with the inverse permutation."""
 
     @staticmethod
@@ -41,7 +41,7 @@ class Permute(Function):
         return np.transpose(grad_out, np.argsort(ctx.axes))
 
 
-class Expand(Function):
+class Expand(ArrayFunction):
     """y = x broadcast to `shape`;  dx = dy summed over the broadcast axes (the engine's `unbroadcast`)."""
 
     @staticmethod
@@ -53,7 +53,7 @@ class Expand(Function):
         return grad_out  # the engine sums it back to x's shape: that is exactly this op's derivative
 
 
-class Pad(Function):
+class Pad(ArrayFunction):
     """y = x surrounded by a constant;  dx = the slice of dy where x sits."""
 
     @staticmethod
@@ -68,7 +68,7 @@ class Pad(Function):
         return grad_out[ctx.window]
 
 
-class Concatenate(Function):
+class Concatenate(ArrayFunction):
     """y = [x₁, x₂, ...] joined along `axis`;  dxᵢ = the slice of dy that came from xᵢ."""
 
     @staticmethod
@@ -82,7 +82,7 @@ class Concatenate(Function):
         return tuple(np.split(grad_out, ctx.split_points, axis=ctx.axis))
 
 
-class GetItem(Function):
+class GetItem(ArrayFunction):
     """y = x[index];  dx = zeros with dy scatter-added at the indexed positions (repeated indices accumulate)."""
 
     @staticmethod
@@ -102,7 +102,7 @@ class GetItem(Function):
         return grad
 
 
-class ToDevice(Function):
+class ToDevice(ArrayFunction):
     """y = x copied to another device;  dx = dy copied back to x's device."""
 
     @staticmethod

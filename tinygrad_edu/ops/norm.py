@@ -2,10 +2,10 @@
 import numpy as np
 
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
-class LayerNorm(Function):
+class LayerNorm(ArrayFunction):
     """y = x̂ w + b with x̂ = (x - μ) / √(σ² + eps) per row.
 
     Backward with ĝ = dy w: dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)), dw = Σ_rows dy x̂, db = Σ_rows dy.

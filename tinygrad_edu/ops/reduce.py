@@ -1,7 +1,7 @@
 """Reductions: sum, max and logsumexp are primitives; mean, min and var are built from them."""
 import numpy as np
 
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
 def normalize_axis(axis, ndim, op_name):
@@ -34,7 +34,7 @@ def _keepdims_shape(grad_out, input_shape, axis, keepdims):
     return grad_out.reshape(shape)
 
 
-class Sum(Function):
+class Sum(ArrayFunction):
     """y = Σ_axis x;  dx = dy broadcast back over the reduced axes (every element contributes once)."""
 
     @staticmethod
@@ -48,7 +48,7 @@ class Sum(Function):
         return np.broadcast_to(grad, ctx.input_shape)
 
 
-class Max(Function):
+class Max(ArrayFunction):
     """y = max_axis x;  dx = dy at the position of the maximum, split evenly when several elements tie."""
 
     @staticmethod
@@ -69,7 +69,7 @@ class Max(Function):
         return is_max * (grad / ties)
 
 
-class LogSumExp(Function):
+class LogSumExp(ArrayFunction):
     """y = log Σ eˣ computed as m + log Σ e^(x-m) with m = max x (no overflow);  dx = dy · e^(x - y) = dy · softmax(x)."""
 
     @staticmethod

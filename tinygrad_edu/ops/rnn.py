@@ -1,9 +1,9 @@
 """The tanh RNN cell as one fused op: h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)."""
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 
 
-class RNNTanhCell(Function):
+class RNNTanhCell(ArrayFunction):
     """h' = tanh(z), z = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh.
 
     Backward with dz = dh' ∘ (1 - h'²): dx = dz W_ih, dh = dz W_hh, dW_ih = dzᵀ x, dW_hh = dzᵀ h,

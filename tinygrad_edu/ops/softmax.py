@@ -6,7 +6,7 @@ The composite forms (exp / sum, x - logsumexp) stay in the tests as the oracle.
 import numpy as np
 
 from tinygrad_edu import backend
-from tinygrad_edu.autograd import Function
+from tinygrad_edu.autograd import ArrayFunction
 from tinygrad_edu.ops.reduce import normalize_axis
 from tinygrad_edu.tensor import as_array
 
@@ -19,7 +19,7 @@ def _from_last(x, axis):
     return x if axis == x.ndim - 1 else np.moveaxis(x, -1, axis)
 
 
-class Softmax(Function):
+class Softmax(ArrayFunction):
     """y = e^(x - max x) / Σ e^(x - max x);  dx = y ∘ (dy - Σ dy·y)."""
 
     @staticmethod
@@ -36,7 +36,7 @@ class Softmax(Function):
         return _from_last(grad, ctx.axis)
 
 
-class LogSoftmax(Function):
+class LogSoftmax(ArrayFunction):
     """y = x - logsumexp(x);  dx = dy - softmax(x) Σ dy = dy - e^y Σ dy."""
 
     @staticmethod
@@ -53,7 +53,7 @@ class LogSoftmax(Function):
         return _from_last(grad, ctx.axis)
 
 
-class CrossEntropy(Function):
+class CrossEntropy(ArrayFunction):
     """loss_i = -(1-ε) log p[i, t_i] - ε/C Σ_c log p[i, c] with p = softmax(logits_i);  dlogits_i = dloss_i (p_i - (1-ε) onehot(t_i) - ε/C).
 
     Fused: the gradient needs only p, never 1/p, so it is stable where log(softmax(x)) written out is not.
