@@ -53,7 +53,7 @@ with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
     # (a) softmax written out: e^(1e4) overflows to inf, inf / inf = NaN
     naive = tg.Tensor(extreme, requires_grad=True)
     exps = naive.exp()
-    probs = exps / exps.sum(axis=1, keepdims=True)
+    probs = exps / exps.sum(dim=1, keepdim=True)
     naive_loss = -probs.log()[:, 1].sum()
     naive_loss.backward()
     print(f"naive   e^z / Σ e^z, then log:  probs {probs.numpy()}, loss {naive_loss.item()}, grad {naive.grad.numpy()}")
@@ -62,7 +62,7 @@ with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
 
     # (b) a stable softmax, then log: p_1 underflows to 0, log 0 = -inf, and its backward divides by 0
     half = tg.Tensor(extreme, requires_grad=True)
-    stable_probs = F.softmax(half, axis=1)
+    stable_probs = F.softmax(half, dim=1)
     half_loss = -stable_probs.log()[:, 1].sum()
     half_loss.backward()
     print(f"stable softmax, then log:       probs {stable_probs.numpy()}, loss {half_loss.item()}, grad {half.grad.numpy()}")

@@ -21,4 +21,8 @@ Families and functions (float32 or float64 in, the same dtype out; inputs may be
     elementwise erf(x): the error function (NumPy has none), for the exact GELU
     norm       layer_norm_forward(x (R,D), weight, bias, eps) -> (y, mean, rstd); layer_norm_backward(grad_y, x, weight, mean, rstd)
     optim      adam_step / adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay), in place
+
+Every backend gives PyTorch's answers on NaN, ±inf and empty inputs (the reference is tested against torch, the
+others against the reference, tests/kernels/): a -inf logit gets probability 0, a row of all -inf or holding
++inf or NaN is NaN; an attention row whose scores are all -inf is 0; any dimension may be 0.
 """

@@ -142,10 +142,17 @@ def test_custom_function_follows_the_pytorch_contract():
     assert tg.gradcheck(Cube.apply, tg.randn(4, dtype=np.float64))
 
 
-def test_inplace_operators_are_refused_with_advice():
+def test_inplace_operators_change_plain_tensors_and_refuse_leaves_that_require_grad():
     x = tg.ones(2)
-    with pytest.raises(RuntimeError, match="in-place ops on tensors are not supported"):
-        x += 1
+    alias = x
+    x += 1
+    assert alias is x and x.tolist() == [2.0, 2.0]  # in place, as in PyTorch
+    w = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="add_: a leaf Variable that requires grad is being used in an in-place"):
+        w += 1
+    with tg.no_grad():
+        w -= 0.5
+    assert w.tolist() == [0.5, 0.5] and w.requires_grad
 
 
 def test_unknown_device_is_a_clear_error():

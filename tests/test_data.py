@@ -72,7 +72,7 @@ def test_dataloader_batches_shuffles_reproducibly_and_covers_every_row():
     again = [labels.numpy() for _, labels in DataLoader(dataset, 4, shuffle=True, generator=np.random.default_rng(1))]
     np.testing.assert_array_equal(np.concatenate(again), seen)
     assert len(DataLoader(dataset, 4, drop_last=True)) == 2
-    with pytest.raises(ValueError, match="TensorDataset: arrays must share their first dimension"):
+    with pytest.raises(ValueError, match="TensorDataset: tensors must share their first dimension"):
         TensorDataset(np.zeros(3), np.zeros(4))
 
 

@@ -78,3 +78,13 @@ def test_explain_builds_the_same_graph_for_the_same_seed():
     second, _ = explain.build("mlp", seed=3)
     assert first.item() == second.item()
     assert viz.graph(first) == viz.graph(second)
+
+
+def test_readme_python_examples_run():
+    """Every ```python block of README.md runs as written (the quick example and the PyTorch import lines)."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    for block in blocks:
+        completed = subprocess.run([sys.executable, "-c", block], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, f"README example failed:\n{block}\n{completed.stderr}"

@@ -30,6 +30,10 @@ LAYERS = {
     "rnn_cell": (lambda: nn.RNNCell(3, 4), (randn(2, 3), randn(2, 4))),
     "rnn_two_layers": (lambda: _first_output(nn.RNN(3, 4, num_layers=2, batch_first=True)), (randn(2, 3, 3),)),
     "multihead_attention": (lambda: _self_attention(nn.MultiheadAttention(4, 2, batch_first=True)), (randn(2, 3, 4),)),
+    "multihead_attention_fused": (lambda: _self_attention(nn.MultiheadAttention(4, 2, batch_first=True), need_weights=False),
+                                  (randn(2, 3, 4),)),
+    "batch_norm1d_eval": (lambda: nn.BatchNorm1d(3).eval(), (randn(4, 3),)),
+    "rnn_relu": (lambda: _first_output(nn.RNN(3, 4, nonlinearity="relu")), (randn(2, 2, 3),)),
     "transformer_pre_norm": (
         lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0, batch_first=True, norm_first=True),
         (randn(1, 3, 4),),
@@ -47,12 +51,13 @@ class _first_output(nn.Module):
 
 
 class _self_attention(nn.Module):
-    def __init__(self, inner):
+    def __init__(self, inner, need_weights=True):
         super().__init__()
         self.inner = inner
+        self.need_weights = need_weights
 
     def forward(self, x):
-        return self.inner(x, x, x, is_causal=True)[0]
+        return self.inner(x, x, x, is_causal=True, need_weights=self.need_weights)[0]
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -131,15 +136,16 @@ def test_state_dict_round_trip_and_buffers():
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 
 
-def test_strict_loading_reports_missing_unexpected_and_mismatched_keys():
+def test_strict_loading_reports_missing_unexpected_and_mismatched_keys_as_pytorch():
     model = nn.Linear(3, 2)
     state = model.state_dict()
-    with pytest.raises(RuntimeError, match=r"missing keys: \['bias'\]"):
+    with pytest.raises(RuntimeError, match=r'Error\(s\) in loading state_dict for Linear:\n\tMissing key\(s\) in state_dict: "bias"'):
         model.load_state_dict({"weight": state["weight"]})
-    with pytest.raises(RuntimeError, match=r"unexpected keys: \['extra'\]"):
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "extra"'):
         model.load_state_dict({**state, "extra": tg.ones(1)})
-    with pytest.raises(RuntimeError, match=r"size mismatch for weight: checkpoint has shape \(3, 3\), model has \(2, 3\)"):
-        model.load_state_dict({**state, "weight": tg.ones(3, 3)})
+    with pytest.raises(RuntimeError, match=r"size mismatch for weight: copying a param with shape \(3, 3\) from checkpoint, "
+                                           r"the shape in current model is \(2, 3\)"):
+        model.load_state_dict({**state, "weight": tg.ones(3, 3)}, strict=False)
     result = model.load_state_dict({"weight": state["weight"], "extra": tg.ones(1)}, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["extra"]
 
@@ -174,23 +180,30 @@ def test_rnn_matches_an_explicit_loop_over_rnn_cells():
     np.testing.assert_allclose(h_n.numpy()[0], h, rtol=1e-5, atol=1e-6)
 
 
-def test_multihead_attention_matches_a_per_head_composite():
+def test_multihead_attention_matches_a_per_head_composite_on_both_paths():
     tg.manual_seed(0)
     attention = nn.MultiheadAttention(4, 2, batch_first=True).double()
     x = np.random.default_rng(2).standard_normal((2, 3, 4))
     padding = np.array([[False, False, True], [False, False, False]])
-    out, weights = attention(tg.Tensor(x), tg.Tensor(x), tg.Tensor(x), key_padding_mask=padding)
-    assert weights is None
     w, b = attention.in_proj_weight.numpy(), attention.in_proj_bias.numpy()
     q, k, v = (x @ w[i * 4:(i + 1) * 4].T + b[i * 4:(i + 1) * 4] for i in range(3))
-    heads = []
+    heads, probabilities = [], []
     for h in range(2):
         cols = slice(2 * h, 2 * h + 2)
         scores = q[..., cols] @ np.swapaxes(k[..., cols], 1, 2) / np.sqrt(2) + np.where(padding[:, None, :], -np.inf, 0)
         p = np.exp(scores - scores.max(-1, keepdims=True))
-        heads.append((p / p.sum(-1, keepdims=True)) @ v[..., cols])
+        p = p / p.sum(-1, keepdims=True)
+        probabilities.append(p)
+        heads.append(p @ v[..., cols])
     expected = np.concatenate(heads, -1) @ attention.out_proj.weight.numpy().T + attention.out_proj.bias.numpy()
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10)
+    fused, no_weights = attention(tg.Tensor(x), tg.Tensor(x), tg.Tensor(x), key_padding_mask=padding, need_weights=False)
+    assert no_weights is None
+    np.testing.assert_allclose(fused.numpy(), expected, rtol=1e-10)
+    composite, weights = attention(tg.Tensor(x), tg.Tensor(x), tg.Tensor(x), key_padding_mask=padding)
+    np.testing.assert_allclose(composite.numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(weights.numpy(), np.mean(probabilities, axis=0), rtol=1e-10)
+    _, per_head = attention(tg.Tensor(x), tg.Tensor(x), tg.Tensor(x), key_padding_mask=padding, average_attn_weights=False)
+    np.testing.assert_allclose(per_head.numpy(), np.stack(probabilities, axis=1), rtol=1e-10)
 
 
 def test_transformer_encoder_stacks_independent_copies():
@@ -232,5 +245,5 @@ def test_bce_with_logits_is_stable_at_extreme_logits():
 def test_loss_errors_are_clear():
     with pytest.raises(ValueError, match=r"mse_loss: input \(3,\) and target \(2,\) must have the same shape"):
         F.mse_loss(tg.ones(3), tg.ones(2))
-    with pytest.raises(ValueError, match="CrossEntropyLoss: reduction must be"):
+    with pytest.raises(ValueError, match="CrossEntropyLoss: 'avg' is not a valid value for reduction"):
         nn.CrossEntropyLoss(reduction="avg")

@@ -24,8 +24,8 @@ from tinygrad_edu.tensor import (
     zeros,
     zeros_like,
 )
-from tinygrad_edu.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from tinygrad_edu import cuda, nn, optim
+from tinygrad_edu.autograd import Function, enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from tinygrad_edu import autograd, cuda, dtypes, nn, optim, utils
 from tinygrad_edu.backend import get_backend, set_backend
 from tinygrad_edu.gradcheck import GradcheckError, gradcheck
 from tinygrad_edu.ops.elementwise import maximum, minimum, where
@@ -34,9 +34,26 @@ from tinygrad_edu.ops.movement import concatenate, stack
 from tinygrad_edu.profiler import profile
 from tinygrad_edu.serialization import load, save
 
+from tinygrad_edu.torch_functions import (  # noqa: E402 - torch.* spellings of Tensor methods
+    Generator, Size, abs, all, allclose, amax, amin, any, argmax, argmin, argsort, as_tensor, bmm, chunk, clamp,
+    clamp_min, clip, clone, concat, device, empty, empty_like, equal, exp, flatten, from_numpy, gather,
+    get_default_dtype, index_select, is_tensor, isfinite, isinf, isnan, linspace, log, log_softmax, logical_not,
+    logsumexp, masked_fill, max, mean, min, mm, neg, normal, numel, outer, permute, randperm, reciprocal, relu,
+    reshape, rsqrt, scatter_add, sigmoid, softmax, sort, split, sqrt, square, squeeze, std, sum, t, tanh, topk,
+    transpose, unbind, unsqueeze, var, sin, cos, tril, triu, cumsum, prod, norm, flip, nonzero, masked_select,
+    remainder, einsum,
+)
+
 cat = concatenate
-float32 = np.float32
-float64 = np.float64
+# dtypes under PyTorch's names (NumPy dtypes underneath; see tinygrad_edu/dtypes.py for the promotion rule).
+float32 = float = dtypes.float32
+float64 = double = dtypes.float64
+int64 = long = dtypes.int64
+int32 = int = dtypes.int32
+int16 = short = dtypes.int16
+int8 = dtypes.int8
+uint8 = dtypes.uint8
+bool = dtypes.bool_
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "cat", "concatenate", "cuda", "enable_grad", "eye", "full",

@@ -64,15 +64,23 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+class inference_mode(set_grad_enabled):
+    """`torch.inference_mode()`: here the same as no_grad (the engine has no separate inference tensors)."""
+
+    def __init__(self, mode=True):
+        super().__init__(not mode)
+
+
 class Context:
     """What a `Function` call remembers for its backward: saved arrays, attributes and its input tensors."""
 
-    __slots__ = ("parents", "needs_input_grad", "saved_tensors", "freed", "__dict__")
+    __slots__ = ("parents", "needs_input_grad", "saved_tensors", "saved_versions", "freed", "__dict__")
 
     def __init__(self, parents, needs_input_grad):
         self.parents = parents
         self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
+        self.saved_versions = ()
         self.freed = False
 
     @property
@@ -123,6 +131,8 @@ class ArrayFunction:
         if record:
             ctx.function = cls
             out._ctx = ctx
+            if ctx.saved_tensors:
+                ctx.saved_versions = _versions_of_saved(ctx.saved_tensors, tensors, out)
         return out
 
     @staticmethod
@@ -134,7 +144,33 @@ class ArrayFunction:
         raise NotImplementedError
 
 
-Function = ArrayFunction  # replaced below by the PyTorch-style Function
+
+def _versions_of_saved(saved_arrays, inputs, out):
+    """(tensor, its version now) for each input or output tensor whose array the op saved for backward.
+
+    An in-place change (`add_`, an optimizer step, `x[i] = v`) bumps a tensor's version; backward compares, so
+    a gradient is never computed from values that changed after the forward (PyTorch's version counter).
+    """
+    saved_ids = set()
+    for array in saved_arrays:
+        if array is not None:
+            saved_ids.add(id(array))
+            base = getattr(array, "base", None)
+            if base is not None:
+                saved_ids.add(id(base))
+    return tuple((t, t._version[0]) for t in (*inputs, out) if id(t.data) in saved_ids)
+
+
+def check_saved_versions(op_name, saved_versions):
+    """RuntimeError, in PyTorch's words, when a tensor saved for backward was modified in place since."""
+    for tensor, version in saved_versions:
+        if tensor._version[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{tensor.dtype} {tuple(tensor.shape)}] is at version {tensor._version[0]}; expected version "
+                f"{version} instead (saved by {op_name}). Modify a copy (x.clone()) or do the in-place change "
+                f"after backward."
+            )
 
 
 def _raise_device_mismatch(op_name, args):
@@ -159,6 +195,19 @@ def unbroadcast(grad, shape):
     if stretched_axes:
         grad = grad.sum(axis=stretched_axes, keepdims=True)
     return grad
+
+
+def _check_gradient_shape(op_name, index, grad_shape, input_shape):
+    """A backward may return a gradient in a shape its input broadcasts to, never any other (PyTorch's check)."""
+    try:
+        compatible = np.broadcast_shapes(grad_shape, input_shape) == tuple(grad_shape)
+    except ValueError:
+        compatible = False
+    if not compatible:
+        raise RuntimeError(
+            f"function {op_name}.backward returned an invalid gradient at index {index} - got {list(grad_shape)} but "
+            f"expected shape compatible with {list(input_shape)}"
+        )
 
 
 def topological_order(root, include_constants=False):
@@ -196,7 +245,7 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
             "did you create it under no_grad() or from tensors that do not require grad?"
         )
     if gradient is None:
-        if root.size != 1:
+        if root.numel() != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar outputs, but the output has shape "
                 f"{root.shape}; pass gradient= a tensor of that shape, or reduce it first (e.g. .sum())"
@@ -228,6 +277,8 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
                 f"backward: trying to backward through the graph a second time (op {ctx.op_name}, output shape "
                 f"{node.shape}); its saved values were freed. Pass retain_graph=True to the first backward call."
             )
+        if ctx.saved_versions:
+            check_saved_versions(ctx.op_name, ctx.saved_versions)
         # 4. The chain rule for one op: the gradients of its inputs from the gradient of its output.
         if _profile_hook is None:
             input_grads = ctx.function.backward(ctx, grad)
@@ -237,16 +288,23 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
             _profile_hook("backward", ctx.op_name, time.perf_counter() - start)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
+        if len(input_grads) != len(ctx.parents):
+            raise RuntimeError(
+                f"function {ctx.op_name}.backward returned an incorrect number of gradients (expected "
+                f"{len(ctx.parents)}, one per tensor input, got {len(input_grads)})"
+            )
         if trace is not None:
             trace(node, ctx, grad, input_grads)
-        for parent, parent_grad in zip(ctx.parents, input_grads):
+        for index, (parent, parent_grad) in enumerate(zip(ctx.parents, input_grads)):
             if parent_grad is None or not parent.requires_grad:
                 continue
             if tensor_module.is_device_array(parent_grad):  # a CudaArray: np.asarray would refuse it
                 parent_grad = parent_grad.astype(parent.dtype, copy=False)
             else:
                 parent_grad = np.asarray(parent_grad, dtype=parent.dtype)
-            parent_grad = unbroadcast(parent_grad, parent.shape)
+            if parent_grad.shape != parent.shape:
+                _check_gradient_shape(ctx.op_name, index, parent_grad.shape, parent.shape)
+                parent_grad = unbroadcast(parent_grad, parent.shape)
             # 5. A tensor used several times receives the sum of the gradients from each use.
             key = id(parent)
             if key in grads:
@@ -258,3 +316,196 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
             ctx.saved_tensors = ()
             ctx.freed = True
 
+
+
+# ----- the PyTorch-style Function: forward and backward on Tensors ---------------------------------------------
+class FunctionCtx:
+    """The `ctx` of a PyTorch-style `Function`: tensors saved for backward and which inputs need a gradient."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._saved_versions = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors):
+        """Keep Tensors (or None) for backward; an in-place change to one of them before backward is an error."""
+        for tensor in tensors:
+            if tensor is not None and not isinstance(tensor, tensor_module.Tensor):
+                raise TypeError(f"save_for_backward can only save Tensors or None, got {type(tensor).__name__}")
+        self._saved = tensors
+        self._saved_versions = tuple((t, t._version[0]) for t in tensors if t is not None)
+
+    @property
+    def saved_tensors(self):
+        check_saved_versions(getattr(self, "function_name", "Function"), self._saved_versions)
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        """Accepted for compatibility: outputs that are not floating point never get a gradient here anyway."""
+
+    def set_materialize_grads(self, value):
+        """With True (the default) backward receives zeros, not None, for outputs that got no gradient."""
+        self.materialize_grads = bool(value)
+
+
+class _UserFunctionNode(ArrayFunction):
+    """The graph node of one call of a PyTorch-style `Function`: its forward already ran on Tensors.
+
+    forward returns the precomputed output (several outputs are carried as one flat array and split back by
+    views, so the engine's one-output-per-node graph holds them); backward calls the user's `backward` with
+    Tensors and hands the engine arrays, one per tensor input.
+    """
+
+    @staticmethod
+    def forward(ctx, *arrays, user_function, user_ctx, output_array, arg_is_tensor):
+        ctx.user_function, ctx.user_ctx, ctx.arg_is_tensor = user_function, user_ctx, arg_is_tensor
+        return output_array
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        Tensor = tensor_module.Tensor
+        user_function, user_ctx = ctx.user_function, ctx.user_ctx
+        name = ctx.op_name
+        grad_tensors = [Tensor._from_array(grad_out, device=_device_of(grad_out))]
+        if getattr(user_ctx, "output_shapes", None) is not None:  # several outputs: split the flat gradient
+            grad_tensors, offset = [], 0
+            for shape in user_ctx.output_shapes:
+                size = int(np.prod(shape))
+                grad_tensors.append(Tensor._from_array(grad_out[offset:offset + size].reshape(shape), device=_device_of(grad_out)))
+                offset += size
+        with no_grad():
+            grads = user_function.backward(user_ctx, *grad_tensors)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        n_args = len(ctx.arg_is_tensor)
+        # PyTorch: one gradient per forward argument; extra trailing Nones are allowed.
+        if len(grads) < n_args or any(g is not None for g in grads[n_args:]):
+            raise RuntimeError(f"function {name}.backward returned an incorrect number of gradients (expected "
+                               f"{n_args}, one per argument of forward, got {len(grads)})")
+        arrays = []
+        for index, (grad, is_tensor) in enumerate(zip(grads[:n_args], ctx.arg_is_tensor)):
+            if not is_tensor:
+                if grad is not None:
+                    raise RuntimeError(f"function {name}.backward returned a gradient different than None at "
+                                       f"position {index + 1}, but the corresponding forward input was not a Tensor")
+                continue
+            if grad is not None and not isinstance(grad, Tensor):
+                raise TypeError(f"function {name}.backward must return Tensors or None, got "
+                                f"{type(grad).__name__} at position {index + 1}")
+            arrays.append(None if grad is None else grad.data)
+        return tuple(arrays)
+
+
+def _device_of(array):
+    return "cuda" if tensor_module.is_device_array(array) else "cpu"
+
+
+class Function:
+    """A differentiable operation written by a user on Tensors, exactly as `torch.autograd.Function`.
+
+    >>> import tinygrad_edu as tg
+    >>> class Cube(tg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):              # Tensors in, Tensors out; runs without recording a graph
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, grad_output):   # one gradient (a Tensor or None) per argument of forward
+    ...         (x,) = ctx.saved_tensors
+    ...         return 3 * x * x * grad_output
+    >>> x = tg.tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward(); x.grad.tolist()
+    [12.0]
+
+    The engine's own ops use `ArrayFunction` instead, whose forward and backward work on the arrays inside the
+    tensors (one less layer of wrapping on the hot path); this class is built on it (`_UserFunctionNode`).
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = tensor_module.Tensor
+        arg_is_tensor = tuple(isinstance(arg, Tensor) for arg in args)
+        ctx = FunctionCtx(tuple(isinstance(arg, Tensor) and arg.requires_grad for arg in args))
+        ctx.function_name = cls.__name__ + "Backward"
+        with no_grad():
+            outputs = cls.forward(ctx, *args, **kwargs)
+        single = isinstance(outputs, Tensor)
+        output_list = [outputs] if single else list(outputs)
+        if not all(isinstance(out, Tensor) for out in output_list):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor or a tuple of Tensors")
+        if not (_grad_mode.enabled and True in ctx.needs_input_grad):
+            return outputs
+        differentiable = [out for out in output_list if out.dtype.kind == "f"]
+        if not differentiable:
+            return outputs
+        if len(set(out.dtype for out in differentiable)) > 1 or len(set(out.device for out in differentiable)) > 1:
+            raise NotImplementedError(f"{cls.__name__}: outputs of different float dtypes or devices are not supported")
+        node_class = cls.__dict__.get("_node_class")
+        if node_class is None:
+            node_class = type(cls.__name__ + "Backward", (_UserFunctionNode,), {})
+            cls._node_class = node_class
+        tensor_args = [arg for arg in args if isinstance(arg, Tensor)]
+        if len(differentiable) == 1:
+            output_array = differentiable[0].data
+        else:
+            ctx.output_shapes = [out.shape for out in differentiable]
+            output_array = np.concatenate([out.data.reshape(-1) for out in differentiable])
+        node = node_class.apply(*tensor_args, user_function=cls, user_ctx=ctx, output_array=output_array,
+                                arg_is_tensor=arg_is_tensor)
+        node.device = differentiable[0].device
+        if len(differentiable) == 1:
+            recorded = {id(differentiable[0]): node}
+        else:
+            recorded, offset = {}, 0
+            for out in differentiable:
+                recorded[id(out)] = node[offset:offset + out.numel()].reshape(out.shape)
+                offset += out.numel()
+        results = [recorded.get(id(out), out) for out in output_list]
+        return results[0] if single else tuple(results)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
+    """d(outputs)/d(inputs) returned as a tuple of Tensors, leaving every `.grad` untouched (torch.autograd.grad).
+
+    Computed with the ordinary backward pass: the inputs' `.grad` is set aside, filled, read and restored.
+    create_graph (gradients of gradients) is not supported.
+    """
+    Tensor = tensor_module.Tensor
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    saved = [(t.grad, t._retains_grad) for t in inputs]
+    # Every other tensor whose .grad a backward pass could change gets it back afterwards, untouched.
+    input_ids = {id(t) for t in inputs}
+    bystanders = [(t, t.grad, None if t.grad is None else t.grad.data)
+                  for out in outputs for t in topological_order(out) if id(t) not in input_ids]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: one of the inputs (shape {t.shape}) does not require grad")
+        t.grad, t._retains_grad = None, True
+    try:
+        for out, grad_out in zip(outputs, grad_outputs):
+            run_backward(out, gradient=grad_out, retain_graph=bool(retain_graph))
+        results = tuple(t.grad for t in inputs)
+    finally:
+        for t, (old_grad, old_retains) in zip(inputs, saved):
+            t.grad, t._retains_grad = old_grad, old_retains
+        for t, old_grad, old_data in bystanders:
+            t.grad = old_grad
+            if old_grad is not None:
+                old_grad.data = old_data  # accumulation rebinds .grad.data; the old array itself is unchanged
+    for t, result in zip(inputs, results):
+        if result is None and not allow_unused:
+            raise RuntimeError(f"grad: one of the differentiated tensors (shape {t.shape}) appears to not have been "
+                               f"used in the graph; pass allow_unused=True if this is intended")
+    return results

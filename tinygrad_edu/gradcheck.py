@@ -73,7 +73,7 @@ def gradient_reports(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             numeric.reshape(-1)[i] = (loss_plus - loss_minus) / (2 * eps)
         abs_error = np.abs(analytic - numeric)
         excess = abs_error - (atol + rtol * np.abs(numeric))
-        worst = np.unravel_index(np.argmax(excess), x.shape) if x.size else ()
+        worst = np.unravel_index(np.argmax(excess), x.shape) if x.numel() else ()
         rel_error = abs_error / np.maximum(np.abs(numeric), 1e-12)
         reports.append(GradientReport(
             input_index=index,
@@ -81,8 +81,8 @@ def gradient_reports(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             max_abs_error=float(abs_error.max(initial=0.0)),
             max_rel_error=float(rel_error.max(initial=0.0)),
             worst_element=tuple(int(i) for i in worst),
-            analytic=float(analytic[worst]) if x.size else 0.0,
-            numeric=float(numeric[worst]) if x.size else 0.0,
+            analytic=float(analytic[worst]) if x.numel() else 0.0,
+            numeric=float(numeric[worst]) if x.numel() else 0.0,
             passed=bool(np.all(excess <= 0)),
         ))
     return reports

@@ -55,7 +55,7 @@ OPS = {
     "where": (lambda a, b: tg.where(a.data > 0, a, b), [((5,), _away_from_zero), ((5,), _normal)]),
     "sum": (lambda a: a.sum(axis=1), [((3, 4), _normal)]),
     "mean": (lambda a: a.mean(axis=0, keepdims=True), [((3, 4), _normal)]),
-    "max": (lambda a: a.max(axis=1), [((3, 4), _distinct)]),
+    "max": (lambda a: a.max(dim=1).values, [((3, 4), _distinct)]),
     "min": (lambda a: a.min(), [((3, 4), _distinct)]),
     "var": (lambda a: a.var(axis=1), [((3, 4), _normal)]),
     "logsumexp": (lambda a: a.logsumexp(axis=-1), [((3, 4), _normal)]),
@@ -84,7 +84,7 @@ OPS = {
     "huber_loss": (lambda a, b: F.huber_loss(a, b), [((6,), _normal), ((6,), lambda s, r: _normal(s, r) * 3)]),
     "binary_cross_entropy_with_logits": (lambda a, b: F.binary_cross_entropy_with_logits(a, b), [((5,), _normal), ((5,), _positive)]),
     "scaled_dot_product_attention": (
-        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=True),
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
         [((2, 3, 4), _normal), ((2, 3, 4), _normal), ((2, 3, 5), _normal)],
     ),
     "rnn_tanh_cell": (F.rnn_tanh_cell, [((2, 3), _normal), ((2, 4), _normal), ((4, 3), _normal), ((4, 4), _normal), ((4,), _normal), ((4,), _normal)]),

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinygrad_edu import autograd
 from tinygrad_edu import trace as trace_module
-from tinygrad_edu.ops import elementwise, linalg, movement, reduce
+from tinygrad_edu.ops import elementwise, indexing, linalg, movement, reduce, scan, trig, vector_norm
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -103,7 +103,7 @@ class Tensor:
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
     # Slots make attribute access and creation cheaper: a Tensor is made for every op result.
-    __slots__ = ("data", "device", "grad", "_ctx", "_retains_grad", "requires_grad", "name", "__weakref__")
+    __slots__ = ("data", "device", "grad", "_ctx", "_retains_grad", "_version", "requires_grad", "name", "__weakref__")
 
     def __init__(self, data, dtype=None, requires_grad=False, device="cpu"):
         device = _check_device(device)
@@ -116,6 +116,7 @@ class Tensor:
         self.grad = None
         self._ctx = None
         self._retains_grad = False
+        self._version = [0]  # bumped by every in-place change; a list so detach() can share it
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -129,6 +130,7 @@ class Tensor:
         tensor.grad = None
         tensor._ctx = None
         tensor._retains_grad = False
+        tensor._version = [0]
         tensor.requires_grad = requires_grad
         return tensor
 
@@ -145,14 +147,42 @@ class Tensor:
     def ndim(self):
         return self.data.ndim
 
-    @property
-    def size(self):
-        return self.data.size
+    def size(self, dim=None):
+        """The shape, or with `dim` the length of that dimension (as `torch.Tensor.size`).
+
+        >>> Tensor([[1.0, 2.0, 3.0]]).size(), Tensor([[1.0, 2.0, 3.0]]).size(-1)
+        ((1, 3), 3)
+        """
+        if dim is None:
+            return self.data.shape
+        if self.data.ndim == 0:
+            raise IndexError("size: dimension specified as 0 but tensor has no dimensions")
+        return self.data.shape[reduce.normalize_dim(dim, self.data.ndim, "size")]
+
+    def numel(self):
+        """The number of elements."""
+        return int(self.data.size)
+
+    nelement = numel
+
+    def dim(self):
+        """The number of dimensions (as `ndim`)."""
+        return self.data.ndim
+
+    ndimension = dim
+
+    def element_size(self):
+        return self.data.dtype.itemsize
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     @property
     def is_leaf(self):
@@ -170,8 +200,8 @@ class Tensor:
 
     def item(self):
         """The one element as a Python number (on "cuda": a copy from the device, which waits for the GPU)."""
-        if self.size != 1:
-            raise ValueError(f"item: only a tensor with one element can be converted to a Python scalar, got shape {self.shape}")
+        if self.data.size != 1:
+            raise RuntimeError(f"item: a Tensor with {self.data.size} elements cannot be converted to a Python scalar (shape {self.shape})")
         return self.data.item()
 
     def tolist(self):
@@ -191,12 +221,35 @@ class Tensor:
         return "tensor(" + ", ".join([body] + extras) + ")"
 
     def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"bool value of a tensor with shape {self.shape} is ambiguous")
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape})")
         return bool(self.data)
 
     def __hash__(self):
+        # Identity, as in PyTorch: `==` is elementwise, so a tensor is a dict key / set member by identity.
         return id(self)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got {self.dtype} {self.shape}")
+        return int(self.item())
+
+    def __format__(self, spec):
+        if self.data.size == 1 and self.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __array__(self, dtype=None, copy=None):
+        """`np.asarray(t)` gives the data (of a cpu tensor), as PyTorch's Tensor.__array__."""
+        if self.device != "cpu":
+            raise TypeError(f"can't convert {self.device} tensor to numpy; use .cpu() first")
+        return self.data if dtype is None else self.data.astype(dtype)
 
     # ----- autograd ---------------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -234,16 +287,26 @@ class Tensor:
         self.grad = None
 
     def detach(self):
-        """A new leaf tensor sharing this tensor's data, cut off from the graph."""
-        return Tensor._from_array(self.data, device=self.device)
+        """A new leaf tensor sharing this tensor's data (and its version counter), cut off from the graph."""
+        out = Tensor._from_array(self.data, device=self.device)
+        out._version = self._version
+        return out
 
-    def to(self, device=None, dtype=None):
-        """Convert dtype and/or move to `device` ("cpu" or "cuda"): one copy when the device changes.
+    def to(self, *args, device=None, dtype=None, copy=False):
+        """Convert dtype and/or move to a device, as `torch.Tensor.to`: `t.to("cuda")`, `t.to(tg.float64)`,
+        `t.to("cpu", tg.float32)`, `t.to(other_tensor)`. One copy when the device changes.
 
         Differentiable, as in PyTorch: the gradient flows back to this tensor's device.
         >>> Tensor([1.0, 2.0]).to("cpu").device
         'cpu'
         """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str):
+                device = arg
+            else:
+                dtype = arg
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
@@ -251,6 +314,8 @@ class Tensor:
             device = _check_device(device)
             if device != out.device:
                 out = movement.to_device(out, device)
+        if copy and out is self:
+            out = self.clone()
         return out
 
     def cpu(self):
@@ -259,8 +324,18 @@ class Tensor:
     def cuda(self):
         return self.to("cuda")
 
+    @property
+    def is_cuda(self):
+        return self.device == "cuda"
+
     def astype(self, dtype):
         return elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+
+    def type(self, dtype=None):
+        """Without an argument the type's name (as PyTorch's 'torch.FloatTensor'); with a dtype, a converted copy."""
+        if dtype is None:
+            return f"tinygrad_edu.{self.dtype.name}"
+        return self.astype(dtype)
 
     def float(self):
         return self.astype(np.float32)
@@ -270,6 +345,27 @@ class Tensor:
 
     def long(self):
         return self.astype(np.int64)
+
+    def int(self):
+        return self.astype(np.int32)
+
+    def bool(self):
+        return self.astype(np.bool_)
+
+    def type_as(self, other):
+        return self.astype(other.dtype)
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def clone(self):
+        """A copy with its own data; gradients flow back through it (dx = dy)."""
+        return movement.clone(self)
+
+    def contiguous(self):
+        """Every tensor here is already usable as is (NumPy handles strides): returns self, as PyTorch does for a
+        contiguous tensor."""
+        return self
 
     # ----- elementwise arithmetic -------------------------------------------------------------------------
     def __add__(self, other):
@@ -311,12 +407,120 @@ class Tensor:
     def __rmatmul__(self, other):
         return linalg.matmul(other, self)
 
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    # ----- in-place ops ------------------------------------------------------------------------------------
+    def _write_in_place(self, result, op_name):
+        """Store `result` (a Tensor computed out of place) into this tensor's array and bump its version.
+
+        As in PyTorch, a leaf that requires grad can be changed in place only under no_grad (an optimizer step).
+        Unlike PyTorch, an in-place op is never recorded in a graph: on a tensor that is part of one, write
+        `x = x + y` instead (see docs/differences-from-pytorch.md).
+        """
+        if autograd.is_grad_enabled() and (self.requires_grad or result.requires_grad):
+            if self.requires_grad and self._ctx is None:
+                raise RuntimeError(f"{op_name}: a leaf Variable that requires grad is being used in an in-place "
+                                   f"operation (wrap it in `with no_grad():`, as an optimizer step does)")
+            raise RuntimeError(f"{op_name}: in-place operations are not recorded by this engine's autograd (tensor "
+                               f"of shape {self.shape} {'requires' if self.requires_grad else 'would require'} "
+                               f"grad); write the out-of-place form, e.g. `x = x + y`")
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op_name}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        if result.dtype != self.dtype and not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+            raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the desired output type {self.dtype}")
+        if result.device != self.device:
+            raise RuntimeError(f"{op_name}: expected all tensors on {self.device}, got {result.device}")
+        self.data[...] = result.data
+        self._version[0] += 1
+        return self
+
+    def _in_place(self, function, other, op_name):
+        with autograd.no_grad():
+            result = function(self, other)
+        if isinstance(other, Tensor) and other.requires_grad and autograd.is_grad_enabled():
+            result.requires_grad = True  # so _write_in_place refuses it: the graph through `other` would be lost
+        return self._write_in_place(result, op_name)
+
+    def add_(self, other, alpha=1):
+        return self._in_place(lambda a, b: a + (b if alpha == 1 else b * alpha), other, "add_")
+
+    def sub_(self, other, alpha=1):
+        return self._in_place(lambda a, b: a - (b if alpha == 1 else b * alpha), other, "sub_")
+
+    def mul_(self, other):
+        return self._in_place(lambda a, b: a * b, other, "mul_")
+
+    def div_(self, other):
+        return self._in_place(lambda a, b: a / b, other, "div_")
+
+    def pow_(self, exponent):
+        return self._in_place(lambda a, b: a ** b, exponent, "pow_")
+
+    def clamp_(self, min=None, max=None):
+        return self._in_place(lambda a, _: a.clamp(min, max), None, "clamp_")
+
+    clip_ = clamp_
+
+    def copy_(self, source):
+        """Copy `source` (broadcast to this tensor's shape, converted to its dtype) into this tensor."""
+        source = source if isinstance(source, Tensor) else Tensor(source)
+        if source.device != self.device:
+            source = source.to(self.device)
+        with autograd.no_grad():
+            result = source.astype(self.dtype).expand(*self.shape) if source.shape != self.shape else source.astype(self.dtype)
+        if source.requires_grad and autograd.is_grad_enabled():
+            result.requires_grad = True
+        return self._write_in_place(result, "copy_")
+
+    def fill_(self, value):
+        return self._in_place(lambda a, _: full_like(a, value.item() if isinstance(value, Tensor) else value), None, "fill_")
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def uniform_(self, a=0.0, b=1.0):
+        return self.copy_(_generator.uniform(a, b, self.shape).astype(self.dtype))
+
+    def normal_(self, mean=0.0, std=1.0):
+        return self.copy_(_generator.normal(mean, std, self.shape).astype(self.dtype))
+
     def __iadd__(self, other):
-        raise RuntimeError("in-place ops on tensors are not supported; write `x = x + y`, or update `.data` under no_grad")
+        return self.add_(other)
 
-    __isub__ = __imul__ = __itruediv__ = __iadd__
+    def __isub__(self, other):
+        return self.sub_(other)
 
-    # Comparisons give tensors that do not require grad: their derivative is zero almost everywhere.
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # ----- comparisons: bool tensors that never require grad (their derivative is zero almost everywhere) -----
+    def __eq__(self, other):
+        if not isinstance(other, (Tensor, np.ndarray, bool, int, float, np.number, np.bool_)):
+            return NotImplemented  # `t == None` is False, as in PyTorch
+        return elementwise.compare(self, other, np.equal)
+
+    def __ne__(self, other):
+        if not isinstance(other, (Tensor, np.ndarray, bool, int, float, np.number, np.bool_)):
+            return NotImplemented
+        return elementwise.compare(self, other, np.not_equal)
+
     def __lt__(self, other):
         return elementwise.compare(self, other, np.less)
 
@@ -335,6 +539,52 @@ class Tensor:
     def ne(self, other):
         return elementwise.compare(self, other, np.not_equal)
 
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    def equal(self, other):
+        """True if both have the same shape and elements (as torch.equal)."""
+        return self.shape == other.shape and bool(np.all(np.asarray(self.numpy() == other.numpy())))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return bool(np.allclose(self.numpy(), other.numpy(), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isnan(self):
+        return Tensor._from_array(np.isnan(self.data), device=self.device)
+
+    def isinf(self):
+        return Tensor._from_array(np.isinf(self.data), device=self.device)
+
+    def isfinite(self):
+        return Tensor._from_array(np.isfinite(self.data), device=self.device)
+
+    def logical_not(self):
+        return Tensor._from_array(np.logical_not(self.data), device=self.device)
+
+    def __invert__(self):
+        if self.dtype != np.bool_:
+            return Tensor._from_array(np.invert(self.data), device=self.device)
+        return self.logical_not()
+
+    def __and__(self, other):
+        return Tensor._from_array(np.logical_and(self.data, as_array(other)) if self.dtype == np.bool_ else self.data & as_array(other), device=self.device)
+
+    def __or__(self, other):
+        return Tensor._from_array(np.logical_or(self.data, as_array(other)) if self.dtype == np.bool_ else self.data | as_array(other), device=self.device)
+
+    def __xor__(self, other):
+        return Tensor._from_array(np.logical_xor(self.data, as_array(other)) if self.dtype == np.bool_ else self.data ^ as_array(other), device=self.device)
+
+    # ----- elementwise functions ----------------------------------------------------------------------------
     def neg(self):
         return -self
 
@@ -346,6 +596,15 @@ class Tensor:
 
     def sqrt(self):
         return elementwise.Sqrt.apply(self)
+
+    def rsqrt(self):
+        return self.sqrt().reciprocal()
+
+    def reciprocal(self):
+        return 1.0 / self
+
+    def square(self):
+        return self * self
 
     def abs(self):
         return elementwise.Abs.apply(self)
@@ -366,7 +625,7 @@ class Tensor:
         return elementwise.gelu(self, approximate=approximate)
 
     def clip(self, min=None, max=None):
-        return elementwise.Clip.apply(self, low=min, high=max)
+        return elementwise.clip(self, min, max)
 
     clamp = clip
 
@@ -380,63 +639,265 @@ class Tensor:
         """`self` where `condition` holds, else `other` (as `torch.Tensor.where`)."""
         return elementwise.where(condition, self, other)
 
-    # ----- reductions -------------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return reduce.Sum.apply(self, axis=reduce.normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+    def sin(self):
+        return trig.sin(self)
 
-    def mean(self, axis=None, keepdims=False):
-        return reduce.mean(self, axis=axis, keepdims=keepdims)
+    def cos(self):
+        return trig.cos(self)
 
-    def max(self, axis=None, keepdims=False):
-        return reduce.Max.apply(self, axis=reduce.normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
+    def __mod__(self, other):
+        """Python's (and PyTorch's) remainder, with the sign of the divisor: a - floor(a / b)·b.
 
-    def min(self, axis=None, keepdims=False):
-        return reduce.min(self, axis=axis, keepdims=keepdims)
+        floor(a / b) is piecewise constant, so it enters as a constant: da = dy, db = -floor(a / b)·dy.
+        """
+        a, b = elementwise.as_operands(self, other, "remainder")
+        quotient = Tensor._from_array(np.floor_divide(a.data, b.data), device=a.device)
+        return a - quotient * b
 
-    def var(self, axis=None, keepdims=False, correction=1):
-        return reduce.var(self, axis=axis, keepdims=keepdims, correction=correction)
+    def __rmod__(self, other):
+        a, b = elementwise.as_operands(other, self, "remainder")
+        return a % b
 
-    def std(self, axis=None, keepdims=False, correction=1):
-        return self.var(axis=axis, keepdims=keepdims, correction=correction).sqrt()
+    remainder = __mod__
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return reduce.LogSumExp.apply(self, axis=reduce.normalize_axis(axis, self.ndim, "logsumexp"), keepdims=keepdims)
+    def __floordiv__(self, other):
+        """floor(a / b), as PyTorch's floor_divide: piecewise constant, so it never requires grad."""
+        a, b = elementwise.as_operands(self, other, "floor_divide")
+        return Tensor._from_array(np.floor_divide(a.data, b.data), device=a.device)
 
-    def argmax(self, axis=None, keepdims=False):
-        return Tensor._from_array(np.argmax(self.data, axis=axis, keepdims=keepdims), device=self.device)
+    def __rfloordiv__(self, other):
+        a, b = elementwise.as_operands(other, self, "floor_divide")
+        return a // b
 
-    def argmin(self, axis=None, keepdims=False):
-        return Tensor._from_array(np.argmin(self.data, axis=axis, keepdims=keepdims), device=self.device)
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (elements above the `diagonal`-th diagonal set to 0)."""
+        return _triangle(self, diagonal, np.tril, "tril")
+
+    def triu(self, diagonal=0):
+        return _triangle(self, diagonal, np.triu, "triu")
+
+    def cumsum(self, dim):
+        return scan.cumsum(self, dim)
+
+    def prod(self, dim=None, keepdim=False):
+        return scan.prod(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        return vector_norm.norm(self, p, dim, keepdim)
+
+    def flip(self, *dims):
+        """Reverse the order of the elements along `dims` (a slice with step -1 per dim)."""
+        dims = movement._shape_from_args(dims)
+        axes = {reduce.normalize_dim(d, self.ndim, "flip") for d in dims}
+        return self[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(self.ndim))]
+
+    def nonzero(self, as_tuple=False):
+        """Indices of the non-zero elements: an int64 tensor (n, ndim), or one index tensor per dim."""
+        found = np.nonzero(self.numpy())
+        if as_tuple:
+            return tuple(Tensor._from_array(i.astype(np.int64)).to(self.device) for i in found)
+        return Tensor._from_array(np.stack(found, axis=1).astype(np.int64)).to(self.device)
+
+    def masked_select(self, mask):
+        """The elements where the bool `mask` (broadcast to self's shape) is True, as a 1-D tensor."""
+        mask_array = as_array(mask)
+        if mask_array.dtype != np.bool_:
+            raise RuntimeError(f"masked_select: expected a bool mask, got {mask_array.dtype}")
+        shape = np.broadcast_shapes(self.shape, mask_array.shape)
+        return self.expand(*shape)[np.broadcast_to(mask_array, shape)]
+
+    def masked_fill_(self, mask, value):
+        return self._write_in_place(self.masked_fill(mask, value), "masked_fill_")
+
+    def scatter_add_(self, dim, index, src):
+        return self._in_place(lambda a, b: a.scatter_add(dim, index, b), src, "scatter_add_")
+
+    def index_add_(self, dim, index, source, alpha=1):
+        """self[..., index[i], ...] += alpha · source[..., i, ...] along `dim` (repeated indices accumulate)."""
+        dim = reduce.normalize_dim(dim, self.ndim, "index_add_")
+        index_array = as_array(index).reshape([-1 if d == dim else 1 for d in range(source.ndim)])
+        expanded = np.broadcast_to(index_array, source.shape)
+        source = source if alpha == 1 else source * alpha
+        return self._in_place(lambda a, b: a.scatter_add(dim, expanded, b), source, "index_add_")
+
+    def masked_fill(self, mask, value):
+        """`value` where the bool `mask` is True, else self (gradient flows to self where the mask is False)."""
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill: only supports a 0-dimensional value tensor, got shape {value.shape}")
+            value = value.item()
+        return elementwise.where(mask, Tensor._from_array(np.asarray(value, dtype=self.dtype), device=self.device), self)
+
+    def softmax(self, dim):
+        from tinygrad_edu.ops import softmax as softmax_ops  # late: ops.softmax imports this module
+
+        return softmax_ops.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from tinygrad_edu.ops import softmax as softmax_ops
+
+        return softmax_ops.log_softmax(self, dim)
+
+    # ----- reductions (dim/keepdim as PyTorch; axis/keepdims accepted as aliases, as PyTorch does) --------------
+    def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind in "bui" and dtype is None:
+            x = x.astype(np.int64)  # as PyTorch: integer and bool sums are int64
+        return reduce.Sum.apply(x, axis=reduce.normalize_axis(dim, x.ndim, "sum"), keepdims=keepdim)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, got "
+                               f"{x.dtype}; use .float() first")
+        return reduce.mean(x, axis=dim, keepdims=keepdim)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """max of all elements; with `dim`, the named tuple (values, indices) as PyTorch; with a Tensor, maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        if dim is None:
+            return reduce.Max.apply(self, axis=reduce.normalize_axis(None, self.ndim, "max"), keepdims=False)
+        return _select_along(self, dim, keepdim, "max")
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        if dim is None:
+            return reduce.min(self, axis=None, keepdims=False)
+        return _select_along(self, dim, keepdim, "min")
+
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """max over `dim` (an int or tuple); gradient split evenly between ties (as torch.amax)."""
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return reduce.Max.apply(self, axis=reduce.normalize_axis(dim, self.ndim, "amax"), keepdims=keepdim, op_name="amax")
+
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return reduce.min(self, axis=dim, keepdims=keepdim, op_name="amin")
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return reduce.var(self, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return self.var(dim, keepdim=keepdim, correction=_correction(unbiased, correction)).sqrt()
+
+    def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return reduce.LogSumExp.apply(self, axis=reduce.normalize_axis(dim, self.ndim, "logsumexp"), keepdims=keepdim)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return _arg_reduce(self, dim, keepdim, np.argmax, "argmax")
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
+        return _arg_reduce(self, dim, keepdim, np.argmin, "argmin")
+
+    def all(self, dim=None, keepdim=False):
+        axes = reduce.normalize_axis(dim, self.ndim, "all")
+        return Tensor._from_array(np.all(self.data, axis=axes, keepdims=keepdim), device=self.device)
+
+    def any(self, dim=None, keepdim=False):
+        axes = reduce.normalize_axis(dim, self.ndim, "any")
+        return Tensor._from_array(np.any(self.data, axis=axes, keepdims=keepdim), device=self.device)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The k largest (or smallest) elements along `dim` and their indices, as (values, indices)."""
+        return indexing.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        return indexing.sort(self, dim, descending)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return indexing.sort(self, dim, descending).indices
+
+    def gather(self, dim, index):
+        """out[i][j] = self[index[i][j]][j] for dim 0 (the same pattern in any dim); gradient scatter-added back."""
+        return indexing.gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        """A copy of self with src[i][j] added at row index[i][j] (for dim 0): the adjoint of gather."""
+        return indexing.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        dim = reduce.normalize_dim(dim, self.ndim, "index_select")
+        return self[(slice(None),) * dim + (as_array(index),)]
 
     # ----- movement ---------------------------------------------------------------------------------------
     def reshape(self, *shape):
         return movement.reshape(self, *shape)
 
-    view = reshape
+    def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+            return self.astype(shape[0])  # view(dtype) as a conversion
+        return movement.reshape(self, *shape)
 
-    def permute(self, *axes):
-        return movement.permute(self, *axes)
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def permute(self, *dims):
+        return movement.permute(self, *dims)
 
     def transpose(self, dim0=-2, dim1=-1):
         return movement.transpose(self, dim0, dim1)
 
+    swapaxes = transpose
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
     @property
     def T(self):
         return movement.permute(self, *reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
 
     def expand(self, *shape):
         return movement.expand(self, *shape)
 
     broadcast_to = expand
 
-    def squeeze(self, axis=None):
-        return movement.squeeze(self, axis)
+    def expand_as(self, other):
+        return self.expand(other.shape)
 
-    def unsqueeze(self, axis):
-        return movement.unsqueeze(self, axis)
+    def repeat(self, *repeats):
+        return movement.repeat(self, *repeats)
+
+    def squeeze(self, dim=None, *, axis=None):
+        return movement.squeeze(self, dim if axis is None else axis)
+
+    def unsqueeze(self, dim=None, *, axis=None):
+        return movement.unsqueeze(self, dim if axis is None else axis)
 
     def flatten(self, start_dim=0, end_dim=-1):
         return movement.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim, sizes):
+        dim = reduce.normalize_dim(dim, self.ndim, "unflatten")
+        return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+
+    def split(self, split_size_or_sections, dim=0):
+        return movement.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return movement.chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        dim = reduce.normalize_dim(dim, self.ndim, "unbind")
+        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
 
     def pad(self, pad_width, value=0.0):
         return movement.pad(self, pad_width, value)
@@ -445,17 +906,113 @@ class Tensor:
         return movement.getitem(self, index)
 
     def __setitem__(self, index, value):
-        if self.requires_grad or self._ctx is not None:
+        if autograd.is_grad_enabled() and (self.requires_grad or self._ctx is not None):
             raise RuntimeError(
                 f"__setitem__: in-place assignment into a tensor that is part of a graph (shape {self.shape}) is not "
-                "supported; build a new tensor with where() or pad(), or assign under no_grad() to .data"
+                "supported; build a new tensor with where() or masked_fill(), or assign under no_grad()"
             )
         if isinstance(value, Tensor) and value.device != self.device:
             raise RuntimeError(f"__setitem__: value is on {value.device} but the tensor is on {self.device}")
         self.data[movement.to_numpy_index(index, self.shape, "__setitem__")] = value.data if isinstance(value, Tensor) else value
+        self._version[0] += 1
 
     def matmul(self, other):
         return linalg.matmul(self, other)
+
+    def mm(self, other):
+        if self.ndim != 2 or getattr(other, "ndim", 0) != 2:
+            raise RuntimeError(f"mm: self must be a matrix and mat2 must be a matrix, got shapes {self.shape} and {other.shape}")
+        return linalg.matmul(self, other)
+
+    def bmm(self, other):
+        if self.ndim != 3 or getattr(other, "ndim", 0) != 3:
+            raise RuntimeError(f"bmm: batch1 and batch2 must be 3-D tensors, got shapes {self.shape} and {other.shape}")
+        return linalg.matmul(self, other)
+
+    # ----- new tensors like this one -------------------------------------------------------------------------
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return Tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+
+class ValuesIndices(tuple):
+    """PyTorch's (values, indices) named tuple, returned by max/min with a dim, topk and sort."""
+
+    __slots__ = ()
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+    def __repr__(self):
+        return f"(values={self[0]!r}, indices={self[1]!r})"
+
+
+def _triangle(x, diagonal, numpy_triangle, op_name):
+    if x.ndim < 2:
+        raise RuntimeError(f"{op_name}: input tensor must have at least 2 dimensions, got shape {x.shape}")
+    keep = numpy_triangle(np.ones(x.shape[-2:], dtype=bool), k=diagonal)
+    zero = Tensor._from_array(np.zeros((), dtype=x.dtype), device=x.device)
+    return elementwise.where(Tensor._from_array(keep).to(x.device), x, zero)
+
+
+def _dim_and_keepdim(dim, keepdim, axis, keepdims):
+    """PyTorch's names with NumPy's as aliases (PyTorch accepts `axis` and `keepdims` too)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError("got both dim and its alias axis")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, bool(keepdim)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _arg_reduce(x, dim, keepdim, numpy_function, op_name):
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{op_name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        index = numpy_function(x.data.reshape(-1))
+        return Tensor._from_array(np.asarray(index, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ()), device=x.device)
+    axis = reduce.normalize_dim(dim, x.ndim, op_name)
+    if x.ndim and x.shape[axis] == 0:
+        raise IndexError(f"{op_name}(): Expected reduction dim {dim} to have non-zero size.")
+    if x.ndim == 0:
+        return Tensor._from_array(np.zeros((), dtype=np.int64), device=x.device)
+    return Tensor._from_array(numpy_function(x.data, axis=axis, keepdims=keepdim).astype(np.int64), device=x.device)
+
+
+def _select_along(x, dim, keepdim, op_name):
+    """max/min along `dim` as (values, indices): the values are gathered at the indices, so the gradient goes to
+    the one element chosen (PyTorch's rule for max/min with a dim; the full max splits ties instead)."""
+    indices = _arg_reduce(x, dim, True, np.argmax if op_name == "max" else np.argmin, op_name)
+    if x.ndim == 0:
+        return ValuesIndices(x, indices)
+    axis = reduce.normalize_dim(dim, x.ndim, op_name)
+    values = indexing.gather(x, axis, indices)
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return ValuesIndices(values, indices)
 
 
 # ----- creation helpers -----------------------------------------------------------------------------------
@@ -502,8 +1059,14 @@ def randn(*shape, dtype=None, requires_grad=False, device="cpu"):
     return _make(array, requires_grad, device)
 
 
-def randint(low, high, shape, device="cpu"):
-    return _make(_generator.integers(low, high, size=shape, dtype=np.int64), False, device)
+def randint(low, high=None, size=None, *, dtype=None, device="cpu"):
+    """Integers drawn uniformly from [low, high), as torch.randint: `randint(10, (3,))` or `randint(2, 10, (3,))`."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint: missing required argument 'size'")
+    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    return _make(_generator.integers(low, high, size=size).astype(dtype or np.int64), False, device)
 
 
 def arange(start, stop=None, step=1, dtype=None, requires_grad=False, device="cpu"):

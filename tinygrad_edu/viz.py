@@ -75,7 +75,7 @@ def _tensor_label(tensor, name, show_grad):
     if name:
         lines.append(str(name))
     lines.append(f"{shape_text(tensor.shape)} {tensor.dtype}")
-    if tensor.size == 1:
+    if tensor.numel() == 1:
         lines.append(f"value {tensor.data.item():.4g}")
     if show_grad and tensor.grad is not None:
         norm = float(np.linalg.norm(tensor.grad.data))

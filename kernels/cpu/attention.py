@@ -1,7 +1,8 @@
 """Fused scaled dot-product attention as Numba kernels: scores, softmax and the weighted sum of V per query row.
 
-Same interface as kernels/reference/attention.py (read that first: it is the math and the conventions,
-including probs = out = 0 for a query row whose keys are all masked).
+Same interface as kernels/reference/attention.py (read that first: it is the math and PyTorch's conventions:
+the scale split as √|scale| on q and on k, probs = out = 0 for a query row whose scores are all -inf, NaN for
+a row holding a NaN or +inf score).
 
 Shapes: q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv), mask (B, Tq, Tk) additive or None, probs (B, Tq, Tk).
 Why it is fast: the engine's attention is many tiny matmuls (T = 32, D = 32), where a BLAS call per head
@@ -15,7 +16,7 @@ from numba import prange
 
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
-from kernels.reference.attention import check_attention_inputs
+from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
 
 # Work = B·Tq·Tk·(D + Dv). Below it the wrappers call the serial variant (kernels/cpu/variants.py).
 # Measured, float32, D=16, median µs serial / parallel when the machine was quiet:
@@ -25,12 +26,14 @@ from kernels.reference.attention import check_attention_inputs
 SERIAL_MAX_WORK = 1 << 19
 
 
-def _attention_forward_body(q, k, v, mask, has_mask, causal, scale, out, probs):
+def _attention_forward_body(q, k, v, mask, has_mask, causal, out, probs):
     """for row in prange(B·Tq):  b, i = divmod(row, Tq)
-           for j < Tk:  s[j] = scale·(q[b, i, :] · k[b, j, :]) + mask[b, i, j]   (-inf if causal and j > i)
-           m = max s;  p = exp(s - m) / Σ exp(s - m)      (p = 0 when m = -inf: every key masked)
+           for j < Tk:  s[j] = q[b, i, :] · k[b, j, :] + mask[b, i, j]   (-inf if causal and j > i)
+           m = max s (NaN if any s is NaN);  p = exp(s - m) / Σ exp(s - m)   (p = 0 when m = -inf: all masked)
            out[b, i, :] = Σ_j p[j] · v[b, j, :]
-    s and p are written straight into probs[b, i, :]; out must arrive zero-filled.
+    q and k arrive already multiplied by √|scale| each (the wrapper does it with NumPy: fastmath's `reassoc`
+    could fold factors inside the loop into one scale applied after an overflowing product). s and p are written
+    straight into probs[b, i, :]; out must arrive zero-filled.
     """
     n_batch, n_queries, n_features = q.shape
     n_keys = k.shape[1]
@@ -46,12 +49,13 @@ def _attention_forward_body(q, k, v, mask, has_mask, causal, scale, out, probs):
                 dot = zero
                 for d in range(n_features):
                     dot += q[b, i, d] * k[b, j, d]
-                score = dot * scale
+                score = dot
                 if has_mask:
                     score += mask[b, i, j]
             probs[b, i, j] = score
-            best = score if score > best else best
-        if best == -np.inf:  # every key masked: the row contributes nothing (probs and out stay 0)
+            if score > best or score != score:  # a NaN wins and stays (nothing compares greater than NaN)
+                best = score
+        if best == -np.inf:  # every score -inf: the row contributes nothing (probs and out stay 0)
             for j in range(n_keys):
                 probs[b, i, j] = 0.0
             continue
@@ -116,15 +120,19 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
     check_attention_inputs("attention_forward", q, k, v, mask)
     n_batch, n_queries, n_features = q.shape
     if scale is None:
-        scale = 1.0 / np.sqrt(n_features)
-    q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)
+        scale = default_scale(n_features)
+    q_factor, k_factor = scale_factors(scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge inputs overflow to inf, as in torch
+        q = np.ascontiguousarray(q * q.dtype.type(q_factor))  # the scale split over both sides, as torch
+        k = np.ascontiguousarray(k * k.dtype.type(k_factor))
+    v = np.ascontiguousarray(v)
     has_mask = mask is not None
     mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=q.dtype)
     out = np.zeros((n_batch, n_queries, v.shape[2]), dtype=q.dtype)
     probs = np.empty((n_batch, n_queries, k.shape[1]), dtype=q.dtype)
     small = n_batch * n_queries * k.shape[1] * (n_features + v.shape[2]) < SERIAL_MAX_WORK
     kernel = _attention_forward_serial if small else _attention_forward_parallel
-    kernel(q, k, v, mask, has_mask, bool(causal), float(scale), out, probs)
+    kernel(q, k, v, mask, has_mask, bool(causal), out, probs)
     return out, probs
 
 
@@ -136,7 +144,7 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
                            [("probs", probs, (n_batch, n_queries, n_keys)),
                             ("grad_out", grad_out, (n_batch, n_queries, v.shape[2]))])
     if scale is None:
-        scale = 1.0 / np.sqrt(n_features)
+        scale = default_scale(n_features)
     q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)
     probs, grad_out = np.ascontiguousarray(probs), np.ascontiguousarray(grad_out)
     grad_q = np.zeros_like(q)

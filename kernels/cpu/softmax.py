@@ -12,6 +12,11 @@ Why these are fast:
   * fastmath without `nnan`/`ninf` (so -inf logits and NaN still behave): `reassoc` lets the row sums
     vectorise, `contract` makes the polynomial fused multiply-adds.
 Sums are accumulated in float64 for both dtypes. Set NUMBA_DISABLE_JIT=1 to step through a kernel as Python.
+
+Non-finite inputs give PyTorch's answers, as the reference does: -inf logits get probability 0, a row of all
+-inf or one holding +inf or NaN is NaN throughout (the NaN comes from -inf - -inf, inf - inf or the NaN itself
+and spreads through the row sum), and the label-smoothing term is skipped when ε = 0 so a -inf logit does not
+make the loss 0·(-inf) = NaN.
 """
 import numpy as np
 from numba import njit, prange
@@ -72,7 +77,7 @@ def exp_vectorizable(x):
 
 @njit(inline="always", fastmath=FASTMATH)
 def row_max(x, i):
-    """max_j x[i, j] (NaN-free rows; -inf allowed)."""
+    """max_j x[i, j], skipping NaN (a NaN in the row makes its sum NaN anyway, so the row still ends up NaN)."""
     best = -np.inf
     for j in range(x.shape[1]):
         value = np.float64(x[i, j])
@@ -178,7 +183,10 @@ def _cross_entropy_forward_body(logits, target, ignore_index, smoothing, loss, l
             loss[i] = 0.0
         else:
             picked = (np.float64(logits[i, t]) - shift) - log_total
-            loss[i] = -(1.0 - smoothing) * picked - (smoothing / n_classes) * sum_log_probs
+            value = -(1.0 - smoothing) * picked
+            if smoothing > 0.0:  # only then: a -inf logit makes sum_log_probs -inf, and 0·(-inf) is NaN
+                value -= (smoothing / n_classes) * sum_log_probs
+            loss[i] = value
 
 
 _cross_entropy_forward_serial, _cross_entropy_forward_parallel = serial_and_parallel(
@@ -188,7 +196,7 @@ _cross_entropy_forward_serial, _cross_entropy_forward_parallel = serial_and_para
 def _cross_entropy_backward_body(log_probs, target, grad_loss, ignore_index, smoothing, grad_logits):
     """for i in prange(N): gl[i, j] = g_i·(exp(lp[i, j]) - ε/C) ;  gl[i, t_i] -= g_i·(1-ε)   (zero row if ignored)"""
     n_classes = log_probs.shape[1]
-    uniform = smoothing / n_classes
+    uniform = smoothing / n_classes if n_classes > 0 else 0.0
     for i in prange(log_probs.shape[0]):
         t = target[i]
         ignored = t == ignore_index
@@ -209,13 +217,16 @@ def _pick(rows, serial, parallel):
 
 
 def _as_rows(x):
-    """(..., C) array -> C-contiguous (R, C) array (a view when x is already contiguous)."""
+    """(..., C) array -> C-contiguous (R, C) array (a view when x is already contiguous). Empty x is never
+    passed: the wrappers return early, and reshape(-1, 0) would be ambiguous."""
     return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
 def softmax_forward(x):
     """y = exp(x - max) / Σ exp(x - max) over the last axis (a row of all -inf gives NaN, like PyTorch)."""
     check_float_array("softmax_forward", "x", x)
+    if x.size == 0:
+        return np.empty_like(x)
     rows = _as_rows(x)
     out = np.empty_like(rows)
     _pick(rows, _softmax_forward_serial, _softmax_forward_parallel)(rows, out)
@@ -225,6 +236,8 @@ def softmax_forward(x):
 def softmax_backward(y, grad_y):
     """gx = y * (g - Σ g·y)."""
     check_float_pair("softmax_backward", "y", y, "grad_y", grad_y)
+    if y.size == 0:
+        return np.empty_like(y)
     y_rows = _as_rows(y)
     grad_x = np.empty_like(y_rows)
     _pick(y_rows, _softmax_backward_serial, _softmax_backward_parallel)(y_rows, _as_rows(grad_y), grad_x)
@@ -234,6 +247,8 @@ def softmax_backward(y, grad_y):
 def log_softmax_forward(x):
     """y = (x - max) - log Σ exp(x - max)."""
     check_float_array("log_softmax_forward", "x", x)
+    if x.size == 0:
+        return np.empty_like(x)
     rows = _as_rows(x)
     out = np.empty_like(rows)
     _pick(rows, _log_softmax_forward_serial, _log_softmax_forward_parallel)(rows, out)
@@ -243,6 +258,8 @@ def log_softmax_forward(x):
 def log_softmax_backward(y, grad_y):
     """gx = g - exp(y) Σ g."""
     check_float_pair("log_softmax_backward", "y", y, "grad_y", grad_y)
+    if y.size == 0:
+        return np.empty_like(y)
     y_rows = _as_rows(y)
     grad_x = np.empty_like(y_rows)
     _pick(y_rows, _log_softmax_backward_serial, _log_softmax_backward_parallel)(y_rows, _as_rows(grad_y), grad_x)

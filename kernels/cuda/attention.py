@@ -1,13 +1,14 @@
 """Scaled dot-product attention on the GPU: one thread block per query row, softmax fused in between.
 
-Same interface and conventions as kernels/reference/attention.py (B is batch × heads; fully-masked query rows
-give probs = 0, out = 0 and zero gradients).
+Same interface and conventions as kernels/reference/attention.py (B is batch × heads; the scale is split as
+√|scale| on q and on k, as PyTorch does; a query row whose scores are all -inf gives probs = 0, out = 0 and zero
+gradients; a row holding a NaN or +inf score is NaN).
 
 Forward, grid = (B * Tq,) blocks, block = T threads (power of two), block (b, i):
 
-    for j = t, t+T, ...:  s_j = scale · q[b,i]·k[b,j] + mask[b,i,j]  (-inf if causal and j > i)
-    m = block_max(s);  e_j = exp(s_j - m);  Z = block_sum(e)          # shared-memory tree reductions
-    probs[b,i,j] = e_j / Z   (0 when m is not finite: a fully masked row)
+    for j = t, t+T, ...:  s_j = (q[b,i]·qf)·(k[b,j]·kf) + mask[b,i,j]  (-inf if causal and j > i)
+    m = block_max(s);  e_j = exp(s_j - m);  Z = block_sum(e)          # shared-memory tree reductions (NaN wins)
+    probs[b,i,j] = e_j / Z   (0 when m = -inf: every score -inf)
     syncthreads()                                                    # every p_j written before it is read
     for d = t, t+T, ...:  out[b,i,d] = Σ_j probs[b,i,j] · v[b,j,d]
 
@@ -30,7 +31,7 @@ from numba import cuda
 from kernels.cuda._device import (
     MAX_THREADS, as_contiguous_device, block_max, block_sum, empty, host_proxy, per_dtype, require_cuda, row_threads,
 )
-from kernels.reference.attention import check_attention_inputs
+from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
 
 
 @per_dtype
@@ -38,7 +39,7 @@ def _forward_kernel(dtype):
     """Fused scores -> masked softmax -> probs @ v for one (batch, query row) per block."""
 
     @cuda.jit
-    def attention_forward_kernel(q, k, v, mask, has_mask, causal, scale, out, probs):
+    def attention_forward_kernel(q, k, v, mask, has_mask, causal, q_factor, k_factor, out, probs):
         buffer = cuda.shared.array(MAX_THREADS, dtype)
         t_q, d_size = q.shape[1], q.shape[2]
         t_k, dv_size = k.shape[1], v.shape[2]
@@ -50,8 +51,7 @@ def _forward_kernel(dtype):
         for j in range(t, t_k, step):  # thread t scores keys t, t+T, ...
             score = dtype(0)
             for d in range(d_size):
-                score += q[b, i, d] * k[b, j, d]
-            score *= scale
+                score += (q[b, i, d] * q_factor) * (k[b, j, d] * k_factor)
             if has_mask:
                 score += mask[b, i, j]
             if causal and j > i:
@@ -60,7 +60,7 @@ def _forward_kernel(dtype):
             if score > local_max or score != score:
                 local_max = score
         row_max = block_max(buffer, local_max)
-        dead = not math.isfinite(row_max)  # every key masked: the row's probs and output are 0
+        dead = row_max == -math.inf  # every score -inf: probs and output are 0 (a NaN / +inf row is NaN)
         shift = dtype(0) if dead else row_max
         local_sum = dtype(0)
         for j in range(t, t_k, step):
@@ -113,23 +113,28 @@ def _backward_query_kernel(dtype):
     return attention_backward_query_kernel
 
 
-@cuda.jit
-def _backward_key_kernel(q, probs, grad_out, grad_s, scale, grad_k, grad_v):
+@per_dtype
+def _backward_key_kernel(dtype):
     """grad_k and grad_v for one (batch, key row) per block: sums over query rows, so no atomics are needed."""
-    t_q, d_size = q.shape[1], q.shape[2]
-    t_k, dv_size = grad_s.shape[2], grad_out.shape[2]
-    b = cuda.blockIdx.x // t_k  # block -> (batch, key row)
-    j = cuda.blockIdx.x % t_k
-    for d in range(cuda.threadIdx.x, d_size, cuda.blockDim.x):
-        acc = q[0, 0, 0] * 0
-        for i in range(t_q):
-            acc += grad_s[b, i, j] * q[b, i, d]
-        grad_k[b, j, d] = acc * scale
-    for d in range(cuda.threadIdx.x, dv_size, cuda.blockDim.x):
-        acc = q[0, 0, 0] * 0
-        for i in range(t_q):
-            acc += probs[b, i, j] * grad_out[b, i, d]
-        grad_v[b, j, d] = acc
+
+    @cuda.jit
+    def attention_backward_key_kernel(q, probs, grad_out, grad_s, scale, grad_k, grad_v):
+        t_q, d_size = q.shape[1], q.shape[2]
+        t_k, dv_size = grad_s.shape[2], grad_out.shape[2]
+        b = cuda.blockIdx.x // t_k  # block -> (batch, key row)
+        j = cuda.blockIdx.x % t_k
+        for d in range(cuda.threadIdx.x, d_size, cuda.blockDim.x):
+            acc = dtype(0)  # typed zero (Tq or D may be 0, so no element of q can stand in for it)
+            for i in range(t_q):
+                acc += grad_s[b, i, j] * q[b, i, d]
+            grad_k[b, j, d] = acc * scale
+        for d in range(cuda.threadIdx.x, dv_size, cuda.blockDim.x):
+            acc = dtype(0)
+            for i in range(t_q):
+                acc += probs[b, i, j] * grad_out[b, i, d]
+            grad_v[b, j, d] = acc
+
+    return attention_backward_key_kernel
 
 
 def attention_forward(q, k, v, mask=None, causal=False, scale=None):
@@ -138,14 +143,15 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
     require_cuda()
     batch, t_q, d = q.shape
     t_k, dv = k.shape[1], v.shape[2]
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    scale = default_scale(d) if scale is None else float(scale)
+    q_factor, k_factor = (q.dtype.type(factor) for factor in scale_factors(scale))
     out = empty((batch, t_q, dv), q.dtype)
     probs = empty((batch, t_q, t_k), q.dtype)
     q_d, k_d, v_d = as_contiguous_device(q), as_contiguous_device(k), as_contiguous_device(v)
     mask_d = as_contiguous_device(mask) if mask is not None else probs  # stand-in, never read
     if batch * t_q:
         _forward_kernel(q.dtype)[batch * t_q, row_threads(max(t_k, dv))](
-            q_d, k_d, v_d, mask_d, mask is not None, bool(causal), scale, out, probs)
+            q_d, k_d, v_d, mask_d, mask is not None, bool(causal), q_factor, k_factor, out, probs)
     return out, probs
 
 
@@ -157,7 +163,7 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
                            [("probs", host_proxy(probs), (batch, t_q, t_k)),
                             ("grad_out", host_proxy(grad_out), (batch, t_q, v.shape[2]))])
     require_cuda()
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    scale = default_scale(d) if scale is None else float(scale)
     q_d, k_d, v_d = as_contiguous_device(q), as_contiguous_device(k), as_contiguous_device(v)
     probs_d, grad_out_d = as_contiguous_device(probs), as_contiguous_device(grad_out)
     grad_q = empty(q.shape, q.dtype)
@@ -168,6 +174,6 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
         _backward_query_kernel(q.dtype)[batch * t_q, row_threads(max(t_k, d))](
             q_d, k_d, v_d, probs_d, grad_out_d, scale, grad_q, grad_s)
     if batch * t_k:
-        _backward_key_kernel[batch * t_k, row_threads(max(d, v.shape[2]))](
+        _backward_key_kernel(q.dtype)[batch * t_k, row_threads(max(d, v.shape[2]))](
             q_d, probs_d, grad_out_d, grad_s, scale, grad_k, grad_v)
     return grad_q, grad_k, grad_v

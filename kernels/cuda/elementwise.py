@@ -131,6 +131,38 @@ def _predicate_kernel(a, out, op):
         out[i] = x == 0
 
 
+# IEEE results at the edges of exp/log/sqrt's domains. A GPU gives them anyway (exp(1000) = inf, log(-1) = NaN);
+# the simulator runs Python's math module, which raises OverflowError / ValueError there instead, so the guards
+# make it give the GPU's answers. On a GPU each costs one comparison.
+@cuda.jit(device=True)
+def _exp(x):
+    return math.inf if x > 709.0 else math.exp(x)
+
+
+@cuda.jit(device=True)
+def _expm1(x):
+    return math.inf if x > 709.0 else math.expm1(x)
+
+
+@cuda.jit(device=True)
+def _log(x):
+    if x < 0:
+        return math.nan
+    return -math.inf if x == 0 else math.log(x)
+
+
+@cuda.jit(device=True)
+def _log1p(x):
+    if x < -1:
+        return math.nan
+    return -math.inf if x == -1 else math.log1p(x)
+
+
+@cuda.jit(device=True)
+def _sqrt(x):
+    return math.nan if x < 0 else math.sqrt(x)
+
+
 @cuda.jit
 def _unary_kernel(a, out, op):
     """out[i] = op(a[i]) over flat contiguous arrays."""
@@ -141,17 +173,17 @@ def _unary_kernel(a, out, op):
     if op == 0:
         out[i] = -x
     elif op == 1:
-        out[i] = math.exp(x)
+        out[i] = _exp(x)
     elif op == 2:
-        out[i] = math.log(x)
+        out[i] = _log(x)
     elif op == 3:
         out[i] = math.tanh(x)
     elif op == 4:
         out[i] = x if x > 0 else x * 0  # x * 0 keeps NaN as NaN and the dtype
     elif op == 5:
-        out[i] = 1 / (1 + math.exp(-x))
+        out[i] = 1 / (1 + _exp(-x))
     elif op == 6:
-        out[i] = math.sqrt(x)
+        out[i] = _sqrt(x)
     elif op == 7:
         out[i] = abs(x)
     elif op == 8:
@@ -162,11 +194,11 @@ def _unary_kernel(a, out, op):
         else:
             out[i] = x * 0  # 0 stays 0, NaN stays NaN (as np.sign)
     elif op == 9:
-        out[i] = math.log1p(x)
+        out[i] = _log1p(x)
     elif op == 10:
         out[i] = math.erf(x)
     elif op == 11:
-        out[i] = math.expm1(x)
+        out[i] = _expm1(x)
     else:
         out[i] = x
 

@@ -19,6 +19,7 @@ from numba import cuda
 
 from kernels.cuda._device import (
     MAX_THREADS, as_contiguous_device, block_sum, launch_config, empty, host_proxy, per_dtype, require_cuda, row_threads,
+    zeros,
 )
 from kernels.reference.norm import check_norm_inputs
 
@@ -136,6 +137,8 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
             grad_y_d, x_d, weight_d, weight is not None, mean_d, rstd_d, grad_x)
     if weight is None:
         return grad_x, None, None
+    if not n_rows:  # no rows: the column sums are empty sums (and the kernel could not read x[0, 0] for its type)
+        return grad_x, zeros((n_features,), x.dtype), zeros((n_features,), x.dtype)
     grad_weight = empty((n_features,), x.dtype)
     grad_bias = empty((n_features,), x.dtype)
     _backward_columns_kernel[launch_config(n_features, THREADS)](grad_y_d, x_d, mean_d, rstd_d, grad_weight,

@@ -15,6 +15,10 @@ Why it is fast: a row is read 2-3 times but by one block, so the re-reads hit L1
 threads read consecutive columns (coalesced); each reduction is log2(T) shared-memory rounds instead of a second
 kernel launch. Rows are independent, so thousands of rows fill the GPU. (A row of a few hundred values would
 rather be one *warp* per row with shuffle reductions; see _device.block_sum.)
+
+Non-finite inputs give PyTorch's answers, as the reference does: -inf logits get probability 0; a row of all
+-inf, or one holding +inf or NaN, is NaN throughout (block_max lets NaN win); the label-smoothing term is
+skipped when ε = 0, so a -inf logit does not make the loss 0·(-inf) = NaN. Empty inputs give empty outputs.
 """
 import math
 
@@ -116,7 +120,10 @@ def _cross_entropy_forward_kernel(dtype):
                 loss[row] = math.nan
             else:
                 picked = logits[row, label] - row_max - log_total
-                loss[row] = -(1.0 - smoothing) * picked - (smoothing / n_cols) * logp_sum
+                value = -(1.0 - smoothing) * picked
+                if smoothing > 0:  # only then: a -inf logit makes logp_sum -inf, and 0·(-inf) is NaN
+                    value -= (smoothing / n_cols) * logp_sum
+                loss[row] = value
 
     return cross_entropy_forward
 
@@ -144,7 +151,7 @@ def _as_rows(x):
 
 
 def _launch_rowwise(kernel, n_rows, n_cols, *args):
-    if n_rows:
+    if n_rows and n_cols:  # an empty input has nothing to compute (and its rows cannot be formed: C = 0)
         kernel[n_rows, row_threads(n_cols)](*args)
 
 
@@ -152,6 +159,8 @@ def softmax_forward(x):
     """y = exp(x - max) / Σ exp(x - max) over the last axis; returns a device array shaped like x."""
     check_float_array("softmax_forward", "x", host_proxy(x))
     require_cuda()
+    if x.size == 0:
+        return empty(x.shape, x.dtype)
     rows = _as_rows(x)
     out = empty(rows.shape, x.dtype)
     _launch_rowwise(_forward_kernel(x.dtype), rows.shape[0], rows.shape[1], rows, out, False)
@@ -162,6 +171,8 @@ def softmax_backward(y, grad_y):
     """gx = y * (g - Σ_c g·y) over the last axis; returns a device array."""
     check_float_pair("softmax_backward", "y", host_proxy(y), "grad_y", host_proxy(grad_y))
     require_cuda()
+    if y.size == 0:
+        return empty(y.shape, y.dtype)
     y_rows, g_rows = _as_rows(y), _as_rows(grad_y)
     out = empty(y_rows.shape, y.dtype)
     _launch_rowwise(_backward_kernel(y.dtype), y_rows.shape[0], y_rows.shape[1], y_rows, g_rows, out, False)
@@ -172,6 +183,8 @@ def log_softmax_forward(x):
     """y = (x - max) - log Σ exp(x - max) over the last axis; returns a device array."""
     check_float_array("log_softmax_forward", "x", host_proxy(x))
     require_cuda()
+    if x.size == 0:
+        return empty(x.shape, x.dtype)
     rows = _as_rows(x)
     out = empty(rows.shape, x.dtype)
     _launch_rowwise(_forward_kernel(x.dtype), rows.shape[0], rows.shape[1], rows, out, True)
@@ -182,6 +195,8 @@ def log_softmax_backward(y, grad_y):
     """gx = g - exp(y) Σ_c g over the last axis; returns a device array."""
     check_float_pair("log_softmax_backward", "y", host_proxy(y), "grad_y", host_proxy(grad_y))
     require_cuda()
+    if y.size == 0:
+        return empty(y.shape, y.dtype)
     y_rows, g_rows = _as_rows(y), _as_rows(grad_y)
     out = empty(y_rows.shape, y.dtype)
     _launch_rowwise(_backward_kernel(y.dtype), y_rows.shape[0], y_rows.shape[1], y_rows, g_rows, out, True)
@@ -202,6 +217,8 @@ def cross_entropy_forward(logits, target, ignore_index=-100, label_smoothing=0.0
     target = _checked_target("cross_entropy_forward", logits, target, ignore_index)
     require_cuda()
     n_rows, n_classes = logits.shape
+    if n_rows and not n_classes:  # (a host target was already refused as out of range; a device one is not read)
+        raise ValueError(f"cross_entropy_forward: logits {tuple(logits.shape)} have no classes (C = 0)")
     logits_device = as_contiguous_device(logits)
     loss = empty((n_rows,), logits.dtype)
     log_probs = empty((n_rows, n_classes), logits.dtype)

@@ -4,9 +4,18 @@ Shapes: q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv), where B is batch × heads fla
 `mask` is None or an additive float array of shape (B, Tq, Tk) (a broadcast view with zero strides is fine).
 `causal=True` masks key j > query i (PyTorch's top-left aligned tril, also when Tq != Tk).
 
-Fully-masked query rows (every score -inf): we return probs = 0 and out = 0 for that row, and its gradients are 0.
-PyTorch returns NaN there; zeros keep a padded batch from poisoning the loss, and the row contributes nothing.
+The conventions are PyTorch's (its math path, `torch.nn.attention.SDPBackend.MATH`), checked against torch:
+  * The scale is applied as PyTorch applies it: √|scale| on each side, S = (q·√|s|·sign s)(k·√|s|)ᵀ, so a
+    product q·k that `scale` would bring back into range does not overflow first. It defaults to 1/√D
+    (inf for D = 0, where every score is the empty sum 0 and each query averages v).
+  * A query row whose scores are all -inf (every key masked, or scores that overflowed to -inf) gets
+    probs = 0, out = 0 and zero gradients, as torch's `_safe_softmax` (torch < 2.5 returned NaN there).
+  * Any other non-finite row is NaN, as softmax makes it: a NaN in q (or a NaN mask entry) makes its row NaN, a
+    NaN in k makes every row NaN, a score of +inf (overflow) makes its row NaN (inf - inf). NaN then spreads
+    through the backward as the formulas spread it (a NaN row of P reaches every dK and dV row).
 """
+import math
+
 import numpy as np
 
 _FLOATS = (np.float32, np.float64)
@@ -38,27 +47,48 @@ def check_attention_inputs(kernel, q, k, v, mask=None, grads=()):
             raise ValueError(f"{kernel}: {name} {array.shape} must have shape {shape}")
 
 
-def attention_forward(q, k, v, mask=None, causal=False, scale=None):
-    """out = softmax(q kᵀ·scale + mask) v ; probs (B, Tq, Tk) is returned for backward.
+def default_scale(head_dim):
+    """PyTorch's default scale 1/√D (inf for D = 0, as its double arithmetic gives)."""
+    return 1.0 / math.sqrt(head_dim) if head_dim else math.inf
 
-    scale defaults to 1/sqrt(D) when None.
+
+def scale_factors(scale):
+    """(q_factor, k_factor) with q_factor·k_factor = scale: √|scale| on each side, the sign on the query side."""
+    root = math.sqrt(abs(scale))
+    return (-root if scale < 0 else root), root
+
+
+def safe_softmax(scores):
+    """Softmax over the last axis, except that a row of all -inf gives 0 (torch's `_safe_softmax`)."""
+    if scores.shape[-1] == 0:
+        return scores.copy()
+    row_max = scores.max(axis=-1, keepdims=True)  # NaN if the row holds a NaN (np.max propagates it)
+    masked_row = row_max == -np.inf
+    with np.errstate(invalid="ignore"):  # inf - inf and NaN rows are NaN, as in torch
+        e = np.exp(scores - np.where(masked_row, 0.0, row_max))
+        total = e.sum(axis=-1, keepdims=True)
+        return np.where(masked_row, 0.0, e / np.where(masked_row, 1.0, total)).astype(scores.dtype, copy=False)
+
+
+def attention_forward(q, k, v, mask=None, causal=False, scale=None):
+    """out = P v with P = safe_softmax(S), S = (q·√s)(k·√s)ᵀ + mask; P (B, Tq, Tk) is returned for backward.
+
+    scale s defaults to 1/sqrt(D) when None.
     """
     check_attention_inputs("attention_forward", q, k, v, mask)
     batch, t_q, d = q.shape
     t_k = k.shape[1]
     if scale is None:
-        scale = 1.0 / np.sqrt(d)
-    scores = (q @ k.transpose(0, 2, 1)) * q.dtype.type(scale)  # (B, Tq, Tk)
-    if mask is not None:
-        scores = scores + mask
+        scale = default_scale(d)
+    q_factor, k_factor = scale_factors(scale)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing scores are inf, as in torch
+        scores = (q * q.dtype.type(q_factor)) @ (k * k.dtype.type(k_factor)).transpose(0, 2, 1)  # (B, Tq, Tk)
+        if mask is not None:
+            scores = scores + mask
     if causal:
         future = np.triu(np.ones((t_q, t_k), dtype=bool), k=1)  # (Tq, Tk): j > i
         scores = np.where(future, -np.inf, scores)
-    row_max = scores.max(axis=-1, keepdims=True)
-    dead = ~np.isfinite(row_max)  # every key masked (or the batch has Tk = 0)
-    e = np.exp(scores - np.where(dead, 0.0, row_max))
-    total = e.sum(axis=-1, keepdims=True)
-    probs = np.where(dead, 0.0, e / np.where(dead, 1.0, total)).astype(q.dtype, copy=False)
+    probs = safe_softmax(scores)
     out = probs @ v  # (B, Tq, Dv)
     return out, probs
 
@@ -70,7 +100,7 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     check_attention_inputs("attention_backward", q, k, v, None,
                            [("probs", probs, (batch, t_q, t_k)), ("grad_out", grad_out, (batch, t_q, v.shape[2]))])
     if scale is None:
-        scale = 1.0 / np.sqrt(d)
+        scale = default_scale(d)
     scale = q.dtype.type(scale)
     grad_v = probs.transpose(0, 2, 1) @ grad_out  # (B, Tk, Dv)
     grad_p = grad_out @ v.transpose(0, 2, 1)  # (B, Tq, Tk)

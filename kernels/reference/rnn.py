@@ -1,14 +1,19 @@
-"""One step of an Elman RNN with tanh, in plain NumPy: the oracle for the cpu cell.
+"""One step of the three recurrent cells in plain NumPy: the oracle for the cpu and cuda cells.
 
-Shapes: x (N, I), h (N, H), w_ih (H, I), w_hh (H, H), b_ih / b_hh (H,) or None  ->  h_new (N, H).
+    tanh RNN  h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)                        G = 1 gate block
+    LSTM      (h', c') from the gates i, f, g, o                                 G = 4
+    GRU       h' from the gates r, z and the candidate n                         G = 3
+
+Shapes: x (N, I), h and c (N, H), w_ih (G·H, I), w_hh (G·H, H), b_ih / b_hh (G·H,) or None; the gate blocks are
+stacked in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n), so a torch state dict's weights plug in as they are.
 """
 import numpy as np
 
 _FLOATS = (np.float32, np.float64)
 
 
-def check_rnn_inputs(kernel, x, h, w_ih, w_hh, extras=()):
-    """Validate x, h, weights and (name, array-or-None, shape) extras; shared with the cpu backend."""
+def check_rnn_inputs(kernel, x, h, w_ih, w_hh, extras=(), gates=1):
+    """Validate x, h, weights (gates·H rows) and (name, array-or-None, shape) extras; shared with the other backends."""
     named = [("x", x), ("h", h), ("w_ih", w_ih), ("w_hh", w_hh)] + [(n, a) for n, a, _ in extras if a is not None]
     for name, array in named:
         if not isinstance(array, np.ndarray):
@@ -19,7 +24,7 @@ def check_rnn_inputs(kernel, x, h, w_ih, w_hh, extras=()):
         raise ValueError(f"{kernel}: x {x.shape} and h {h.shape} must be 2-D (N, I) and (N, H)")
     n_batch, n_in = x.shape
     n_hidden = h.shape[1]
-    expected = {"h": (n_batch, n_hidden), "w_ih": (n_hidden, n_in), "w_hh": (n_hidden, n_hidden)}
+    expected = {"h": (n_batch, n_hidden), "w_ih": (gates * n_hidden, n_in), "w_hh": (gates * n_hidden, n_hidden)}
     for name, array in (("h", h), ("w_ih", w_ih), ("w_hh", w_hh)):
         if array.shape != expected[name]:
             raise ValueError(f"{kernel}: {name} {array.shape} must be {expected[name]} for x {x.shape}, h {h.shape}")
@@ -51,3 +56,116 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
                      [("h_new", h_new, shape), ("grad_h_new", grad_h_new, shape)])
     dz = grad_h_new * (1.0 - h_new * h_new)  # (N, H)
     return dz @ w_ih, dz @ w_hh, dz.T @ x, dz.T @ h, dz.sum(axis=0)
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^-z), through e = exp(-|z|) ≤ 1 so that no exp overflows: σ = 1/(1+e) or e/(1+e)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+def _gate_preactivations(x, h, w_ih, w_hh, b_ih, b_hh):
+    """(x W_ihᵀ + b_ih, h W_hhᵀ + b_hh), each (N, G·H); a missing bias adds nothing."""
+    gi = x @ w_ih.T
+    gh = h @ w_hh.T
+    if b_ih is not None:
+        gi = gi + b_ih
+    if b_hh is not None:
+        gh = gh + b_hh
+    return gi, gh
+
+
+def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step, PyTorch's gate order i, f, g, o:
+
+        [i | f | g | o] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh          (N, 4H), then
+        i = σ(i), f = σ(f), g = tanh(g), o = σ(o)
+        c' = f ∘ c + i ∘ g
+        h' = o ∘ tanh(c')
+
+    Returns (h_new, c_new, gates): gates (N, 4H) holds the activated [i | f | g | o], kept for the backward.
+    """
+    n_hidden = h.shape[1] if isinstance(h, np.ndarray) and h.ndim == 2 else -1
+    shape = h.shape if isinstance(h, np.ndarray) else None
+    check_rnn_inputs("lstm_cell_forward", x, h, w_ih, w_hh,
+                     [("c", c, shape), ("b_ih", b_ih, (4 * n_hidden,)), ("b_hh", b_hh, (4 * n_hidden,))], gates=4)
+    if c is None:
+        raise TypeError("lstm_cell_forward: c must be a numpy.ndarray, got NoneType")
+    gi, gh = _gate_preactivations(x, h, w_ih, w_hh, b_ih, b_hh)
+    z = gi + gh  # (N, 4H)
+    i, f, g, o = np.split(z, 4, axis=1)
+    i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+    c_new = f * c + i * g
+    h_new = o * np.tanh(c_new)
+    return h_new, c_new, np.concatenate([i, f, g, o], axis=1)
+
+
+def lstm_cell_backward(x, h, c, w_ih, w_hh, c_new, gates, grad_h_new, grad_c_new):
+    """The LSTM step's backward, with t = tanh(c') and gh, gc the gradients arriving at h' and c':
+
+        do = gh ∘ t                       dc = gc + gh ∘ o ∘ (1 - t²)       (all of c's gradient)
+        di = dc ∘ g     df = dc ∘ c       dg = dc ∘ i                       grad_c = dc ∘ f
+        dz = [di ∘ i(1-i) | df ∘ f(1-f) | dg ∘ (1-g²) | do ∘ o(1-o)]        (N, 4H), at the pre-activations
+        grad_x = dz W_ih   grad_h = dz W_hh   grad_w_ih = dzᵀ x   grad_w_hh = dzᵀ h   grad_bias = Σ_n dz
+
+    Returns (grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias); grad_bias serves both b_ih and b_hh.
+    """
+    shape = h.shape if isinstance(h, np.ndarray) else None
+    gates_shape = (shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_rnn_inputs("lstm_cell_backward", x, h, w_ih, w_hh,
+                     [("c", c, shape), ("c_new", c_new, shape), ("gates", gates, gates_shape),
+                      ("grad_h_new", grad_h_new, shape), ("grad_c_new", grad_c_new, shape)], gates=4)
+    i, f, g, o = np.split(gates, 4, axis=1)
+    t = np.tanh(c_new)
+    d_o = grad_h_new * t
+    d_c = grad_c_new + grad_h_new * o * (1.0 - t * t)
+    dz = np.concatenate([d_c * g * i * (1.0 - i), d_c * c * f * (1.0 - f), d_c * i * (1.0 - g * g),
+                         d_o * o * (1.0 - o)], axis=1)  # (N, 4H)
+    return dz @ w_ih, dz @ w_hh, d_c * f, dz.T @ x, dz.T @ h, dz.sum(axis=0)
+
+
+def gru_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step, PyTorch's gate order r, z, n (the reset gate acts on W_hn h + b_hn, as in torch):
+
+        [gi_r | gi_z | gi_n] = x W_ihᵀ + b_ih      [gh_r | gh_z | gh_n] = h W_hhᵀ + b_hh      (N, 3H) each
+        r = σ(gi_r + gh_r)    z = σ(gi_z + gh_z)    n = tanh(gi_n + r ∘ gh_n)
+        h' = (1 - z) ∘ n + z ∘ h
+
+    Returns (h_new, gates): gates (N, 4H) holds [r | z | n | gh_n], kept for the backward.
+    """
+    n_hidden = h.shape[1] if isinstance(h, np.ndarray) and h.ndim == 2 else -1
+    check_rnn_inputs("gru_cell_forward", x, h, w_ih, w_hh,
+                     [("b_ih", b_ih, (3 * n_hidden,)), ("b_hh", b_hh, (3 * n_hidden,))], gates=3)
+    gi, gh = _gate_preactivations(x, h, w_ih, w_hh, b_ih, b_hh)
+    gi_r, gi_z, gi_n = np.split(gi, 3, axis=1)
+    gh_r, gh_z, gh_n = np.split(gh, 3, axis=1)
+    r = sigmoid(gi_r + gh_r)
+    z = sigmoid(gi_z + gh_z)
+    n = np.tanh(gi_n + r * gh_n)
+    h_new = (1.0 - z) * n + z * h
+    return h_new, np.concatenate([r, z, n, gh_n], axis=1)
+
+
+def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
+    """The GRU step's backward, with g the gradient arriving at h':
+
+        dn = g ∘ (1 - z) ∘ (1 - n²)                        (at n's pre-activation gi_n + r ∘ gh_n)
+        dr = dn ∘ gh_n ∘ r(1-r)        dz = g ∘ (h - n) ∘ z(1-z)
+        d_gi = [dr | dz | dn]          d_gh = [dr | dz | dn ∘ r]                         (N, 3H) each
+        grad_x = d_gi W_ih     grad_h = d_gh W_hh + g ∘ z     grad_w_ih = d_giᵀ x     grad_w_hh = d_ghᵀ h
+        grad_b_ih = Σ_n d_gi   grad_b_hh = Σ_n d_gh
+
+    Returns (grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh).
+    """
+    shape = h.shape if isinstance(h, np.ndarray) else None
+    gates_shape = (shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_rnn_inputs("gru_cell_backward", x, h, w_ih, w_hh,
+                     [("gates", gates, gates_shape), ("grad_h_new", grad_h_new, shape)], gates=3)
+    r, z, n, gh_n = np.split(gates, 4, axis=1)
+    d_n = grad_h_new * (1.0 - z) * (1.0 - n * n)
+    d_r = d_n * gh_n * r * (1.0 - r)
+    d_z = grad_h_new * (h - n) * z * (1.0 - z)
+    d_gi = np.concatenate([d_r, d_z, d_n], axis=1)  # (N, 3H)
+    d_gh = np.concatenate([d_r, d_z, d_n * r], axis=1)  # (N, 3H)
+    grad_h = d_gh @ w_hh + grad_h_new * z
+    return d_gi @ w_ih, grad_h, d_gi.T @ x, d_gh.T @ h, d_gi.sum(axis=0), d_gh.sum(axis=0)

@@ -4,9 +4,15 @@ The reduction axis is always the LAST axis (the engine moves axes first); any le
 so `x` is viewed as (R, C).
 
 Numerical stability: every row has its maximum subtracted before `exp`, so logits of ±1e4 are exact.
--inf entries are fine (they get probability 0). A row that is entirely -inf has no defined softmax: we return
-NaN for the whole row, as PyTorch does (max = -inf, and -inf - -inf = NaN). The engine only produces such rows
-through attention masks, and attention handles fully-masked rows itself (see attention.py).
+
+Non-finite values behave exactly as in PyTorch (the tests check each case against torch):
+  * -inf entries (masked classes) get probability 0 and log-probability -inf; the rest of the row is normal.
+  * A row that is entirely -inf has no defined softmax: the whole row is NaN (max = -inf, -inf - -inf = NaN).
+    Attention, which makes such rows from masks, handles them itself (see attention.py).
+  * A row holding +inf or NaN is NaN throughout (inf - inf = NaN, and NaN spreads through the row sum).
+  * Cross-entropy adds the label-smoothing term ε/C·Σ_c logp only when ε > 0: with a -inf logit Σ_c logp is
+    -inf, and 0·(-inf) would turn the loss of [[-inf, 0, 1]] into NaN instead of 1.3133.
+Empty inputs (R = 0 rows or C = 0 classes) give empty outputs.
 """
 import numpy as np
 
@@ -14,13 +20,13 @@ _FLOATS = (np.float32, np.float64)
 
 
 def check_float_array(kernel, name, array):
-    """Raise TypeError unless `array` is a float32/float64 ndarray with at least one dim."""
+    """Raise TypeError unless `array` is a float32/float64 ndarray with at least one dim (any dim may be 0)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got {type(array).__name__}")
     if array.dtype not in _FLOATS:
         raise TypeError(f"{kernel}: {name} must be float32 or float64, got {array.dtype}")
-    if array.ndim < 1 or array.shape[-1] == 0:
-        raise ValueError(f"{kernel}: {name} needs a non-empty last axis, got shape {array.shape}")
+    if array.ndim < 1:
+        raise ValueError(f"{kernel}: {name} needs at least one dim (the class axis), got a 0-d array")
 
 
 def check_float_pair(kernel, a_name, a, b_name, b):
@@ -58,6 +64,11 @@ def raise_bad_target(kernel, value, n_classes, ignore_index):
                      f"(and is not ignore_index={ignore_index})")
 
 
+def smoothing_share(label_smoothing, n_classes):
+    """ε/C, the probability label smoothing gives every class (0 when there are no classes: N = C = 0)."""
+    return label_smoothing / n_classes if n_classes else 0.0
+
+
 def softmax_forward(x):
     """y = exp(x - max) / Σ exp(x - max) over the last axis.  dy/dx: gx = y * (g - Σ g·y).
 
@@ -65,9 +76,12 @@ def softmax_forward(x):
     array([0.25, 0.75])
     """
     check_float_array("softmax_forward", "x", x)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+    if x.size == 0:
+        return np.empty_like(x)
+    with np.errstate(invalid="ignore"):  # -inf - -inf and inf - inf are NaN: the answer for those rows
+        shifted = x - x.max(axis=-1, keepdims=True)
+        e = np.exp(shifted)
+        return e / e.sum(axis=-1, keepdims=True)
 
 
 def softmax_backward(y, grad_y):
@@ -80,8 +94,11 @@ def softmax_backward(y, grad_y):
 def log_softmax_forward(x):
     """y = (x - max) - log Σ exp(x - max).  gx = g - exp(y) Σ g."""
     check_float_array("log_softmax_forward", "x", x)
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    if x.size == 0:
+        return np.empty_like(x)
+    with np.errstate(invalid="ignore"):
+        shifted = x - x.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def log_softmax_backward(y, grad_y):
@@ -102,7 +119,10 @@ def cross_entropy_forward(logits, target, ignore_index=-100, label_smoothing=0.0
     safe_target = np.where(keep, target, 0)
     picked = log_probs[np.arange(n_rows), safe_target]
     eps = label_smoothing
-    loss = -(1.0 - eps) * picked - (eps / n_classes) * log_probs.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        loss = -(1.0 - eps) * picked
+        if eps > 0:  # only then: Σ_c logp is -inf for a row with a masked class, and 0·(-inf) is NaN
+            loss = loss - smoothing_share(eps, n_classes) * log_probs.sum(axis=1)
     loss = np.where(keep, loss, 0.0).astype(logits.dtype)
     return loss, log_probs
 
@@ -117,7 +137,7 @@ def cross_entropy_backward(log_probs, target, grad_loss, ignore_index=-100, labe
                          f"({n_rows},) {log_probs.dtype}")
     eps = label_smoothing
     keep = target != ignore_index
-    grad = np.exp(log_probs) - eps / n_classes
+    grad = np.exp(log_probs) - smoothing_share(eps, n_classes)
     rows = np.nonzero(keep)[0]
     grad[rows, target[rows]] -= 1.0 - eps
     grad *= np.where(keep, grad_loss, 0.0)[:, None]

@@ -94,3 +94,43 @@ def test_attention_errors_name_the_kernel(module):
         module.attention_forward(q, q, q, np.zeros((2, 3, 2)), False, 1.0)
     with pytest.raises(ValueError, match="attention_backward.*probs"):
         module.attention_backward(q, q, q, np.ones((2, 3, 2)), q, 1.0)
+
+
+def _special_attention_cases():
+    """(name, q, k, v, mask): a NaN in each of q, k, v, a NaN mask entry, +inf and -inf scores, overflow."""
+    rng = np.random.default_rng(3)
+    base = [rng.standard_normal(shape) for shape in ((2, 3, 4), (2, 5, 4), (2, 5, 3))]
+    cases = []
+    for name, which, index, value in (("nan_q", 0, (0, 1, 2), np.nan), ("nan_k", 1, (1, 4, 0), np.nan),
+                                      ("nan_v", 2, (0, 2, 1), np.nan), ("inf_q", 0, (1, 0, 0), np.inf),
+                                      ("minus_inf_k", 1, (0, 3, 1), -np.inf)):
+        arrays = [a.copy() for a in base]
+        arrays[which][index] = value
+        cases.append((name, *arrays, None))
+    mask = np.zeros((2, 3, 5))
+    mask[1, 2, 0] = np.nan
+    mask[0, 0, :] = -np.inf  # and a fully masked row
+    cases.append(("nan_and_masked_rows", *base, mask))
+    huge = [base[0] * 1e200, base[1] * 1e200, base[2]]  # scores overflow to ±inf
+    cases.append(("overflow", *huge, None))
+    return cases
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", _special_attention_cases(), ids=lambda case: case[0])
+def test_attention_cpu_matches_reference_on_nan_inf_and_overflow(case, dtype):
+    """The reference is checked against torch on such inputs (tests/test_numerical_edge_cases.py); the cpu kernel
+    must put NaN in the same places (a NaN in k poisons every row, one in q its own row) and agree elsewhere."""
+    _, q, k, v, mask = case
+    q, k, v = (a.astype(dtype) for a in (q, k, v))
+    mask = None if mask is None else mask.astype(dtype)
+    out_ref, probs_ref = ref.attention_forward(q, k, v, mask, False, 0.5)
+    out, probs = cpu.attention_forward(q, k, v, mask, False, 0.5)
+    np.testing.assert_allclose(out, out_ref, equal_nan=True, **_tol(dtype))
+    np.testing.assert_allclose(probs, probs_ref, equal_nan=True, **_tol(dtype))
+    grad_out = np.random.default_rng(4).standard_normal(out.shape).astype(dtype)
+    grads = cpu.attention_backward(q, k, v, probs_ref, grad_out, 0.5)
+    for name, got, want in zip(("grad_q", "grad_k", "grad_v"), grads,
+                               ref.attention_backward(q, k, v, probs_ref, grad_out, 0.5)):
+        np.testing.assert_allclose(got, want, equal_nan=True, err_msg=name, **_tol(dtype))

@@ -96,3 +96,62 @@ def test_attention_matches_reference_and_zeroes_fully_masked_rows(causal, masked
     got = cuda_kernels.attention_backward(q, k, v, probs, grad_out.astype(dtype))
     for name, value, expected in zip(("grad_q", "grad_k", "grad_v"), got, want):
         np.testing.assert_allclose(_host(value), expected, **_tol(dtype, loose=True), err_msg=name)
+
+
+SPECIAL_ROWS = np.array([[-np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0],
+                         [-np.inf, -np.inf, 2.0], [1e4, -1e4, 0.0]])
+SPECIAL_TARGETS = np.array([1, 1, 1, 1, 2, 0])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_family_matches_reference_on_masked_infinite_and_nan_rows(dtype):
+    """The reference is checked against torch on these rows (tests/test_numerical_edge_cases.py)."""
+    x = SPECIAL_ROWS.astype(dtype)
+    for name in ("softmax_forward", "log_softmax_forward"):
+        np.testing.assert_allclose(_host(getattr(cuda_kernels, name)(x)), getattr(ref, name)(x), equal_nan=True,
+                                   **_tol(dtype, loose=True), err_msg=name)
+    g = np.random.default_rng(13).standard_normal(x.shape).astype(dtype)
+    y, log_y = ref.softmax_forward(x), ref.log_softmax_forward(x)
+    np.testing.assert_allclose(_host(cuda_kernels.softmax_backward(y, g)), ref.softmax_backward(y, g), equal_nan=True,
+                               **_tol(dtype, loose=True))
+    np.testing.assert_allclose(_host(cuda_kernels.log_softmax_backward(log_y, g)), ref.log_softmax_backward(log_y, g),
+                               equal_nan=True, **_tol(dtype, loose=True))
+    for smoothing in (0.0, 0.1):
+        loss, log_probs = cuda_kernels.cross_entropy_forward(x, SPECIAL_TARGETS, -100, smoothing)
+        loss_ref, log_probs_ref = ref.cross_entropy_forward(x, SPECIAL_TARGETS, -100, smoothing)
+        np.testing.assert_allclose(_host(loss), loss_ref, equal_nan=True, **_tol(dtype, loose=True))
+        np.testing.assert_allclose(_host(log_probs), log_probs_ref, equal_nan=True, **_tol(dtype, loose=True))
+        grad_loss = g[:, 0].copy()
+        np.testing.assert_allclose(
+            _host(cuda_kernels.cross_entropy_backward(log_probs_ref, SPECIAL_TARGETS, grad_loss, -100, smoothing)),
+            ref.cross_entropy_backward(log_probs_ref, SPECIAL_TARGETS, grad_loss, -100, smoothing), equal_nan=True,
+            **_tol(dtype, loose=True))
+    assert _host(cuda_kernels.cross_entropy_forward(x[:1], np.array([1]), -100, 0.0)[0])[0] == pytest.approx(1.3132617)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("poison", ["nan_q", "nan_k", "nan_v", "inf_q", "overflow"])
+def test_attention_matches_reference_on_nan_inf_and_overflow(poison, dtype):
+    """NaN in q poisons its row, in k every row, in v a column; +inf / overflowing scores give NaN rows and
+    scores that overflow to -inf everywhere give a zero row, as in torch (the reference is checked against it)."""
+    rng = np.random.default_rng(12)
+    q, k, v = rng.standard_normal((1, 2, 3)), rng.standard_normal((1, 3, 3)), rng.standard_normal((1, 3, 2))
+    if poison == "overflow":
+        q[0, 0, 0], q[0, 1, 0] = 1e200, -1e200
+        k[0, :, 0] = [1e200, 1e200, 1e200]  # row 0: +inf scores (NaN row), row 1: all -inf (zero row)
+    else:
+        which, index, value = {"nan_q": (q, (0, 1, 2), np.nan), "nan_k": (k, (0, 2, 0), np.nan),
+                               "nan_v": (v, (0, 1, 1), np.nan), "inf_q": (q, (0, 0, 0), np.inf)}[poison]
+        which[index] = value
+    q, k, v = (a.astype(dtype) for a in (q, k, v))
+    out_ref, probs_ref = ref_attention.attention_forward(q, k, v, None, False)
+    out, probs = cuda_kernels.attention_forward(q, k, v, None, False)
+    np.testing.assert_allclose(_host(out), out_ref, equal_nan=True, **_tol(dtype, loose=True))
+    np.testing.assert_allclose(_host(probs), probs_ref, equal_nan=True, **_tol(dtype, loose=True))
+    grad_out = rng.standard_normal(out_ref.shape).astype(dtype)
+    want = ref_attention.attention_backward(q, k, v, probs_ref, grad_out)
+    got = cuda_kernels.attention_backward(q, k, v, probs_ref, grad_out)
+    for name, value, expected in zip(("grad_q", "grad_k", "grad_v"), got, want):
+        np.testing.assert_allclose(_host(value), expected, equal_nan=True, **_tol(dtype, loose=True), err_msg=name)

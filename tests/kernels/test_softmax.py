@@ -134,3 +134,41 @@ def test_softmax_family_errors_name_the_kernel(module):
         module.cross_entropy_backward(np.ones((2, 3)), np.array([-1, 0]), np.ones(2), -100, 0.0)
     with pytest.raises(TypeError, match="cross_entropy_forward"):
         module.cross_entropy_forward(np.ones((2, 3)), np.array([0.0, 1.0]), -100, 0.0)
+
+
+# Rows where a formula can go wrong: a masked class (-inf), every class masked, +inf, NaN, and ±1e4.
+SPECIAL_ROWS = np.array([[-np.inf, 0.0, 1.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0], [np.inf, np.inf, 0.0],
+                         [np.nan, 0.0, 1.0], [-np.inf, -np.inf, 2.0], [1e4, -1e4, 0.0], [np.inf, -np.inf, 0.0]])
+SPECIAL_TARGETS = np.array([1, 1, 1, 1, 1, 2, 0, 0])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_family_cpu_matches_reference_on_masked_infinite_and_nan_rows(dtype):
+    """The reference is checked against torch on these rows (tests/test_numerical_edge_cases.py); the cpu kernels
+    must put NaN and ±inf in the same places and agree elsewhere."""
+    x = SPECIAL_ROWS.astype(dtype)
+    g = np.random.default_rng(0).standard_normal(x.shape).astype(dtype)
+    for name in ("softmax_forward", "log_softmax_forward"):
+        np.testing.assert_allclose(getattr(cpu, name)(x), getattr(ref, name)(x), equal_nan=True, **_tol(dtype),
+                                   err_msg=name)
+    y, log_y = ref.softmax_forward(x), ref.log_softmax_forward(x)
+    np.testing.assert_allclose(cpu.softmax_backward(y, g), ref.softmax_backward(y, g), equal_nan=True, **_tol(dtype))
+    np.testing.assert_allclose(cpu.log_softmax_backward(log_y, g), ref.log_softmax_backward(log_y, g), equal_nan=True,
+                               **_tol(dtype))
+    for smoothing in (0.0, 0.1):
+        loss, log_probs = cpu.cross_entropy_forward(x, SPECIAL_TARGETS, -100, smoothing)
+        loss_ref, log_probs_ref = ref.cross_entropy_forward(x, SPECIAL_TARGETS, -100, smoothing)
+        np.testing.assert_allclose(loss, loss_ref, equal_nan=True, **_tol(dtype, loose=True))
+        np.testing.assert_allclose(log_probs, log_probs_ref, equal_nan=True, **_tol(dtype, loose=True))
+        grad_loss = g[:, 0].copy()
+        args = (log_probs_ref, SPECIAL_TARGETS, grad_loss, -100, smoothing)
+        np.testing.assert_allclose(cpu.cross_entropy_backward(*args), ref.cross_entropy_backward(*args), equal_nan=True,
+                                   **_tol(dtype, loose=True))
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_cross_entropy_with_a_masked_class_is_finite_without_smoothing_and_inf_on_a_masked_target(module):
+    logits = np.array([[-np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0]], dtype=np.float32)
+    loss, _ = module.cross_entropy_forward(logits, np.array([1, 0]), -100, 0.0)
+    np.testing.assert_allclose(loss, [1.3132617, np.inf], rtol=1e-6)  # 0·(-inf) must not turn row 0 into NaN

@@ -62,7 +62,7 @@ def td_targets(rewards, terminated, next_q_target, gamma, next_q_online=None):
     array([2.], dtype=float32)
     """
     if next_q_online is None:
-        next_value = next_q_target.max(axis=1)
+        next_value = next_q_target.max(axis=1)  # NumPy arrays here
     else:
         chosen = next_q_online.argmax(axis=1)  # (B,)
         next_value = next_q_target[np.arange(len(chosen)), chosen]

@@ -1,101 +1,233 @@
-"""Functional forms of the layers and losses, as `torch.nn.functional`.
+"""Functional forms of the layers and losses, as `torch.nn.functional` (same names, argument names and defaults).
 
 Fused ops (conv2d, pooling, softmax, cross-entropy, attention, RNN cell, layer norm) come from `tinygrad_edu.ops`;
-the rest are a few lines of composite tensor code here, differentiated by the engine.
+the rest are a few lines of composite tensor code here, differentiated by the engine. The losses live in
+`loss_functions.py` and are re-exported here, so `F.cross_entropy` works as in PyTorch.
+
+Arguments PyTorch has but this engine does not implement (max_norm, ceil_mode that changes the output, padding
+modes other than 'zeros'/'constant', ...) raise NotImplementedError naming the argument; `inplace=True` is accepted
+and computed out of place (the result is the same; the input tensor is left unchanged).
 """
+import warnings
+
 import numpy as np
 
+from tinygrad_edu.autograd import no_grad
+from tinygrad_edu.nn.loss_functions import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from tinygrad_edu.ops import conv as conv_ops
+from tinygrad_edu.ops import elementwise, movement
+from tinygrad_edu.ops import softmax as softmax_ops
 from tinygrad_edu.ops.attention import scaled_dot_product_attention
-from tinygrad_edu.ops.conv import avg_pool2d, conv2d, max_pool2d
-from tinygrad_edu.ops.elementwise import as_operands, where
+from tinygrad_edu.ops.elementwise import where
 from tinygrad_edu.ops.linalg import linear
-from tinygrad_edu.ops.loss import BinaryCrossEntropyWithLogits
-from tinygrad_edu.ops.norm import layer_norm
+from tinygrad_edu.ops.norm import layer_norm as _fused_layer_norm
 from tinygrad_edu.ops.rnn import rnn_tanh_cell
-from tinygrad_edu.ops.softmax import cross_entropy_per_sample, log_softmax, softmax
-from tinygrad_edu.tensor import Tensor, as_array, default_generator
+from tinygrad_edu.tensor import Tensor, array_to_device, as_array, default_generator, is_device_array
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout",
-    "embedding", "gelu", "huber_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d",
-    "mse_loss", "nll_loss", "relu", "rnn_tanh_cell", "scaled_dot_product_attention", "sigmoid",
-    "smooth_l1_loss", "softmax", "tanh",
+    "normalize",
+    "avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
+    "cross_entropy", "dropout", "embedding", "gelu", "huber_loss", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "log_softmax", "logsigmoid", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "rnn_tanh_cell",
+    "scaled_dot_product_attention", "sigmoid", "smooth_l1_loss", "softmax", "softplus", "tanh",
 ]
 
 
-def relu(x):
-    return x.relu()
+# ----- activations ----------------------------------------------------------------------------------------------
+def relu(input, inplace=False):
+    return input.relu()
 
 
-def tanh(x):
-    return x.tanh()
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return input.leaky_relu(negative_slope)
 
 
-def sigmoid(x):
-    return x.sigmoid()
+def gelu(input, approximate="none"):
+    return input.gelu(approximate=approximate)
 
 
-def gelu(x, approximate="none"):
-    return x.gelu(approximate=approximate)
+def tanh(input):
+    return input.tanh()
 
 
-def leaky_relu(x, negative_slope=0.01):
-    return x.leaky_relu(negative_slope)
+def sigmoid(input):
+    return input.sigmoid()
 
 
-def dropout(x, p=0.5, training=True):
+def softplus(input, beta=1.0, threshold=20.0):
+    """(1/β) log(1 + e^(βx)), and x itself where βx > threshold (fused and stable: see ops/elementwise.py)."""
+    return elementwise.softplus(input, beta, threshold)
+
+
+def logsigmoid(input):
+    """log σ(x) = -softplus(-x), stable at both tails (fused: see ops/elementwise.py)."""
+    return elementwise.logsigmoid(input)
+
+
+def _softmax_dim(name, ndim, dim, axis, stacklevel):
+    if axis is not None:  # the engine's own spelling, kept as an alias
+        return axis
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as "
+                  f"an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1  # PyTorch's legacy rule
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """e^x / Σ e^x along `dim` (fused and max-shifted). Without dim, PyTorch's deprecated implicit choice."""
+    if dtype is not None:
+        input = input.astype(dtype)
+    return softmax_ops.softmax(input, _softmax_dim("softmax", input.ndim, dim, axis, _stacklevel))
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+    """x - logsumexp(x) along `dim` (fused). Without dim, PyTorch's deprecated implicit choice."""
+    if dtype is not None:
+        input = input.astype(dtype)
+    return softmax_ops.log_softmax(input, _softmax_dim("log_softmax", input.ndim, dim, axis, _stacklevel))
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(‖input‖_p along dim, eps): rows (or columns) scaled to unit p-norm, as torch's F.normalize."""
+    norm = input.norm(p=p, dim=dim, keepdim=True)
+    return input / norm.clamp(min=eps)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1/(1-p), so the expectation is unchanged."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
-        return x
+        return input
     if p == 1.0:
-        return x * 0.0
-    keep = default_generator().random(x.shape) >= p
-    return x * Tensor._from_array((keep / (1.0 - p)).astype(x.dtype), device=x.device)
+        return input * 0.0
+    keep = default_generator().random(input.shape) >= p
+    scale = (keep / (1.0 - p)).astype(input.dtype)
+    return input * Tensor._from_array(array_to_device(scale, input.device), device=input.device)
 
 
-def embedding(indices, weight, padding_idx=None):
-    """Rows of `weight` picked by integer `indices`; the backward scatter-adds into the picked rows."""
-    index_array = as_array(indices)
-    if index_array.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {index_array.dtype}")
-    if index_array.size and (index_array.min() < 0 or index_array.max() >= weight.shape[0]):
-        raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows (got values in [{index_array.min()}, {index_array.max()}])")
-    rows = weight[index_array]
-    if padding_idx is not None:
-        # The padding row contributes zeros and receives no gradient.
-        keep = (index_array != padding_idx)[..., None].astype(weight.dtype)
-        rows = rows * Tensor._from_array(keep)
-    return rows
+# ----- linear, convolution, pooling ------------------------------------------------------------------------------
+def _same_padding(op_name, kernel_size, stride, dilation):
+    """padding='same': total dilation·(k-1) per spatial dim, the odd one on the right/bottom (as PyTorch)."""
+    stride = conv_ops.pair(stride, "stride", op_name)
+    if stride != (1, 1):
+        raise ValueError(f"{op_name}: padding='same' is not supported for strided convolutions (stride={stride})")
+    dilation = conv_ops.pair(dilation, "dilation", op_name)
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+    return [(total // 2, total - total // 2) for total in totals]
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """Normalise each channel (axis 1) over the batch and spatial axes.
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, as `torch.nn.functional.conv2d`; padding may also be 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            (top, bottom), (left, right) = _same_padding("conv2d", weight.shape[2:], stride, dilation)
+            if (top, left) != (bottom, right):
+                input = pad(input, (left, right, top, bottom))  # the extra row/column goes after, as PyTorch
+                padding = 0
+            else:
+                padding = (top, left)
+        else:
+            raise ValueError(f"conv2d: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    return conv_ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
-    Training uses the batch statistics (biased variance) and updates the running ones in place with the unbiased
-    variance, as PyTorch; evaluation uses the running statistics.
+
+def _check_ceil_mode(op_name, input, kernel_size, stride, padding, ceil_mode):
+    """ceil_mode=True is accepted when it gives the same output size as floor (the common even-size case)."""
+    if not ceil_mode:
+        return
+    kernel = conv_ops.pair(kernel_size, "kernel_size", op_name)
+    step = kernel if stride is None else conv_ops.pair(stride, "stride", op_name)
+    pads = conv_ops.pair(padding, "padding", op_name)
+    for size, k, s, p in zip(input.shape[2:], kernel, step, pads):
+        span = size + 2 * p - k
+        ceil_out = -(-span // s) + 1
+        if (ceil_out - 1) * s >= size + p:  # PyTorch drops a last window that starts in the right padding
+            ceil_out -= 1
+        if ceil_out != span // s + 1:
+            raise NotImplementedError(f"{op_name}: ceil_mode=True that adds a partial window is not supported "
+                                      f"(input {tuple(input.shape)}, kernel_size {kernel}, stride {step}); "
+                                      f"pad the input instead")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max over each window, as `torch.nn.functional.max_pool2d`; stride defaults to kernel_size."""
+    if dilation not in (1, (1, 1)):
+        raise NotImplementedError(f"max_pool2d: dilation={dilation} is not supported; only dilation=1")
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    _check_ceil_mode("max_pool2d", input, kernel_size, stride, padding, ceil_mode)
+    return conv_ops.max_pool2d(input, kernel_size, stride, padding)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Mean over each window, as `torch.nn.functional.avg_pool2d`; stride defaults to kernel_size."""
+    if not count_include_pad and padding not in (0, (0, 0)):
+        raise NotImplementedError("avg_pool2d: count_include_pad=False with padding > 0 is not supported")
+    _check_ceil_mode("avg_pool2d", input, kernel_size, stride, padding, ceil_mode)
+    out = conv_ops.avg_pool2d(input, kernel_size, stride, padding)
+    if divisor_override is not None:
+        kernel = conv_ops.pair(kernel_size, "kernel_size", "avg_pool2d")
+        if divisor_override == 0:
+            raise RuntimeError("avg_pool2d: divisor must be not zero")
+        out = out * (kernel[0] * kernel[1] / divisor_override)  # window sum / divisor
+    return out
+
+
+# ----- normalization ----------------------------------------------------------------------------------------------
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last len(normalized_shape) dims, then scale by weight and shift by bias (fused)."""
+    if weight is None and bias is not None:
+        # The fused op takes a bias only with a weight; a bias alone is one more (broadcast) add.
+        return _fused_layer_norm(input, normalized_shape, None, None, eps) + bias
+    return _fused_layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalise each channel (dim 1) over the batch and spatial dims, as `torch.nn.functional.batch_norm`.
+
+    training=True uses the batch statistics (biased variance) and, when running stats are given, updates them
+    in place: running = (1 - momentum)·running + momentum·batch, with the unbiased variance, as PyTorch.
+    training=False uses the running statistics, which must then be given.
     """
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {x.shape}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {tuple(input.shape)}")
+    channels = input.shape[1]
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if stat is None and not training:
+            raise RuntimeError(f"batch_norm: {name} must be defined in evaluation mode")
+        if stat is not None and stat.shape != (channels,):
+            raise RuntimeError(f"batch_norm: {name} should contain {channels} elements (one per channel of input "
+                               f"{tuple(input.shape)}), not {stat.numel()}")
+    dims = (0,) + tuple(range(2, input.ndim))
+    shape = [1, channels] + [1] * (input.ndim - 2)  # broadcasts a per-channel vector over (N, C, ...)
     if training:
-        count = x.size // x.shape[1]
+        count = input.numel() // channels
         if count < 2:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {x.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        var = (centered * centered).mean(axis=axes, keepdims=True)
-        if running_mean is not None:
-            running_mean.data = ((1 - momentum) * running_mean.data + momentum * mean.data.reshape(-1)).astype(running_mean.dtype)
-            unbiased = var.data.reshape(-1) * count / (count - 1)
-            running_var.data = ((1 - momentum) * running_var.data + momentum * unbiased).astype(running_var.dtype)
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input size "
+                             f"{tuple(input.shape)}")
+        mean = input.mean(dim=dims, keepdim=True)
+        centered = input - mean
+        var = (centered * centered).mean(dim=dims, keepdim=True)
+        _update_running_stats(running_mean, running_var, mean, var, count, momentum)
         normalized = centered * (var + eps) ** -0.5
     else:
-        mean = running_mean.data.reshape(shape)
-        inv_std = 1.0 / np.sqrt(running_var.data.reshape(shape) + eps)
-        normalized = (x - Tensor._from_array(mean)) * Tensor._from_array(inv_std.astype(x.dtype))
+        mean = running_mean.detach().to(dtype=input.dtype).reshape(shape)
+        var = running_var.detach().to(dtype=input.dtype).reshape(shape)
+        normalized = (input - mean) * (var + eps) ** -0.5
     if weight is not None:
         normalized = normalized * weight.reshape(shape)
     if bias is not None:
@@ -103,93 +235,98 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     return normalized
 
 
-# ----- losses ---------------------------------------------------------------------------------------------------
-def _reduce(loss, reduction, op_name, count=None):
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.mean() if count is None else loss.sum() * (1.0 / max(count, 1))
-    raise ValueError(f"{op_name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+def _update_running_stats(running_mean, running_var, mean, var, count, momentum):
+    """The in-place running-statistics update, outside the graph. The arithmetic runs on the buffers' own
+    arrays (NumPy, or CudaArray for buffers on cuda), so nothing leaves the device."""
+    unbiased = var.data.reshape(-1) * (count / (count - 1))
+    with no_grad():
+        for stat, batch_value in ((running_mean, mean.data.reshape(-1)), (running_var, unbiased)):
+            if stat is not None:
+                updated = (1 - momentum) * stat.data + momentum * batch_value
+                stat.copy_(Tensor._from_array(updated, device=stat.device))
 
 
-def _classes_last(logits, target, op_name):
-    """(N, C, d1, ...) logits and (N, d1, ...) targets -> (N·d1·..., C) and (N·d1·...), as PyTorch accepts."""
-    target_array = as_array(target)
-    if logits.ndim > 2:
-        if target_array.shape != (logits.shape[0],) + logits.shape[2:]:
-            raise ValueError(f"{op_name}: logits {logits.shape} need target of shape {(logits.shape[0],) + logits.shape[2:]}, got {target_array.shape}")
-        axes = (0,) + tuple(range(2, logits.ndim)) + (1,)
-        logits = logits.permute(*axes).reshape(-1, logits.shape[1])
-        target_array = target_array.reshape(-1)
-    elif logits.ndim == 1:
-        logits = logits.reshape(1, -1)
-        target_array = target_array.reshape(1)
-    return logits, target_array
+# ----- embedding, one-hot, padding ------------------------------------------------------------------------------
+def normalize_padding_idx(padding_idx, num_embeddings, op_name):
+    """padding_idx in [-num_embeddings, num_embeddings) as a non-negative row index (AssertionError as PyTorch)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise AssertionError(f"{op_name}: padding_idx must be within num_embeddings: got padding_idx={padding_idx} "
+                             f"for {num_embeddings} embeddings")
+    return padding_idx + num_embeddings if padding_idx < 0 else padding_idx
 
 
-def cross_entropy(logits, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Cross-entropy from logits (N, C) (or (N, C, d...)) and integer class targets; fused and stable.
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+    """Rows of `weight` picked by integer indices; the backward scatter-adds into the picked rows.
 
-    `mean` averages over the targets that are not `ignore_index`, as PyTorch.
+    padding_idx: that row is returned as it is, but receives no gradient (so it stays what it was initialised
+    to, zeros for nn.Embedding), as PyTorch.
     """
-    shape = logits.shape
-    logits, target_array = _classes_last(logits, target, "cross_entropy")
-    loss = cross_entropy_per_sample(logits, target_array, ignore_index, label_smoothing)
-    if reduction == "none" and len(shape) != 2:
-        return loss.reshape((shape[0],) + shape[2:]) if len(shape) > 2 else loss.reshape(())
-    return _reduce(loss, reduction, "cross_entropy", count=int(np.sum(target_array != ignore_index)))
+    if max_norm is not None:
+        raise NotImplementedError("embedding: max_norm (renormalising looked-up rows in place) is not supported; "
+                                  "pass max_norm=None")
+    if scale_grad_by_freq:
+        raise NotImplementedError("embedding: scale_grad_by_freq=True is not supported")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; gradients are dense")
+    padding_idx = normalize_padding_idx(padding_idx, weight.shape[0], "embedding")
+    indices = as_array(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
+    if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
+        raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows (got values in "
+                         f"[{indices.min()}, {indices.max()}])")
+    rows = weight[indices]  # (*indices.shape, embedding_dim)
+    if padding_idx is not None:
+        is_padding = indices == padding_idx
+        if is_padding.any():
+            # Same values either way; where() sends the gradient only to the positions that are not padding.
+            condition = array_to_device(is_padding.reshape(is_padding.shape + (1,)), weight.device)
+            rows = where(Tensor._from_array(condition, device=weight.device), weight.detach()[indices], rows)
+    return rows
 
 
-def nll_loss(log_probs, target, ignore_index=-100, reduction="mean"):
-    """-log_probs[i, target_i], averaged over targets that are not `ignore_index`."""
-    log_probs, target_array = _classes_last(log_probs, target, "nll_loss")
-    if target_array.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target_array.dtype}")
-    valid = target_array != ignore_index
-    safe_target = np.where(valid, target_array, 0)
-    if np.any((safe_target < 0) | (safe_target >= log_probs.shape[1])):
-        raise ValueError(f"nll_loss: target values must be in [0, {log_probs.shape[1]}) or ignore_index, got {target_array}")
-    picked = log_probs[np.arange(log_probs.shape[0]), safe_target]
-    loss = -picked * Tensor._from_array(valid.astype(log_probs.dtype))
-    return _reduce(loss, reduction, "nll_loss", count=int(valid.sum()))
+def one_hot(tensor, num_classes=-1):
+    """(..., num_classes) int64 tensor with a 1 at each index; num_classes=-1 takes max(tensor) + 1."""
+    indices = as_array(tensor)
+    device = tensor.device if isinstance(tensor, Tensor) else "cpu"
+    if is_device_array(indices):
+        indices = indices.get()
+    if indices.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor of integer type, got dtype {indices.dtype}")
+    if indices.size and indices.min() < 0:
+        raise RuntimeError("one_hot: Class values must be non-negative.")
+    if num_classes == -1:
+        num_classes = int(indices.max()) + 1 if indices.size else 0
+    elif indices.size and indices.max() >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got "
+                           f"{int(indices.max())}.")
+    out = np.eye(num_classes, dtype=np.int64)[indices]
+    return Tensor._from_array(array_to_device(out, device), device=device)
 
 
-def _check_same_shape(op_name, prediction, target):
-    if prediction.shape != target.shape:
-        raise ValueError(f"{op_name}: input {prediction.shape} and target {target.shape} must have the same shape")
+def pad(input, pad, mode="constant", value=None):
+    """Pad (or, with negative amounts, crop) the last len(pad) // 2 dims, as `torch.nn.functional.pad`.
 
-
-def mse_loss(prediction, target, reduction="mean"):
-    prediction, target = as_operands(prediction, target, "mse_loss")
-    _check_same_shape("mse_loss", prediction, target)
-    difference = prediction - target
-    return _reduce(difference * difference, reduction, "mse_loss")
-
-
-def smooth_l1_loss(prediction, target, reduction="mean", beta=1.0):
-    """½d²/β where |d| < β, else |d| - ½β (PyTorch's SmoothL1Loss)."""
-    prediction, target = as_operands(prediction, target, "smooth_l1_loss")
-    _check_same_shape("smooth_l1_loss", prediction, target)
-    difference = prediction - target
-    absolute = difference.abs()
-    quadratic = difference * difference * (0.5 / beta)
-    loss = where(absolute.data < beta, quadratic, absolute - 0.5 * beta)
-    return _reduce(loss, reduction, "smooth_l1_loss")
-
-
-def huber_loss(prediction, target, reduction="mean", delta=1.0):
-    """½d² where |d| ≤ δ, else δ(|d| - ½δ): the DQN loss (PyTorch's HuberLoss)."""
-    prediction, target = as_operands(prediction, target, "huber_loss")
-    _check_same_shape("huber_loss", prediction, target)
-    difference = prediction - target
-    absolute = difference.abs()
-    loss = where(absolute.data <= delta, difference * difference * 0.5, (absolute - 0.5 * delta) * delta)
-    return _reduce(loss, reduction, "huber_loss")
-
-
-def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    logits, target = as_operands(logits, target, "binary_cross_entropy_with_logits")
-    _check_same_shape("binary_cross_entropy_with_logits", logits, target)
-    return _reduce(BinaryCrossEntropyWithLogits.apply(logits, target), reduction, "binary_cross_entropy_with_logits")
+    `pad` is PyTorch's order, last dim first: (left, right) pads the last dim, (left, right, top, bottom) the
+    last two. Only mode='constant' is implemented.
+    """
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode={mode!r} is not supported; only mode='constant'")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise RuntimeError(f"pad: Padding length must be divisible by 2, got {len(pad)} values")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError(f"pad: Padding length should be less than or equal to two times the input dimension but "
+                           f"got padding length {len(pad)} and input of dimension {input.ndim}")
+    pairs = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    grow = [(max(before, 0), max(after, 0)) for before, after in pairs]
+    out = movement.pad(input, grow, 0.0 if value is None else value) if any(any(p) for p in grow) else input
+    if any(before < 0 or after < 0 for before, after in pairs):
+        # Negative amounts crop, as in PyTorch.
+        crop = tuple(slice(max(-before, 0), out.shape[d] - max(-after, 0)) for d, (before, after) in enumerate(pairs))
+        out = out[crop]
+    return out

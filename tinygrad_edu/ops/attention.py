@@ -1,61 +1,122 @@
-"""Scaled dot-product attention, fused: softmax(Q Kᵀ · scale + mask) V in one kernel, forward and backward."""
+"""Scaled dot-product attention, fused: softmax(Q Kᵀ · scale + mask) V in one kernel, forward and backward.
+
+`scaled_dot_product_attention` has PyTorch's signature and conventions (torch.nn.functional, math path), checked
+against torch by the tests: a bool `attn_mask` is True where a query may attend, a float one is added to the
+scores; `is_causal` masks key j > query i (top-left aligned) and may not be combined with `attn_mask`; a query
+row whose keys are all masked gives 0 (torch ≥ 2.5); NaN and inf propagate as in torch (kernels/reference/
+attention.py lists the cases).
+"""
 import math
 
 import numpy as np
 
 from tinygrad_edu import backend
 from tinygrad_edu.autograd import ArrayFunction
-from tinygrad_edu.tensor import as_array
+from tinygrad_edu.ops.linalg import batched_matmul
+from tinygrad_edu.tensor import Tensor, as_array, default_generator
 
 
 class ScaledDotProductAttention(ArrayFunction):
-    """O = P V with P = softmax(S), S = Q Kᵀ·scale + mask.
+    """O = P̃ V with P̃ = P ∘ M (M = dropout's keep mask / (1 - p), or 1), P = softmax(S), S = Q Kᵀ·scale + mask.
 
-    Backward: dV = Pᵀ dO;  dP = dO Vᵀ;  dS = P ∘ (dP - rowsum(dP ∘ P));  dQ = dS K·scale;  dK = dSᵀ Q·scale.
-    The probabilities P are saved, so the backward needs no second softmax.
+    Backward: dV = P̃ᵀ dO;  dP = (dO Vᵀ) ∘ M;  dS = P ∘ (dP - rowsum(dP ∘ P));
+              dQ = dS K·scale;  dK = dSᵀ Q·scale.
+    The probabilities P are saved, so the backward needs no second softmax. Without dropout (M = 1) both
+    directions run in the backend's fused kernels; with dropout the forward's P comes from the fused kernel and
+    the rest is the formulas above on the backend's matmul.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal, scale):
+    def forward(ctx, q, k, v, mask, causal, scale, dropout_keep):
         out, probs = backend.kernels(q).attention_forward(q, k, v, mask, causal, scale)
+        if dropout_keep is not None:
+            out = batched_matmul(probs * dropout_keep, v)  # (B, Tq, Dv)
         ctx.save_for_backward(q, k, v, probs)
-        ctx.scale = scale
+        ctx.scale, ctx.dropout_keep = scale, dropout_keep
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v, probs = ctx.saved_tensors
-        return backend.kernels(q).attention_backward(q, k, v, probs, grad_out, ctx.scale)
+        keep = ctx.dropout_keep
+        if keep is None:
+            return backend.kernels(q).attention_backward(q, k, v, probs, grad_out, ctx.scale)
+        scale = q.dtype.type(ctx.scale)
+        grad_v = batched_matmul(np.swapaxes(probs * keep, -1, -2), grad_out)  # (B, Tk, Dv)
+        grad_p = batched_matmul(grad_out, np.swapaxes(v, -1, -2)) * keep  # (B, Tq, Tk)
+        grad_s = probs * (grad_p - np.sum(grad_p * probs, axis=-1, keepdims=True))
+        grad_q = batched_matmul(grad_s, k) * scale  # (B, Tq, D)
+        grad_k = batched_matmul(np.swapaxes(grad_s, -1, -2), q) * scale  # (B, Tk, D)
+        return grad_q, grad_k, grad_v
 
 
-def _additive_mask(mask, shape, dtype):
+def _additive_mask(attn_mask, shape, dtype):
     """PyTorch's convention: a bool mask is True where attention is allowed; a float mask is added to the scores."""
-    mask = as_array(mask)
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+        raise NotImplementedError(
+            "scaled_dot_product_attention: a float attn_mask that requires grad is not supported: the fused kernels "
+            "treat the mask as a constant (torch differentiates it); pass attn_mask.detach() or add the bias to "
+            "the scores yourself")
+    mask = as_array(attn_mask)
     if mask.dtype == np.bool_:
         mask = np.where(mask, 0.0, -np.inf)
+    elif mask.dtype.kind != "f":
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be a bool or float tensor, got dtype "
+                        f"{mask.dtype}")
     try:
         return np.broadcast_to(mask.astype(dtype, copy=False), shape)
     except ValueError:
-        raise ValueError(f"scaled_dot_product_attention: mask of shape {mask.shape} cannot be broadcast to the scores' shape {shape}") from None
+        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
+                         f"attention weights' shape {shape} (..., L, S)") from None
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
-    """softmax(q kᵀ / √d + mask) v over the last two dims; leading dims (batch, heads) are carried along.
+def _dropout_keep(dropout_p, shape, dtype):
+    """Dropout's scaled keep mask: 1/(1-p) with probability 1-p, else 0 (all 0 for p = 1), from manual_seed's
+    generator, as F.dropout draws it."""
+    if dropout_p == 1.0:
+        return np.zeros(shape, dtype=dtype)
+    keep = default_generator().random(shape) >= dropout_p
+    return (keep / (1.0 - dropout_p)).astype(dtype)
 
-    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) -> (..., Tq, Dv). A query row with every key masked gives 0
-    (PyTorch gives NaN there).
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(query keyᵀ · scale + attn_mask) value over the last two dims, as torch.nn.functional's.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); leading dims (batch, heads) must match.
+    scale defaults to 1/√E. `dropout_p` > 0 drops attention weights (and rescales the rest by 1/(1-p)) on every
+    call, as torch's function does: pass `dropout_p=p if self.training else 0.0` from a module.
+
+    >>> q = k = v = Tensor(np.ones((1, 2, 4)))
+    >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    (1, 2, 4)
     """
+    q, k, v = query, key, value
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
-        raise ValueError(f"scaled_dot_product_attention: q, k, v need the same number (>= 2) of dims, got {q.shape}, {k.shape}, {v.shape}")
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"scaled_dot_product_attention: expected q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv), got {q.shape}, {k.shape}, {v.shape}")
+        raise ValueError(f"scaled_dot_product_attention: query, key, value need the same number (>= 2) of dims, "
+                         f"got {q.shape}, {k.shape}, {v.shape}")
+    if (q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1]
+            or k.shape[-2] != v.shape[-2]):
+        raise ValueError(f"scaled_dot_product_attention: expected query (..., L, E), key (..., S, E), value "
+                         f"(..., S, Ev), got {q.shape}, {k.shape}, {v.shape}")
     if not (q.dtype == k.dtype == v.dtype) or q.dtype.kind != "f":
-        raise TypeError(f"scaled_dot_product_attention: q, k, v must share one float dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(f"scaled_dot_product_attention: query, key, value must share one float dtype, got "
+                        f"{q.dtype}, {k.dtype}, {v.dtype}")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True "
+                           "(as in torch: fold the causal mask into attn_mask instead)")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout probability has to be between 0 and 1, but got "
+                         f"{dropout_p}")
     leading, (t_q, d), t_k = q.shape[:-2], q.shape[-2:], k.shape[-2]
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-    q3, k3, v3 = (t.reshape(-1, *t.shape[-2:]) for t in (q, k, v))  # (B·heads, T, D)
+    scale = (1.0 / math.sqrt(d) if d else math.inf) if scale is None else float(scale)
+    batch = math.prod(leading)  # explicit, not -1: a reshape of an empty tensor cannot infer a dim
+    q3 = q.reshape(batch, t_q, d)  # (B·heads, L, E)
+    k3 = k.reshape(batch, t_k, d)  # (B·heads, S, E)
+    v3 = v.reshape(batch, t_k, v.shape[-1])  # (B·heads, S, Ev)
     mask3 = None
-    if mask is not None:
-        mask3 = _additive_mask(mask, leading + (t_q, t_k), q.dtype).reshape(-1, t_q, t_k)
-    out = ScaledDotProductAttention.apply(q3, k3, v3, mask=mask3, causal=bool(causal), scale=scale)
+    if attn_mask is not None:
+        mask3 = _additive_mask(attn_mask, leading + (t_q, t_k), q.dtype).reshape(batch, t_q, t_k)
+    keep = _dropout_keep(float(dropout_p), (batch, t_q, t_k), q.dtype) if dropout_p > 0 else None
+    out = ScaledDotProductAttention.apply(q3, k3, v3, mask=mask3, causal=bool(is_causal), scale=scale,
+                                          dropout_keep=keep)
     return out.reshape(*leading, t_q, v.shape[-1])

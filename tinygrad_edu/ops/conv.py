@@ -57,6 +57,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
         raise TypeError(f"conv2d: input, weight and bias must share a dtype, got {x.dtype} and {weight.dtype}")
     stride, padding, dilation = (pair(v, n, "conv2d") for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
+    if weight.shape[0] == 0:
+        raise RuntimeError(f"conv2d: Given groups={groups}, expected weight to be at least 1 at dimension 0, but got "
+                           f"weight of size {list(weight.shape)} instead")
+    padded = tuple(x.shape[2 + i] + 2 * padding[i] for i in range(2))
+    dilated_kernel = tuple(dilation[i] * (weight.shape[2 + i] - 1) + 1 for i in range(2))
+    if padded[0] < dilated_kernel[0] or padded[1] < dilated_kernel[1]:
+        raise RuntimeError(f"conv2d: Calculated padded input size per channel: ({padded[0]} x {padded[1]}). "
+                           f"Kernel size: ({dilated_kernel[0]} x {dilated_kernel[1]}). Kernel size can't be greater "
+                           f"than actual input size")
     return Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
@@ -91,6 +100,9 @@ class AvgPool2d(ArrayFunction):
 
 def _pool_args(op_name, x, kernel_size, stride, padding):
     _check_float_nchw(op_name, x)
+    if 0 in x.shape[1:]:  # only the batch may be empty, as in PyTorch
+        raise RuntimeError(f"{op_name}: Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for "
+                           f"input, but got:{list(x.shape)}")
     kernel_size = pair(kernel_size, "kernel_size", op_name)
     stride = kernel_size if stride is None else pair(stride, "stride", op_name)
     padding = pair(padding, "padding", op_name)

@@ -1,4 +1,6 @@
 """Matrix multiplication for 1-D, 2-D and batched N-D operands, with NumPy's broadcasting of batch dims."""
+import math
+
 import numpy as np
 
 from tinygrad_edu import backend
@@ -7,18 +9,24 @@ from tinygrad_edu.ops.elementwise import as_operands
 
 
 def batched_matmul(a, b):
-    """a (..., M, K) @ b (..., K, N) -> (..., M, N) through the backend's 3-D kernel."""
+    """a (..., M, K) @ b (..., K, N) -> (..., M, N) through the backend's 3-D kernel.
+
+    Any of the sizes may be 0 (K = 0 gives zeros, as an empty sum). Reshapes spell every size out instead of
+    using -1, which cannot be inferred when the array is empty.
+    """
     matmul_kernel = backend.kernels(a).matmul
     M, K = a.shape[-2:]
     N = b.shape[-1]
     if b.ndim == 2:
         # A shared right operand (a Linear layer on (B, T, K) input): fold a's batch into its rows, so the
         # kernel runs one large GEMM rather than many small ones.
-        out = matmul_kernel(a.reshape(1, -1, K), b[None])
+        rows = math.prod(a.shape[:-1])
+        out = matmul_kernel(a.reshape(1, rows, K), b[None])
         return out.reshape(a.shape[:-1] + (N,))
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a3 = np.broadcast_to(a, batch + (M, K)).reshape(-1, M, K)
-    b3 = np.broadcast_to(b, batch + (K, N)).reshape(-1, K, N)
+    count = math.prod(batch)
+    a3 = np.broadcast_to(a, batch + (M, K)).reshape(count, M, K)
+    b3 = np.broadcast_to(b, batch + (K, N)).reshape(count, K, N)
     return matmul_kernel(a3, b3).reshape(batch + (M, N))
 
 
@@ -61,7 +69,8 @@ class MatMul(ArrayFunction):
             if b2.ndim == 2 and a2.ndim > 2:
                 # Shared weight: Aᵀ dC summed over the batch is one GEMM over the folded rows.
                 K, N = b2.shape
-                grad_b = batched_matmul(a2.reshape(-1, K).T, grad.reshape(-1, N))
+                rows = math.prod(a2.shape[:-1])
+                grad_b = batched_matmul(a2.reshape(rows, K).T, grad.reshape(rows, N))
             else:
                 grad_b = batched_matmul(np.swapaxes(a2, -1, -2), grad)
             if b.ndim == 1:
@@ -80,7 +89,7 @@ class Linear(ArrayFunction):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        rows = x.reshape(-1, weight.shape[1])  # (all rows, K): leading dims folded into one GEMM
+        rows = x.reshape(math.prod(x.shape[:-1]), weight.shape[1])  # (all rows, K): leading dims in one GEMM
         out = batched_matmul(rows, weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         return out if bias is None else out + bias
 
@@ -89,9 +98,10 @@ class Linear(ArrayFunction):
         x, weight = ctx.saved_tensors
         need = ctx.needs_input_grad
         out_features, in_features = weight.shape
-        grad_rows = grad_out.reshape(-1, out_features)  # (all rows, N)
+        n_rows = math.prod(x.shape[:-1])
+        grad_rows = grad_out.reshape(n_rows, out_features)  # (all rows, N)
         grad_x = batched_matmul(grad_rows, weight).reshape(x.shape) if need[0] else None
-        grad_w = batched_matmul(grad_rows.T, x.reshape(-1, in_features)) if need[1] else None
+        grad_w = batched_matmul(grad_rows.T, x.reshape(n_rows, in_features)) if need[1] else None
         if not ctx.has_bias:
             return grad_x, grad_w
         grad_b = grad_rows.sum(axis=0) if need[2] else None

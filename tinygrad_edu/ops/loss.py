@@ -2,6 +2,7 @@
 import numpy as np
 
 from tinygrad_edu.autograd import ArrayFunction
+from tinygrad_edu.ops.elementwise import stable_sigmoid
 
 
 class BinaryCrossEntropyWithLogits(ArrayFunction):
@@ -18,7 +19,6 @@ class BinaryCrossEntropyWithLogits(ArrayFunction):
     @staticmethod
     def backward(ctx, grad_out):
         logits, target = ctx.saved_tensors
-        sigmoid = 0.5 * (1 + np.tanh(0.5 * logits))
-        grad_logits = grad_out * (sigmoid - target) if ctx.needs_input_grad[0] else None
+        grad_logits = grad_out * (stable_sigmoid(logits) - target) if ctx.needs_input_grad[0] else None
         grad_target = -grad_out * logits if ctx.needs_input_grad[1] else None
         return grad_logits, grad_target

@@ -5,8 +5,10 @@ flatten, broadcast_to and stack are built from them.
 """
 import numpy as np
 
+from tinygrad_edu import dtypes
 from tinygrad_edu import tensor as tensor_module
 from tinygrad_edu.autograd import ArrayFunction
+from tinygrad_edu.ops.reduce import normalize_dim
 
 
 def _shape_from_args(shape):
@@ -102,6 +104,18 @@ class GetItem(ArrayFunction):
         return grad
 
 
+class Clone(ArrayFunction):
+    """y = a copy of x with its own memory;  dx = dy."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
 class ToDevice(ArrayFunction):
     """y = x copied to another device;  dx = dy copied back to x's device."""
 
@@ -129,11 +143,11 @@ def reshape(x, *shape):
         raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
     known = int(np.prod([n for n in shape if n != -1]))
     if -1 in shape:
-        if known == 0 or x.size % known:
-            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.size} elements) into {shape}")
-        shape = tuple(x.size // known if n == -1 else n for n in shape)
-    elif known != x.size:
-        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.size} elements) into {shape}")
+        if known == 0 or x.numel() % known:
+            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.numel()} elements) into {shape}")
+        shape = tuple(x.numel() // known if n == -1 else n for n in shape)
+    elif known != x.numel():
+        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.numel()} elements) into {shape}")
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -141,18 +155,23 @@ def reshape(x, *shape):
 
 def permute(x, *axes):
     axes = _shape_from_args(axes)
-    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} dimensions of shape {x.shape}")
-    axes = tuple(a % x.ndim for a in axes)
+    if len(axes) != x.ndim:
+        raise RuntimeError(f"permute: number of dims don't match: input has shape {x.shape} ({x.ndim} dims) but "
+                           f"dims {axes} has {len(axes)}")
+    axes = tuple(normalize_dim(a, x.ndim, "permute") for a in axes)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"permute: repeated dim in {axes} (tensor of shape {x.shape})")
     if axes == tuple(range(x.ndim)):
         return x
     return Permute.apply(x, axes=axes)
 
 
 def transpose(x, dim0, dim1):
-    """Swap two axes: a permutation."""
+    """Swap two axes: a permutation (a 0-d or 1-d tensor is returned as is, as in PyTorch)."""
+    dim0 = normalize_dim(dim0, x.ndim, "transpose")
+    dim1 = normalize_dim(dim1, x.ndim, "transpose")
     if x.ndim < 2:
-        raise ValueError(f"transpose: needs at least 2 dimensions, got shape {x.shape}")
+        return x
     axes = list(range(x.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return permute(x, *axes)
@@ -174,20 +193,21 @@ def expand(x, *shape):
 
 
 def squeeze(x, axis=None):
-    """Drop axes of size 1: a reshape."""
+    """Drop axes of size 1 (all of them, or those in `axis`; a named axis of another size is kept): a reshape."""
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        named = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        axes = {normalize_dim(a, x.ndim, "squeeze") for a in named}
         shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
     return reshape(x, shape)
 
 
 def unsqueeze(x, axis):
     """Insert an axis of size 1 at `axis` (negative counts from the end of the result): a reshape."""
-    if not -x.ndim - 1 <= axis <= x.ndim:
-        raise ValueError(f"unsqueeze: axis {axis} is out of range for a tensor with {x.ndim} dimensions")
-    axis = axis % (x.ndim + 1)
+    if axis is None:
+        raise TypeError("unsqueeze: missing required argument 'dim'")
+    axis = normalize_dim(axis, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
@@ -195,9 +215,62 @@ def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim into one: a reshape."""
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    start = normalize_dim(start_dim, x.ndim, "flatten")
+    end = normalize_dim(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
     merged = int(np.prod(x.shape[start:end + 1]))
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+def clone(x):
+    return Clone.apply(x)
+
+
+def repeat(x, *repeats):
+    """Tile x: `repeats[i]` copies along dim i (as torch.Tensor.repeat), as unsqueeze + expand + reshape.
+
+    Each dim of size n becomes a pair (r, n) broadcast from (1, n), then merged into r·n: the copies are laid one
+    after the other, and the gradient of each element is the sum over its copies (Expand's backward).
+    """
+    repeats = _shape_from_args(repeats)
+    if len(repeats) < x.ndim:
+        raise RuntimeError(f"repeat: number of dimensions of repeat dims ({len(repeats)}) can not be smaller than "
+                           f"number of dimensions of tensor ({x.ndim})")
+    shape = (1,) * (len(repeats) - x.ndim) + x.shape
+    paired = reshape(x, tuple(v for n in shape for v in (1, n)))
+    expanded = expand(paired, tuple(v for r, n in zip(repeats, shape) for v in (r, n)))
+    return reshape(expanded, tuple(r * n for r, n in zip(repeats, shape)))
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces along `dim`: of `split_size` each (the last may be shorter), or of the listed sizes; slices of x."""
+    axis = normalize_dim(dim, x.ndim, "split")
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0 and length:
+            raise RuntimeError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, length - start) for start in range(0, length, size)] if length else [0]
+    else:
+        sizes = [int(n) for n in split_size_or_sections]
+        if sum(sizes) != length:
+            raise RuntimeError(f"split: split_with_sizes expects split_sizes to sum exactly to {length} (input "
+                               f"tensor's size at dimension {axis}), but got split_sizes={sizes}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + size),)))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x, chunks, dim=0):
+    """`chunks` pieces of (almost) equal size along `dim`, as torch.chunk: each ceil(n / chunks) long."""
+    if chunks <= 0:
+        raise RuntimeError(f"chunk: number of chunks must be greater than 0, got {chunks}")
+    axis = normalize_dim(dim, x.ndim, "chunk")
+    size = max(-(-x.shape[axis] // chunks), 1)
+    return split(x, size, axis)
 
 
 def pad(x, pad_width, value=0.0):
@@ -208,30 +281,42 @@ def pad(x, pad_width, value=0.0):
     return Pad.apply(x, pad_width=pad_width, value=value)
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors, dim=0, *, axis=None):
+    """Join along an existing dim (`torch.cat`); dtypes promote as PyTorch's (float32 with int64 -> float32)."""
+    if axis is not None:
+        dim = axis
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concatenate: expected a non-empty sequence of tensors")
+        raise RuntimeError("cat: expected a non-empty list of Tensors")
+    Tensor = tensor_module.Tensor
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat: expected a sequence of Tensors, got an element of type {type(t).__name__}")
     first = tensors[0]
-    axis = axis % max(first.ndim, 1)
-    for t in tensors[1:]:
+    if first.ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensor (at position 0) cannot be concatenated")
+    axis = normalize_dim(dim, first.ndim, "cat")
+    for position, t in enumerate(tensors[1:], start=1):
         if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
-            shapes = [t.shape for t in tensors]
-            raise ValueError(f"concatenate: shapes {shapes} must match except along axis {axis}")
-    dtype = np.result_type(*[t.dtype for t in tensors])
+            raise RuntimeError(f"cat: sizes of tensors must match except in dimension {axis}; got {first.shape} "
+                               f"and {t.shape} (tensor at position {position})")
+    dtype = dtypes.result_type(*tensors)
     tensors = [t if t.dtype == dtype else t.astype(dtype) for t in tensors]
     return Concatenate.apply(*tensors, axis=axis)
 
 
-def stack(tensors, axis=0):
-    """Join along a new axis: unsqueeze each, then concatenate."""
+def stack(tensors, dim=0, *, axis=None):
+    """Join along a new dim: unsqueeze each, then concatenate."""
+    if axis is not None:
+        dim = axis
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+        raise RuntimeError("stack: expected a non-empty list of Tensors")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
-        raise ValueError(f"stack: expects tensors of equal shape, got {[t.shape for t in tensors]}")
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+        raise RuntimeError(f"stack: expects each tensor to be equal size, got {[t.shape for t in tensors]}")
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    return concatenate([unsqueeze(t, dim) for t in tensors], dim)
 
 
 def to_numpy_index(index, shape, op_name):

@@ -9,22 +9,30 @@ class LayerNorm(ArrayFunction):
     """y = x̂ w + b with x̂ = (x - μ) / √(σ² + eps) per row.
 
     Backward with ĝ = dy w: dx = rstd (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)), dw = Σ_rows dy x̂, db = Σ_rows dy.
+    An empty normalized_shape (D = 0) gives an empty output and zero gradients, as in PyTorch.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, normalized_size, eps):
+        ctx.input_shape = x.shape
+        ctx.param_shape = None if weight is None else weight.shape
+        ctx.has_params = (weight is not None, bias is not None)
+        ctx.no_features = normalized_size == 0
+        if ctx.no_features:  # nothing to normalise; the kernels' rows (R, 0) could not even be formed by reshape
+            return np.zeros_like(x)
         rows = x.reshape(-1, normalized_size)
         w = None if weight is None else weight.reshape(-1)
         b = None if bias is None else bias.reshape(-1)
         y, mean, rstd = backend.kernels(rows).layer_norm_forward(rows, w, b, eps)
         ctx.save_for_backward(rows, w, mean, rstd)
-        ctx.input_shape = x.shape
-        ctx.param_shape = None if weight is None else weight.shape
-        ctx.has_params = (weight is not None, bias is not None)
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.no_features:
+            grads = [np.zeros_like(grad_out)]
+            grads += [np.zeros_like(grad_out, shape=ctx.param_shape) for present in ctx.has_params if present]
+            return tuple(grads)
         rows, w, mean, rstd = ctx.saved_tensors
         grad_rows = backend.contiguous(grad_out).reshape(rows.shape)
         grad_x, grad_w, grad_b = backend.kernels(rows).layer_norm_backward(grad_rows, rows, w, mean, rstd)

@@ -1,28 +1,41 @@
 """Reductions: sum, max and logsumexp are primitives; mean, min and var are built from them."""
+import math
+import warnings
+
 import numpy as np
 
 from tinygrad_edu.autograd import ArrayFunction
+
+
+def normalize_dim(dim, ndim, op_name, argument="dim"):
+    """One dim (negative counts from the end) as a non-negative int; IndexError as PyTorch's when out of range.
+
+    A 0-d tensor accepts dim 0 and -1, as in PyTorch. This is the one place the engine validates a dim: every op
+    that takes one calls it, so `cat(..., dim=2)` on 2-D tensors raises rather than wrapping around.
+    """
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op_name}: {argument} must be an int, got {dim!r}")
+    low, high = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not low <= dim <= high:
+        raise IndexError(f"{op_name}: Dimension out of range (expected to be in range of [{low}, {high}], but got {dim})")
+    return int(dim) % max(ndim, 1)
 
 
 def normalize_axis(axis, ndim, op_name):
     """Turn `axis` (None, an int or a sequence; negative allowed) into a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
         axes = (axis,)
     elif isinstance(axis, (tuple, list)):
         axes = tuple(axis)
     else:
-        raise TypeError(f"{op_name}: axis must be an int or a tuple of ints, got {axis!r}")
-    normalized = []
-    for a in axes:
-        if not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{op_name}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op_name}: axis {a} is out of range for a tensor with {ndim} dimensions")
-        normalized.append(int(a) % max(ndim, 1))
+        raise TypeError(f"{op_name}: dim must be an int or a tuple of ints, got {axis!r}")
+    normalized = [normalize_dim(a, ndim, op_name) for a in axes]
     if len(set(normalized)) != len(normalized):
-        raise ValueError(f"{op_name}: repeated axis in {axis!r}")
+        raise RuntimeError(f"{op_name}: dim {axis!r} appears multiple times in the list of dims")
+    if ndim == 0:
+        return ()  # a 0-d tensor has no axis to reduce: dim 0 / -1 name the tensor itself, as in PyTorch
     return tuple(sorted(normalized))
 
 
@@ -48,14 +61,36 @@ class Sum(ArrayFunction):
         return np.broadcast_to(grad, ctx.input_shape)
 
 
+def _check_reduced_dims_not_empty(x, axis, op_name):
+    """Raise as PyTorch does for a max/min over a dim of size 0 (there is no identity element to return)."""
+    if x.size != 0:
+        return
+    if len(axis) == x.ndim:
+        raise RuntimeError(f"{op_name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           f"Specify the reduction dim with the 'dim' argument.")
+    for a in axis:
+        if x.shape[a] == 0:
+            raise IndexError(f"{op_name}(): Expected reduction dim {a} to have non-zero size.")
+
+
 class Max(ArrayFunction):
-    """y = max_axis x;  dx = dy at the position of the maximum, split evenly when several elements tie."""
+    """y = max_axis x (NaN if the slice holds a NaN);  dx = dy at the position of the maximum, split evenly when
+    several elements tie.
+
+    Where y is NaN the two PyTorch ops differ, and `op_name` picks which one this is: x.max() / x.min() count
+    the NaN elements as the maxima and split dy between them; torch.amax / amin divide dy by the number of
+    elements equal to y, which is 0 for NaN, so the whole slice gets NaN.
+    """
 
     @staticmethod
-    def forward(ctx, x, axis, keepdims):
-        if x.size == 0:
-            raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
-        y = np.max(x, axis=axis, keepdims=True)
+    def forward(ctx, x, axis, keepdims, op_name="max"):
+        _check_reduced_dims_not_empty(x, axis, op_name)
+        ctx.nan_is_max = op_name in ("max", "min")
+        if x.size == 0:  # only kept dims are empty: the result is empty too (NumPy's max has no identity for it)
+            shape = tuple(1 if i in axis else n for i, n in enumerate(x.shape))
+            y = np.zeros_like(x, shape=shape)
+        else:
+            y = np.max(x, axis=axis, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.axis, ctx.keepdims = axis, keepdims
         return y if keepdims else np.squeeze(y, axis=axis)
@@ -64,19 +99,34 @@ class Max(ArrayFunction):
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
         is_max = x == y
+        if ctx.nan_is_max:
+            is_max = is_max | (np.isnan(x) & np.isnan(y))
         ties = np.sum(is_max, axis=ctx.axis, keepdims=True)
         grad = _keepdims_shape(grad_out, x.shape, ctx.axis, ctx.keepdims)
-        return is_max * (grad / ties)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = grad / ties
+            if not ctx.nan_is_max:
+                return share * is_max  # amax: a slice with no match (y is NaN) has share ±inf or NaN, times 0: NaN
+        # where(), not is_max * share: a NaN or inf dy must not leak into the non-maxima as 0 · NaN.
+        return np.where(is_max, share, np.zeros((), dtype=grad_out.dtype))
 
 
 class LogSumExp(ArrayFunction):
-    """y = log Σ eˣ computed as m + log Σ e^(x-m) with m = max x (no overflow);  dx = dy · e^(x - y) = dy · softmax(x)."""
+    """y = log Σ eˣ computed as m + log Σ e^(x-m) with m = max x (no overflow);  dx = dy · e^(x - y) = dy · softmax(x).
+
+    m is replaced by 0 where it is ±inf (a slice of -inf gives log 0 = -inf, one holding +inf gives +inf, as in
+    PyTorch), and an empty slice gives log 0 = -inf.
+    """
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        m = np.max(x, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        y = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+        if x.size == 0:
+            m = np.zeros_like(x, shape=tuple(1 if i in axis else n for i, n in enumerate(x.shape)))
+        else:
+            m = np.max(x, axis=axis, keepdims=True)
+            m = np.where(np.isfinite(m), m, np.zeros((), dtype=x.dtype))
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf and inf - inf = NaN are the answers
+            y = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
         ctx.save_for_backward(x, y)
         ctx.axis, ctx.keepdims = axis, keepdims
         return y if keepdims else np.squeeze(y, axis=axis)
@@ -85,28 +135,34 @@ class LogSumExp(ArrayFunction):
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
         grad = _keepdims_shape(grad_out, x.shape, ctx.axis, ctx.keepdims)
-        return grad * np.exp(x - y)
+        with np.errstate(invalid="ignore"):
+            return grad * np.exp(x - y)
 
 
 def mean(x, axis=None, keepdims=False):
-    """mean = sum / count (no backward of its own)."""
+    """mean = sum / count (no backward of its own); the mean of no elements is NaN, as in PyTorch."""
     axes = normalize_axis(axis, x.ndim, "mean")
     count = int(np.prod([x.shape[a] for a in axes]))
-    if count == 0:
-        raise ValueError(f"mean: cannot average over an empty selection of a tensor of shape {x.shape}")
-    return Sum.apply(x, axis=axes, keepdims=keepdims) * (1.0 / count)
+    return Sum.apply(x, axis=axes, keepdims=keepdims) * (1.0 / count if count else math.nan)
 
 
-def min(x, axis=None, keepdims=False):
-    """min x = -max(-x)."""
-    return -Max.apply(-x, axis=normalize_axis(axis, x.ndim, "min"), keepdims=keepdims)
+def min(x, axis=None, keepdims=False, op_name="min"):
+    """min x = -max(-x); op_name "min" (x.min()) or "amin" (torch.amin) picks the gradient rule at NaN (see Max)."""
+    return -Max.apply(-x, axis=normalize_axis(axis, x.ndim, op_name), keepdims=keepdims, op_name=op_name)
 
 
 def var(x, axis=None, keepdims=False, correction=1):
-    """var = Σ (x - mean)² / (count - correction); correction=1 is the unbiased estimate (PyTorch's default)."""
+    """var = Σ (x - mean)² / max(0, count - correction); correction=1 is the unbiased estimate (PyTorch's default).
+
+    With no degrees of freedom left (count ≤ correction) the divisor is 0, so the result is NaN (or inf), with
+    PyTorch's warning.
+    """
     axes = normalize_axis(axis, x.ndim, "var")
     count = int(np.prod([x.shape[a] for a in axes]))
-    if count - correction <= 0:
-        raise ValueError(f"var: {count} elements with correction={correction} leave no degrees of freedom")
+    degrees_of_freedom = count - correction
+    if degrees_of_freedom <= 0:
+        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=2)
     centered = x - mean(x, axis=axes, keepdims=True)
-    return (centered * centered).sum(axis=axes, keepdims=keepdims) * (1.0 / (count - correction))
+    return (centered * centered).sum(axis=axes, keepdims=keepdims) * (
+        1.0 / degrees_of_freedom if degrees_of_freedom > 0 else math.inf)

@@ -8,7 +8,7 @@ import numpy as np
 from tinygrad_edu import backend
 from tinygrad_edu.autograd import ArrayFunction
 from tinygrad_edu.ops.reduce import normalize_axis
-from tinygrad_edu.tensor import as_array
+from tinygrad_edu.tensor import as_array, is_device_array
 
 
 def _to_last(x, axis):
@@ -96,7 +96,7 @@ def log_softmax(x, axis=-1):
 def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
     """Unreduced cross-entropy of (N, C) logits against (N,) integer class indices: a (N,) tensor."""
     _check_float("cross_entropy", logits)
-    target_array = as_array(target)
+    target_array = target if is_device_array(target) else as_array(target)  # a device array stays on the device
     if target_array.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype}")
     if logits.ndim != 2 or target_array.shape != (logits.shape[0],):

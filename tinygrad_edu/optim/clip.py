@@ -19,11 +19,12 @@ def _grads(parameters):
     return [param for param in parameters if param.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale the gradients in place so their total `norm_type`-norm is at most `max_norm`; return the norm.
 
     The norm is taken over all gradients as if they were one vector, and returned as a 0-d Tensor (the norm
     before clipping) with the first gradient's dtype, accumulated in float64. With no gradients it is 0.
+    `foreach` (PyTorch's choice of a multi-tensor kernel) is accepted and changes nothing here.
 
     >>> import tinygrad_edu as tg
     >>> w = tg.tensor([3.0, 4.0], requires_grad=True)
@@ -87,8 +88,8 @@ def _clip_grad_norm_on_device(params, max_norm, norm_type, error_if_nonfinite):
     return Tensor._from_array(total.astype(dtype), device=params[0].device)
 
 
-def clip_grad_value_(parameters, clip_value):
-    """Clamp every gradient element to [-clip_value, clip_value], in place. Returns None.
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient element to [-clip_value, clip_value], in place. Returns None (`foreach` as above).
 
     >>> import tinygrad_edu as tg
     >>> w = tg.tensor([1.0, -1.0], requires_grad=True)

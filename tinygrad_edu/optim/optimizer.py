@@ -125,7 +125,12 @@ class Optimizer:
 
     @staticmethod
     def _param_array(param):
-        """`param.data`, made a writeable C-contiguous array first if it is not (so in-place updates stick)."""
+        """`param.data`, made a writeable C-contiguous array first if it is not (so in-place updates stick).
+
+        The caller updates it in place, so the parameter's version is bumped here: a graph that saved the old
+        values for backward then refuses to compute a gradient from the new ones (autograd's version check).
+        """
+        param._version[0] += 1
         if is_device_array(param.data):  # CudaArrays are C-contiguous and writeable
             return param.data
         if not (param.data.flags.c_contiguous and param.data.flags.writeable):
