@@ -12,6 +12,7 @@ import numpy as np
 TARGET_TINY_OP = 2.0      # tiny-op overhead <= 2x PyTorch eager
 TARGET_TOY_MODEL = 1.5    # toy-model train step <= 1.5x PyTorch CPU time
 TARGET_DQN = 1.0          # the DQN MLP update <= 1.0x
+TARGET_GATED_RNN = 1.0    # nn.LSTM / nn.GRU forward + backward <= 1.0x
 
 
 @dataclass
@@ -174,13 +175,13 @@ def ours_rnn_adding(sizes):
     return step
 
 
-def ours_rnn_perf(sizes):
-    """PERF.md's configuration: nn.RNN (T, N, F) forward + backward of the mean output, no optimizer."""
+def ours_rnn_perf(sizes, layer="RNN"):
+    """nn.RNN / nn.LSTM / nn.GRU on (T, N, F): forward + backward of the mean output, no optimizer."""
     tg, _ = _tg()
     from tinygrad_edu import nn
 
     inputs, hidden, length, batch = sizes["perf_rnn"]
-    rnn = nn.RNN(inputs, hidden)
+    rnn = getattr(nn, layer)(inputs, hidden)
     sequences = np.random.default_rng(5).standard_normal((length, batch, inputs)).astype(np.float32)
 
     def step():
@@ -188,6 +189,14 @@ def ours_rnn_perf(sizes):
         output, _ = rnn(tg.Tensor(sequences))  # (T, N, hidden)
         output.mean().backward()
     return step
+
+
+def ours_lstm_perf(sizes):
+    return ours_rnn_perf(sizes, "LSTM")
+
+
+def ours_gru_perf(sizes):
+    return ours_rnn_perf(sizes, "GRU")
 
 
 # ----- PyTorch's steps ------------------------------------------------------------------------------------------
@@ -303,9 +312,9 @@ def torch_rnn_adding(sizes, torch):
     return step
 
 
-def torch_rnn_perf(sizes, torch):
+def torch_rnn_perf(sizes, torch, layer="RNN"):
     inputs, hidden, length, batch = sizes["perf_rnn"]
-    rnn = torch.nn.RNN(inputs, hidden)
+    rnn = getattr(torch.nn, layer)(inputs, hidden)
     sequences = torch.from_numpy(np.random.default_rng(5).standard_normal((length, batch, inputs)).astype(np.float32))
 
     def step():
@@ -313,6 +322,14 @@ def torch_rnn_perf(sizes, torch):
         output, _ = rnn(sequences)  # (T, N, hidden)
         output.mean().backward()
     return step
+
+
+def torch_lstm_perf(sizes, torch):
+    return torch_rnn_perf(sizes, torch, "LSTM")
+
+
+def torch_gru_perf(sizes, torch):
+    return torch_rnn_perf(sizes, torch, "GRU")
 
 
 def cases_for(sizes):
@@ -336,4 +353,8 @@ def cases_for(sizes):
                   ours_rnn_adding, torch_rnn_adding, TARGET_TOY_MODEL, profile=True),
         ModelCase(f"nn.RNN {rnn_in}→{rnn_hidden} T{rnn_t} b{rnn_b} fwd+bwd", "models", ours_rnn_perf, torch_rnn_perf,
                   TARGET_TOY_MODEL, profile=True),
+        ModelCase(f"nn.LSTM {rnn_in}→{rnn_hidden} T{rnn_t} b{rnn_b} fwd+bwd", "models", ours_lstm_perf,
+                  torch_lstm_perf, TARGET_GATED_RNN, profile=True),
+        ModelCase(f"nn.GRU {rnn_in}→{rnn_hidden} T{rnn_t} b{rnn_b} fwd+bwd", "models", ours_gru_perf,
+                  torch_gru_perf, TARGET_GATED_RNN, profile=True),
     ]

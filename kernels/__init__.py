@@ -18,6 +18,9 @@ Families and functions (float32 or float64 in, the same dtype out; inputs may be
     attention  attention_forward(q (B,Tq,D), k, v, mask (B,Tq,Tk) or None, causal, scale) -> (out, probs)
                attention_backward(q, k, v, probs, grad_out, scale) -> (grad_q, grad_k, grad_v)
     rnn        rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh); rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new)
+               lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh) -> (h_new, c_new, gates (N,4H));
+               lstm_cell_backward(x, h, c, w_ih, w_hh, c_new, gates, grad_h_new, grad_c_new)
+               gru_cell_forward(x, h, w_ih, w_hh, b_ih, b_hh) -> (h_new, gates (N,4H)); gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new)
     elementwise erf(x): the error function (NumPy has none), for the exact GELU
     norm       layer_norm_forward(x (R,D), weight, bias, eps) -> (y, mean, rstd); layer_norm_backward(grad_y, x, weight, mean, rstd)
     optim      adam_step / adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay), in place

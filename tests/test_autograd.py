@@ -91,7 +91,7 @@ def test_detach_cuts_the_graph_but_shares_data():
 
 
 def test_requires_grad_only_for_floats_and_leaves():
-    with pytest.raises(TypeError, match="only floating point tensors can require gradients, got int64"):
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients, got int64"):
         tg.arange(3).requires_grad_()
     x = tg.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="only change requires_grad of leaf tensors"):

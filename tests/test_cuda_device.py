@@ -197,3 +197,17 @@ def test_train_rnn_runs_on_cuda_and_matches_the_cpu_run(monkeypatch):
     on_cpu, on_cuda = run("cpu"), run("cuda")
     np.testing.assert_allclose(on_cuda["test_mse"], on_cpu["test_mse"], rtol=1e-4)
     np.testing.assert_allclose([r["loss"] for r in on_cuda["log"]], [r["loss"] for r in on_cpu["log"]], rtol=1e-4)
+
+
+def test_encoder_layer_with_padding_and_causal_masks_on_cuda_matches_cpu():
+    """Masks that live on the GPU stay there (as_array keeps device arrays): the textcls Transformer on cuda."""
+    tg.manual_seed(0)
+    layer = tg.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8)).astype(np.float32)
+    padding = np.array([[False, False, True], [False, False, False]])
+    expected = [layer(tg.tensor(x), src_key_padding_mask=tg.tensor(padding), is_causal=causal).numpy()
+                for causal in (False, True)]
+    layer.to("cuda")
+    for causal, want in zip((False, True), expected):
+        got = layer(tg.tensor(x).to("cuda"), src_key_padding_mask=tg.tensor(padding).to("cuda"), is_causal=causal)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)

@@ -119,9 +119,9 @@ def test_comparisons_return_bool_tensors_without_grad():
 
 
 def test_incompatible_shapes_raise_a_clear_error():
-    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+    with pytest.raises(RuntimeError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
         tg.ones(2, 3) + tg.ones(4)
-    with pytest.raises(ValueError, match=r"mul: shapes"):
+    with pytest.raises(RuntimeError, match=r"mul: shapes"):
         tg.ones(2, 3) * tg.ones(3, 2)
 
 

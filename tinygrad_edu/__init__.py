@@ -6,13 +6,12 @@ and backward), `backend.py` (which kernel set runs), then `kernels/` (the NumPy 
 import numpy as np
 
 # tensor must load first: it pulls in autograd and the ops, which refer back to it.
-from tinygrad_edu.tensor import (
-    Tensor,
+from tinygrad_edu.tensor import Tensor, manual_seed
+from tinygrad_edu.creation import (
     arange,
     eye,
     full,
     full_like,
-    manual_seed,
     ones,
     ones_like,
     rand,
@@ -33,6 +32,7 @@ from tinygrad_edu.ops.linalg import matmul
 from tinygrad_edu.ops.movement import concatenate, stack
 from tinygrad_edu.profiler import profile
 from tinygrad_edu.serialization import load, save
+from tinygrad_edu.summary import summary
 
 from tinygrad_edu.torch_functions import (  # noqa: E402 - torch.* spellings of Tensor methods
     Generator, Size, abs, all, allclose, amax, amin, any, argmax, argmin, argsort, as_tensor, bmm, chunk, clamp,
@@ -56,8 +56,17 @@ uint8 = dtypes.uint8
 bool = dtypes.bool_
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "arange", "cat", "concatenate", "cuda", "enable_grad", "eye", "full",
-    "full_like", "get_backend", "gradcheck", "is_grad_enabled", "load", "manual_seed", "matmul", "maximum", "minimum",
-    "nn", "no_grad", "ones", "ones_like", "optim", "profile", "rand", "rand_like", "randint", "randn", "randn_like", "save", "set_backend",
-    "set_grad_enabled", "stack", "tensor", "where", "zeros", "zeros_like",
+    "abs", "all", "allclose", "amax", "amin", "any", "arange", "argmax", "argmin", "argsort", "as_tensor", "autograd",
+    "bmm", "bool", "cat", "chunk", "clamp", "clamp_min", "clip", "clone", "concat", "concatenate", "cos", "cuda",
+    "cumsum", "device", "double", "dtypes", "einsum", "empty", "empty_like", "enable_grad", "equal", "exp", "eye",
+    "flatten", "flip", "float", "float32", "float64", "from_numpy", "full", "full_like", "Function", "gather",
+    "Generator", "get_backend", "get_default_dtype", "gradcheck", "GradcheckError", "index_select", "inference_mode",
+    "int", "int16", "int32", "int64", "int8", "is_grad_enabled", "is_tensor", "isfinite", "isinf", "isnan",
+    "linspace", "load", "log", "log_softmax", "logical_not", "logsumexp", "long", "manual_seed", "masked_fill",
+    "masked_select", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "neg", "nn", "no_grad", "nonzero",
+    "norm", "normal", "numel", "ones", "ones_like", "optim", "outer", "permute", "prod", "profile", "rand",
+    "rand_like", "randint", "randn", "randn_like", "randperm", "reciprocal", "relu", "remainder", "reshape", "rsqrt",
+    "save", "scatter_add", "set_backend", "set_grad_enabled", "short", "sigmoid", "sin", "Size", "softmax", "sort",
+    "split", "sqrt", "square", "squeeze", "stack", "std", "sum", "summary", "t", "tanh", "tensor", "Tensor", "topk",
+    "transpose", "tril", "triu", "uint8", "unbind", "unsqueeze", "utils", "var", "where", "zeros", "zeros_like",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 
 import tinygrad_edu as tg
 from tinygrad_edu import backend, bench, explain
+from tinygrad_edu.tasks import common
 
 
 def run_demo(args):
@@ -48,7 +49,7 @@ def run_demo(args):
     return 0
 
 
-TASKS = ("cnn", "transformer", "rnn", "dqn")
+TASKS = ("cnn", "transformer", "rnn", "dqn", "textcls")
 
 
 def _task_module(name):
@@ -70,6 +71,8 @@ def _add_training_options(parser, defaults):
     parser.add_argument("--log", metavar="PATH", help="write metrics as CSV (.csv) or JSON lines (any other extension)")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of the training curves (needs matplotlib)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, only the summary line")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the model's layers, output shapes and parameter counts (at its first forward pass)")
 
 
 def _positive_int(text):
@@ -91,7 +94,8 @@ def run_training(args):
         tg.Tensor(0.0).to(args.device)  # raises a clear error for an unavailable device
     if args.backend:
         tg.set_backend(args.backend)
-    _task_module(args.model).run(args)
+    with common.summary_if_asked(args.summary):
+        _task_module(args.model).run(args)
     return 0
 
 
@@ -126,7 +130,7 @@ def build_parser():
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.set_defaults(handler=run_demo)
 
-    train = commands.add_parser("train", help="train a toy model: cnn, transformer, rnn or dqn")
+    train = commands.add_parser("train", help="train a toy model: cnn, transformer, rnn, dqn or textcls")
     models = train.add_subparsers(dest="model", required=True, metavar="MODEL")
     for name in TASKS:
         module = _task_module(name)

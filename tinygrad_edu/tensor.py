@@ -1,8 +1,12 @@
 """`Tensor`: a NumPy array plus what autograd needs (requires_grad, grad, and the op that produced it).
 
 The methods here are thin: each one calls a differentiable op from `tinygrad_edu/ops/`, where the forward and
-backward math lives. Creation helpers (`zeros`, `randn`, ...) draw from one seedable generator
-(`manual_seed`).
+backward math lives; their names, arguments and return types are PyTorch's (`dim`/`keepdim`, `max(dim)` ->
+(values, indices), in-place `add_` ...). Creation helpers (`zeros`, `randn`, ...) are in creation.py and draw
+from the one seedable generator here (`manual_seed`).
+
+Autograd state on each tensor: `requires_grad`, `grad`, `_ctx` (the op that made it) and `_version`, a counter
+every in-place change bumps, so backward can refuse values that changed after an op saved them.
 
 Devices: a tensor on "cpu" holds a NumPy array; a tensor on "cuda" holds a `kernels.cuda.array.CudaArray`, a
 NumPy-compatible array whose data stays on the GPU, so the ops' NumPy code runs there unchanged (see that
@@ -254,7 +258,8 @@ class Tensor:
     # ----- autograd ---------------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"requires_grad_: only floating point tensors can require gradients, got {self.dtype}")
+            raise RuntimeError(f"requires_grad_: only Tensors of floating point dtype can require gradients, got "
+                               f"{self.dtype}")
         if not requires_grad and self._ctx is not None:
             raise RuntimeError("requires_grad_: you can only change requires_grad of leaf tensors; use detach()")
         self.requires_grad = bool(requires_grad)
@@ -487,10 +492,10 @@ class Tensor:
         return self._write_in_place(result, "copy_")
 
     def fill_(self, value):
-        return self._in_place(lambda a, _: full_like(a, value.item() if isinstance(value, Tensor) else value), None, "fill_")
+        return self._in_place(lambda a, _: creation.full_like(a, value.item() if isinstance(value, Tensor) else value), None, "fill_")
 
     def zero_(self):
-        return self.fill_(0)
+        return self._in_place(lambda a, _: creation.zeros_like(a), None, "zero_")
 
     def uniform_(self, a=0.0, b=1.0):
         return self.copy_(_generator.uniform(a, b, self.shape).astype(self.dtype))
@@ -786,7 +791,7 @@ class Tensor:
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
         dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
-        return self.var(dim, keepdim=keepdim, correction=_correction(unbiased, correction)).sqrt()
+        return reduce.std(self, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
 
     def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         dim, keepdim = _dim_and_keepdim(dim, keepdim, axis, keepdims)
@@ -887,7 +892,9 @@ class Tensor:
 
     def unflatten(self, dim, sizes):
         dim = reduce.normalize_dim(dim, self.ndim, "unflatten")
-        return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+        size = self.shape[dim]  # -1 in `sizes` is inferred from this dim alone, as PyTorch
+        sizes = movement.infer_size(tuple(int(n) for n in sizes), size, "unflatten", f"dim {dim} of size {size}")
+        return self.reshape(self.shape[:dim] + sizes + self.shape[dim + 1:])
 
     def split(self, split_size_or_sections, dim=0):
         return movement.split(self, split_size_or_sections, dim)
@@ -931,13 +938,13 @@ class Tensor:
 
     # ----- new tensors like this one -------------------------------------------------------------------------
     def new_zeros(self, *size, dtype=None, requires_grad=False):
-        return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+        return creation.zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
 
     def new_ones(self, *size, dtype=None, requires_grad=False):
-        return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+        return creation.ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
 
     def new_full(self, size, fill_value, dtype=None, requires_grad=False):
-        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
 
     def new_tensor(self, data, dtype=None, requires_grad=False):
         return Tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
@@ -1015,93 +1022,14 @@ def _select_along(x, dim, keepdim, op_name):
     return ValuesIndices(values, indices)
 
 
-# ----- creation helpers -----------------------------------------------------------------------------------
-def tensor(data, dtype=None, requires_grad=False, device="cpu"):
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad, device=device)
-
-
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-def _make(array, requires_grad, device):
-    """Wrap a host array made by a creation helper, copied once to `device` if that is not the CPU."""
-    device = _check_device(device)
-    return Tensor._from_array(array_to_device(array, device), device=device).requires_grad_(requires_grad)
-
-
-def _float_dtype(dtype):
-    return DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
-
-
-def zeros(*shape, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.zeros(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad, device)
-
-
-def ones(*shape, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.ones(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad, device)
-
-
-def full(shape, fill_value, dtype=None, requires_grad=False, device="cpu"):
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return _make(np.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad, device)
-
-
-def rand(*shape, dtype=None, requires_grad=False, device="cpu"):
-    array = _generator.random(_shape_arg(shape)).astype(_float_dtype(dtype))
-    return _make(array, requires_grad, device)
-
-
-def randn(*shape, dtype=None, requires_grad=False, device="cpu"):
-    array = _generator.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
-    return _make(array, requires_grad, device)
-
-
-def randint(low, high=None, size=None, *, dtype=None, device="cpu"):
-    """Integers drawn uniformly from [low, high), as torch.randint: `randint(10, (3,))` or `randint(2, 10, (3,))`."""
-    if size is None:  # randint(high, size)
-        low, high, size = 0, low, high
-    if size is None:
-        raise TypeError("randint: missing required argument 'size'")
-    size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
-    return _make(_generator.integers(low, high, size=size).astype(dtype or np.int64), False, device)
-
-
-def arange(start, stop=None, step=1, dtype=None, requires_grad=False, device="cpu"):
-    if stop is None:
-        start, stop = 0, start
-    all_ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-    if dtype is None:
-        dtype = np.int64 if all_ints else DEFAULT_FLOAT
-    return _make(np.arange(start, stop, step, dtype=dtype), requires_grad, device)
-
-
-def eye(n, m=None, dtype=None, requires_grad=False, device="cpu"):
-    return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad, device)
-
-
-def zeros_like(other, dtype=None, requires_grad=False):
-    return zeros(other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
-
-
-def ones_like(other, dtype=None, requires_grad=False):
-    return ones(other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
-
-
-def full_like(other, fill_value, dtype=None, requires_grad=False):
-    return full(other.shape, fill_value, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
-
-
-def rand_like(other, dtype=None, requires_grad=False):
-    return rand(other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
-
-
-def randn_like(other, dtype=None, requires_grad=False):
-    return randn(other.shape, dtype=dtype or other.dtype, requires_grad=requires_grad, device=other.device)
-
-
 def as_array(value):
-    """The NumPy array inside a Tensor, or `value` as an array (for indices, targets and masks)."""
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+    """The array inside a Tensor, or `value` as an array (for indices, targets and masks); an array already on the
+    GPU stays there (np.asarray would copy it to the host, which CudaArray refuses to do implicitly)."""
+    if isinstance(value, Tensor):
+        return value.data
+    return value if is_device_array(value) else np.asarray(value)
+
+
+# Creation helpers (zeros, randn, ...) build Tensors, so they live one layer up; Tensor methods such as
+# new_zeros and fill_ reach them through this module reference, bound once both modules exist.
+from tinygrad_edu import creation  # noqa: E402

@@ -7,7 +7,8 @@ name things PyTorch code passes around (`device`, `Generator`, `Size`).
 import numpy as np
 
 from tinygrad_edu.ops import elementwise
-from tinygrad_edu.tensor import DEFAULT_FLOAT, FLOAT_DTYPES, Tensor, _make, _shape_arg, default_generator, zeros, zeros_like
+from tinygrad_edu.creation import _make, _shape_arg, zeros, zeros_like
+from tinygrad_edu.tensor import DEFAULT_FLOAT, FLOAT_DTYPES, Tensor, default_generator
 
 
 def _forward_to_method(name):

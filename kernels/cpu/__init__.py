@@ -14,7 +14,14 @@ from kernels.cpu.matmul import matmul
 from kernels.cpu.norm import layer_norm_backward, layer_norm_forward
 from kernels.cpu.optim import adam_step, adamw_step
 from kernels.cpu.pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
-from kernels.cpu.rnn import rnn_tanh_cell_backward, rnn_tanh_cell_forward
+from kernels.cpu.rnn import (
+    gru_cell_backward,
+    gru_cell_forward,
+    lstm_cell_backward,
+    lstm_cell_forward,
+    rnn_tanh_cell_backward,
+    rnn_tanh_cell_forward,
+)
 from kernels.cpu.softmax import (
     cross_entropy_backward,
     cross_entropy_forward,
@@ -27,7 +34,8 @@ from kernels.cpu.softmax import (
 __all__ = [
     "adam_step", "adamw_step", "attention_backward", "attention_forward", "avg_pool2d_backward",
     "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward", "erf",
-    "layer_norm_backward", "layer_norm_forward", "log_softmax_backward", "log_softmax_forward", "matmul",
+    "gru_cell_backward", "gru_cell_forward", "layer_norm_backward", "layer_norm_forward", "log_softmax_backward",
+    "log_softmax_forward", "lstm_cell_backward", "lstm_cell_forward", "matmul",
     "max_pool2d_backward", "max_pool2d_forward", "rnn_tanh_cell_backward", "rnn_tanh_cell_forward",
     "softmax_backward", "softmax_forward",
 ]

@@ -43,21 +43,22 @@ def _attention_forward_body(q, k, v, mask, has_mask, causal, out, probs):
         i = row - b * n_queries
         best = -np.inf
         for j in range(n_keys):
+            dot = zero
+            for d in range(n_features):
+                dot += q[b, i, d] * k[b, j, d]
+            score = dot
+            if has_mask:
+                score += mask[b, i, j]
             if causal and j > i:
-                score = -np.inf
-            else:
-                dot = zero
-                for d in range(n_features):
-                    dot += q[b, i, d] * k[b, j, d]
-                score = dot
-                if has_mask:
-                    score += mask[b, i, j]
+                score += -np.inf  # added, as torch adds its causal mask: a NaN score (0·inf) stays NaN
             probs[b, i, j] = score
             if score > best or score != score:  # a NaN wins and stays (nothing compares greater than NaN)
                 best = score
-        if best == -np.inf:  # every score -inf: the row contributes nothing (probs and out stay 0)
+        if best == -np.inf:  # every score -inf: probs are 0, out = Σ 0·v (NaN where v holds NaN or inf, as torch)
             for j in range(n_keys):
                 probs[b, i, j] = 0.0
+                for e_index in range(v.shape[2]):
+                    out[b, i, e_index] += 0.0 * v[b, j, e_index]
             continue
         total = 0.0
         for j in range(n_keys):

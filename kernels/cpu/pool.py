@@ -45,7 +45,8 @@ def _window_max(x, plane, start, rows, cols, width, nan_aware):
     """(max, flat index of the first max) of the rows x cols window of x[plane] whose top-left is `start`.
 
     nan_aware=False: `take = value > best`, one compare and a select per read;
-    nan_aware=True:  also take a NaN over a number (PyTorch: NaN propagates), as the reference does.
+    nan_aware=True:  also take every NaN (PyTorch: NaN propagates, and the last NaN of the window is the argmax),
+                     as the reference does.
     Either way a strict `>` keeps the first maximum of the window, in row-major order.
     """
     best = x[plane, start]
@@ -56,7 +57,7 @@ def _window_max(x, plane, start, rows, cols, width, nan_aware):
             value = x[plane, row + j]
             take = value > best
             if nan_aware:
-                take = take | ((value != value) & (best == best))
+                take = take | (value != value)
             if take:
                 best = value
                 best_index = row + j
@@ -89,14 +90,14 @@ def _max_pool_plane(x, y, argmax, plane, height, width, kh, kw, sh, sw, ph, pw, 
 
 
 def _max_forward_body(x, y, argmax, height, width, kh, kw, sh, sw, ph, pw):
-    """y[plane, p, q] = max of the window, argmax = its flat index ih*W + iw (first maximum; NaN wins).
+    """y[plane, p, q] = max of the window, argmax = its flat index ih*W + iw (first maximum; the last NaN wins).
 
     x (N*C, H*W), y and argmax (N*C, H_out, W_out): reshaped by the wrapper (free views). A flat plane makes
     a window row one base offset plus iw, instead of a 3-D index per read.
 
         for plane in prange(N*C):
             nan_aware = plane holds a NaN                       # one vectorised scan (_plane_has_nan)
-            for every output: window max with take = value > best [or (value is NaN and best is not)]
+            for every output: window max with take = value > best [or value is NaN]
 
     Why it is fast: the running (best, best_index) pair is a loop-carried chain per output, so its length is
     what the loop costs. The NaN-aware compare in that chain (two more float compares, mask-register logic,

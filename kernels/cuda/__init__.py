@@ -20,7 +20,14 @@ from kernels.cuda.matmul import matmul
 from kernels.cuda.norm import layer_norm_backward, layer_norm_forward
 from kernels.cuda.optim import adam_step, adamw_step
 from kernels.cuda.pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
-from kernels.cuda.rnn import rnn_tanh_cell_backward, rnn_tanh_cell_forward
+from kernels.cuda.rnn import (
+    gru_cell_backward,
+    gru_cell_forward,
+    lstm_cell_backward,
+    lstm_cell_forward,
+    rnn_tanh_cell_backward,
+    rnn_tanh_cell_forward,
+)
 from kernels.cuda.softmax import (
     cross_entropy_backward,
     cross_entropy_forward,
@@ -33,7 +40,8 @@ from kernels.cuda.softmax import (
 __all__ = [
     "adam_step", "adamw_step", "attention_backward", "attention_forward", "avg_pool2d_backward",
     "avg_pool2d_forward", "conv2d_backward", "conv2d_forward", "cross_entropy_backward", "cross_entropy_forward",
-    "is_available", "layer_norm_backward", "layer_norm_forward", "log_softmax_backward", "log_softmax_forward",
-    "matmul", "max_pool2d_backward", "max_pool2d_forward", "rnn_tanh_cell_backward", "rnn_tanh_cell_forward",
+    "gru_cell_backward", "gru_cell_forward", "is_available", "layer_norm_backward", "layer_norm_forward",
+    "log_softmax_backward", "log_softmax_forward", "lstm_cell_backward", "lstm_cell_forward", "matmul",
+    "max_pool2d_backward", "max_pool2d_forward", "rnn_tanh_cell_backward", "rnn_tanh_cell_forward",
     "softmax_backward", "softmax_forward", "to_device", "to_host",
 ]

@@ -55,7 +55,7 @@ def _forward_kernel(dtype):
             if has_mask:
                 score += mask[b, i, j]
             if causal and j > i:
-                score = -math.inf
+                score += -math.inf  # added, as torch adds its causal mask: a NaN score (0·inf) stays NaN
             probs[b, i, j] = score  # scratch: the raw score, overwritten by the probability below
             if score > local_max or score != score:
                 local_max = score

@@ -28,7 +28,7 @@ THREADS = 128
 
 @cuda.jit
 def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
-    """y = max of the window (first maximum; NaN wins), argmax = its flat index ih*W + iw in the plane."""
+    """y = max of the window (first maximum; the last NaN wins, as PyTorch), argmax = its flat index ih*W + iw."""
     n_batch, channels, height, width = x.shape
     h_out, w_out = y.shape[2], y.shape[3]
     index = cuda.grid(1)  # blockIdx.x * blockDim.x + threadIdx.x: one output per thread
@@ -47,7 +47,7 @@ def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
     for ih in range(h_lo, h_hi):
         for iw in range(w_lo, w_hi):
             value = x[n, c, ih, iw]
-            if value > best or (value != value and best == best):
+            if value > best or value != value:
                 best = value
                 best_index = ih * width + iw
     y[n, c, p, q] = best

@@ -1,6 +1,7 @@
-"""One step of an Elman RNN with tanh on the GPU: a fused forward kernel, GEMMs for the backward.
+"""One step of the recurrent cells on the GPU (tanh RNN, LSTM, GRU): a fused forward kernel, GEMMs for the backward.
 
-Shapes: x (N, I), h (N, H), w_ih (H, I), w_hh (H, H), b_ih / b_hh (H,) or None  ->  h_new (N, H).
+Shapes: x (N, I), h (N, H), w_ih (G·H, I), w_hh (G·H, H), b_ih / b_hh (G·H,) or None, G = 1 (tanh), 4 (LSTM:
+i, f, g, o) or 3 (GRU: r, z, n); the gate math is in kernels/reference/rnn.py. The tanh cell:
 
 Forward, 2-D grid of 16 x 16 thread blocks, thread (n, j) -> one output:
 
@@ -95,3 +96,276 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
     grad_w_hh = gemm(dz3, h3, trans_a=True).reshape(n_hidden, n_hidden)  # dzᵀ h
     grad_bias = sum_axis(dz, 0)
     return grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias
+
+
+# ----- LSTM and GRU ---------------------------------------------------------------------------------------------
+# Forward: the tanh cell's plan with G dot products per thread. Thread (n, j) computes the pre-activations of
+# unit j in every gate block (4 for the LSTM, 4 for the GRU, whose n gate keeps W_in x and W_hn h apart), the
+# activations and the new state, in one launch: the gates never go to memory before they are final.
+# Backward: one elementwise launch gives the pre-activation gradients dz, then the tiled GEMMs of
+# kernels/cuda/matmul.py (dz W, dzᵀ x, dzᵀ h) and one column sum per bias.
+
+
+@cuda.jit(device=True)
+def _sigmoid(z):
+    """σ(z) through e = exp(-|z|) ≤ 1, so no exp overflows."""
+    e = math.exp(-abs(z))
+    s = 1 / (1 + e)
+    return s if z >= 0 else e * s
+
+
+@cuda.jit
+def _lstm_forward_kernel(x, h, c, w_ih, w_hh, b_ih, b_hh, has_b_ih, has_b_hh, h_new, c_new, gates):
+    """Thread (n, j): the four gates of unit j for batch row n, then c'[n, j] and h'[n, j]."""
+    j, n = cuda.grid(2)  # x of the grid -> hidden unit j, y -> batch row n
+    n_hidden = h_new.shape[1]
+    if n >= h_new.shape[0] or j >= n_hidden:
+        return
+    z_i = h[n, 0] * 0  # zeros of the data's dtype (h has a column: this thread's j exists)
+    z_f = z_i
+    z_g = z_i
+    z_o = z_i
+    for i in range(x.shape[1]):
+        value = x[n, i]
+        z_i += value * w_ih[j, i]
+        z_f += value * w_ih[n_hidden + j, i]
+        z_g += value * w_ih[2 * n_hidden + j, i]
+        z_o += value * w_ih[3 * n_hidden + j, i]
+    for k in range(n_hidden):
+        value = h[n, k]
+        z_i += value * w_hh[j, k]
+        z_f += value * w_hh[n_hidden + j, k]
+        z_g += value * w_hh[2 * n_hidden + j, k]
+        z_o += value * w_hh[3 * n_hidden + j, k]
+    if has_b_ih:
+        z_i += b_ih[j]
+        z_f += b_ih[n_hidden + j]
+        z_g += b_ih[2 * n_hidden + j]
+        z_o += b_ih[3 * n_hidden + j]
+    if has_b_hh:
+        z_i += b_hh[j]
+        z_f += b_hh[n_hidden + j]
+        z_g += b_hh[2 * n_hidden + j]
+        z_o += b_hh[3 * n_hidden + j]
+    gate_i = _sigmoid(z_i)
+    gate_f = _sigmoid(z_f)
+    gate_g = math.tanh(z_g)
+    gate_o = _sigmoid(z_o)
+    cell = gate_f * c[n, j] + gate_i * gate_g
+    c_new[n, j] = cell
+    h_new[n, j] = gate_o * math.tanh(cell)
+    gates[n, j] = gate_i
+    gates[n, n_hidden + j] = gate_f
+    gates[n, 2 * n_hidden + j] = gate_g
+    gates[n, 3 * n_hidden + j] = gate_o
+
+
+@cuda.jit
+def _lstm_gate_grad_kernel(c, c_new, gates, grad_h_new, grad_c_new, dz, grad_c):
+    """Thread (n, j): dz[n, (i f g o)·H + j] and grad_c[n, j] (see lstm_cell_backward in the reference)."""
+    j, n = cuda.grid(2)
+    n_hidden = c.shape[1]
+    if n >= c.shape[0] or j >= n_hidden:
+        return
+    gate_i = gates[n, j]
+    gate_f = gates[n, n_hidden + j]
+    gate_g = gates[n, 2 * n_hidden + j]
+    gate_o = gates[n, 3 * n_hidden + j]
+    t = math.tanh(c_new[n, j])
+    d_h = grad_h_new[n, j]
+    d_c = grad_c_new[n, j] + d_h * gate_o * (1 - t * t)
+    grad_c[n, j] = d_c * gate_f
+    dz[n, j] = d_c * gate_g * gate_i * (1 - gate_i)
+    dz[n, n_hidden + j] = d_c * c[n, j] * gate_f * (1 - gate_f)
+    dz[n, 2 * n_hidden + j] = d_c * gate_i * (1 - gate_g * gate_g)
+    dz[n, 3 * n_hidden + j] = d_h * t * gate_o * (1 - gate_o)
+
+
+@cuda.jit
+def _gru_forward_kernel(x, h, w_ih, w_hh, b_ih, b_hh, has_b_ih, has_b_hh, h_new, gates):
+    """Thread (n, j): r, z, n of unit j for batch row n, then h'[n, j]; gates[n, 3H + j] keeps W_hn h + b_hn."""
+    j, n = cuda.grid(2)
+    n_hidden = h_new.shape[1]
+    if n >= h_new.shape[0] or j >= n_hidden:
+        return
+    z_r = h[n, 0] * 0
+    z_z = z_r
+    x_n = z_r  # W_in x + b_in
+    h_n = z_r  # W_hn h + b_hn: the part the reset gate scales
+    for i in range(x.shape[1]):
+        value = x[n, i]
+        z_r += value * w_ih[j, i]
+        z_z += value * w_ih[n_hidden + j, i]
+        x_n += value * w_ih[2 * n_hidden + j, i]
+    for k in range(n_hidden):
+        value = h[n, k]
+        z_r += value * w_hh[j, k]
+        z_z += value * w_hh[n_hidden + j, k]
+        h_n += value * w_hh[2 * n_hidden + j, k]
+    if has_b_ih:
+        z_r += b_ih[j]
+        z_z += b_ih[n_hidden + j]
+        x_n += b_ih[2 * n_hidden + j]
+    if has_b_hh:
+        z_r += b_hh[j]
+        z_z += b_hh[n_hidden + j]
+        h_n += b_hh[2 * n_hidden + j]
+    gate_r = _sigmoid(z_r)
+    gate_z = _sigmoid(z_z)
+    candidate = math.tanh(x_n + gate_r * h_n)
+    h_new[n, j] = (1 - gate_z) * candidate + gate_z * h[n, j]
+    gates[n, j] = gate_r
+    gates[n, n_hidden + j] = gate_z
+    gates[n, 2 * n_hidden + j] = candidate
+    gates[n, 3 * n_hidden + j] = h_n
+
+
+@cuda.jit
+def _gru_gate_grad_kernel(h, gates, grad_h_new, d_gi, d_gh, grad_h_direct):
+    """Thread (n, j): d_gi = [dr dz dn], d_gh = [dr dz dn·r] at unit j, and the direct term g·z of grad_h."""
+    j, n = cuda.grid(2)
+    n_hidden = h.shape[1]
+    if n >= h.shape[0] or j >= n_hidden:
+        return
+    gate_r = gates[n, j]
+    gate_z = gates[n, n_hidden + j]
+    candidate = gates[n, 2 * n_hidden + j]
+    h_n = gates[n, 3 * n_hidden + j]
+    g = grad_h_new[n, j]
+    d_n = g * (1 - gate_z) * (1 - candidate * candidate)
+    d_r = d_n * h_n * gate_r * (1 - gate_r)
+    d_z = g * (h[n, j] - candidate) * gate_z * (1 - gate_z)
+    d_gi[n, j] = d_r
+    d_gi[n, n_hidden + j] = d_z
+    d_gi[n, 2 * n_hidden + j] = d_n
+    d_gh[n, j] = d_r
+    d_gh[n, n_hidden + j] = d_z
+    d_gh[n, 2 * n_hidden + j] = d_n * gate_r
+    grad_h_direct[n, j] = g * gate_z
+
+
+@cuda.jit
+def _add_kernel(out, addend):
+    """out += addend, one thread per element of the flat arrays."""
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] += addend[i]
+
+
+def _grid(n_batch, n_hidden):
+    """(grid, block) covering (hidden unit j, batch row n) with blocks of up to SIDE x SIDE threads: no larger than
+    the problem, so a tiny cell launches a few threads, not 256 (that is what the CUDA simulator pays for)."""
+    block = (min(SIDE, n_hidden), min(SIDE, n_batch))
+    return ((n_hidden + block[0] - 1) // block[0], (n_batch + block[1] - 1) // block[1]), block
+
+
+def _bias_args(b_ih, b_hh, stand_in):
+    """(b_ih, b_hh, has_b_ih, has_b_hh) for a launch; a missing bias is replaced by a stand-in never read."""
+    return (as_contiguous_device(b_ih) if b_ih is not None else stand_in,
+            as_contiguous_device(b_hh) if b_hh is not None else stand_in, b_ih is not None, b_hh is not None)
+
+
+def _weight_gradients(dz, x, h, w_ih, w_hh):
+    """(grad_x, grad_h, grad_w_ih, grad_w_hh) = (dz W_ih, dz W_hh, dzᵀ x, dzᵀ h) for dz (N, G·H): tiled GEMMs."""
+    n_batch, n_in = x.shape
+    n_hidden = h.shape[1]
+    rows = dz.shape[1]
+    dz3 = dz.reshape(1, n_batch, rows)  # (1, N, G·H): the GEMM is batched
+    x3 = as_contiguous_device(x).reshape(1, n_batch, n_in)
+    h3 = as_contiguous_device(h).reshape(1, n_batch, n_hidden)
+    grad_x = gemm(dz3, as_contiguous_device(w_ih).reshape(1, rows, n_in)).reshape(n_batch, n_in)
+    grad_h = gemm(dz3, as_contiguous_device(w_hh).reshape(1, rows, n_hidden)).reshape(n_batch, n_hidden)
+    grad_w_ih = gemm(dz3, x3, trans_a=True).reshape(rows, n_in)  # dzᵀ x
+    grad_w_hh = gemm(dz3, h3, trans_a=True).reshape(rows, n_hidden)  # dzᵀ h
+    return grad_x, grad_h, grad_w_ih, grad_w_hh
+
+
+def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """(h_new, c_new, gates) as device arrays (N, H), (N, H), (N, 4H); gates = the activated [i | f | g | o]."""
+    n_hidden = h.shape[1] if len(getattr(h, "shape", ())) == 2 else -1
+    shape = tuple(h.shape) if hasattr(h, "shape") else None
+    check_rnn_inputs("lstm_cell_forward", host_proxy(x), host_proxy(h), host_proxy(w_ih), host_proxy(w_hh),
+                     [("c", host_proxy(c), shape), ("b_ih", host_proxy(b_ih), (4 * n_hidden,)),
+                      ("b_hh", host_proxy(b_hh), (4 * n_hidden,))], gates=4)
+    if c is None:
+        raise TypeError("lstm_cell_forward: c must be a numpy.ndarray, got NoneType")
+    require_cuda()
+    n_batch = x.shape[0]
+    h_new = empty((n_batch, n_hidden), x.dtype)
+    c_new = empty((n_batch, n_hidden), x.dtype)
+    gates = empty((n_batch, 4 * n_hidden), x.dtype)
+    if h_new.size:
+        grid, block = _grid(n_batch, n_hidden)
+        _lstm_forward_kernel[grid, block](as_contiguous_device(x), as_contiguous_device(h), as_contiguous_device(c),
+                                          as_contiguous_device(w_ih), as_contiguous_device(w_hh),
+                                          *_bias_args(b_ih, b_hh, h_new), h_new, c_new, gates)
+    return h_new, c_new, gates
+
+
+def lstm_cell_backward(x, h, c, w_ih, w_hh, c_new, gates, grad_h_new, grad_c_new):
+    """(grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias) device arrays; grad_bias serves both biases."""
+    shape = tuple(h.shape) if hasattr(h, "shape") else None
+    gates_shape = (shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_rnn_inputs("lstm_cell_backward", host_proxy(x), host_proxy(h), host_proxy(w_ih), host_proxy(w_hh),
+                     [("c", host_proxy(c), shape), ("c_new", host_proxy(c_new), shape),
+                      ("gates", host_proxy(gates), gates_shape), ("grad_h_new", host_proxy(grad_h_new), shape),
+                      ("grad_c_new", host_proxy(grad_c_new), shape)], gates=4)
+    require_cuda()
+    n_batch, n_hidden = h.shape
+    dz = empty((n_batch, 4 * n_hidden), x.dtype)
+    grad_c = empty((n_batch, n_hidden), x.dtype)
+    if grad_c.size:
+        grid, block = _grid(n_batch, n_hidden)
+        _lstm_gate_grad_kernel[grid, block](as_contiguous_device(c), as_contiguous_device(c_new),
+                                            as_contiguous_device(gates), as_contiguous_device(grad_h_new),
+                                            as_contiguous_device(grad_c_new), dz, grad_c)
+    grad_x, grad_h, grad_w_ih, grad_w_hh = _weight_gradients(dz, x, h, w_ih, w_hh)
+    return grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, sum_axis(dz, 0)
+
+
+def gru_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """(h_new, gates) as device arrays (N, H), (N, 4H); gates = [r | z | n | W_hn h + b_hn]."""
+    n_hidden = h.shape[1] if len(getattr(h, "shape", ())) == 2 else -1
+    check_rnn_inputs("gru_cell_forward", host_proxy(x), host_proxy(h), host_proxy(w_ih), host_proxy(w_hh),
+                     [("b_ih", host_proxy(b_ih), (3 * n_hidden,)), ("b_hh", host_proxy(b_hh), (3 * n_hidden,))],
+                     gates=3)
+    require_cuda()
+    n_batch = x.shape[0]
+    h_new = empty((n_batch, n_hidden), x.dtype)
+    gates = empty((n_batch, 4 * n_hidden), x.dtype)
+    if h_new.size:
+        grid, block = _grid(n_batch, n_hidden)
+        _gru_forward_kernel[grid, block](as_contiguous_device(x), as_contiguous_device(h), as_contiguous_device(w_ih),
+                                         as_contiguous_device(w_hh), *_bias_args(b_ih, b_hh, h_new), h_new, gates)
+    return h_new, gates
+
+
+def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
+    """(grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh) device arrays."""
+    shape = tuple(h.shape) if hasattr(h, "shape") else None
+    gates_shape = (shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_rnn_inputs("gru_cell_backward", host_proxy(x), host_proxy(h), host_proxy(w_ih), host_proxy(w_hh),
+                     [("gates", host_proxy(gates), gates_shape), ("grad_h_new", host_proxy(grad_h_new), shape)],
+                     gates=3)
+    require_cuda()
+    n_batch, n_in = x.shape
+    n_hidden = h.shape[1]
+    d_gi = empty((n_batch, 3 * n_hidden), x.dtype)
+    d_gh = empty((n_batch, 3 * n_hidden), x.dtype)
+    grad_h_direct = empty((n_batch, n_hidden), x.dtype)
+    if grad_h_direct.size:
+        grid, block = _grid(n_batch, n_hidden)
+        _gru_gate_grad_kernel[grid, block](as_contiguous_device(h), as_contiguous_device(gates),
+                                           as_contiguous_device(grad_h_new), d_gi, d_gh, grad_h_direct)
+    d_gi3 = d_gi.reshape(1, n_batch, 3 * n_hidden)  # (1, N, 3H)
+    d_gh3 = d_gh.reshape(1, n_batch, 3 * n_hidden)
+    grad_x = gemm(d_gi3, as_contiguous_device(w_ih).reshape(1, 3 * n_hidden, n_in)).reshape(n_batch, n_in)
+    grad_h = gemm(d_gh3, as_contiguous_device(w_hh).reshape(1, 3 * n_hidden, n_hidden)).reshape(n_batch, n_hidden)
+    if grad_h.size:
+        _add_kernel[launch_config(grad_h.size, THREADS)](grad_h.reshape(grad_h.size),
+                                                         grad_h_direct.reshape(grad_h.size))
+    x3 = as_contiguous_device(x).reshape(1, n_batch, n_in)
+    h3 = as_contiguous_device(h).reshape(1, n_batch, n_hidden)
+    grad_w_ih = gemm(d_gi3, x3, trans_a=True).reshape(3 * n_hidden, n_in)  # d_giᵀ x
+    grad_w_hh = gemm(d_gh3, h3, trans_a=True).reshape(3 * n_hidden, n_hidden)  # d_ghᵀ h
+    return grad_x, grad_h, grad_w_ih, grad_w_hh, sum_axis(d_gi, 0), sum_axis(d_gh, 0)

@@ -85,9 +85,9 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
         scores = (q * q.dtype.type(q_factor)) @ (k * k.dtype.type(k_factor)).transpose(0, 2, 1)  # (B, Tq, Tk)
         if mask is not None:
             scores = scores + mask
-    if causal:
-        future = np.triu(np.ones((t_q, t_k), dtype=bool), k=1)  # (Tq, Tk): j > i
-        scores = np.where(future, -np.inf, scores)
+        if causal:  # added, as torch adds its causal mask: a NaN score (0·inf) stays NaN
+            future = np.triu(np.ones((t_q, t_k), dtype=bool), k=1)  # (Tq, Tk): j > i
+            scores = scores + np.where(future, -np.inf, 0.0).astype(scores.dtype)
     probs = safe_softmax(scores)
     out = probs @ v  # (B, Tq, Dv)
     return out, probs

@@ -3,7 +3,8 @@
 x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = (H + 2*ph - KH)//sh + 1 (floor mode, as PyTorch's default).
 
     max:  y[n, c, p, q] = max over the window of x_pad (padding counts as -inf), argmax[n, c, p, q] = ih*W + iw,
-          the flat index of the (first) maximum inside the unpadded (n, c) plane; NaN wins, as in PyTorch.
+          the flat index of the (first) maximum inside the unpadded (n, c) plane; NaN wins, and of several
+          NaNs the last in row-major order (PyTorch's `val > max || isnan(val)` scan, on CPU and CUDA).
     avg:  y[n, c, p, q] = sum over the window of x_pad (padding counts as 0) / (KH*KW)   (count_include_pad=True)
 
 Backward is a scatter-add: windows overlap when stride < kernel, so gradients of shared inputs add up.
@@ -79,8 +80,9 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
             rs, cs = _tap(i, j, stride, h_out, w_out)
             value = x_pad[:, :, rs, cs]
             index = np.broadcast_to(flat[rs, cs], value.shape)
-            # take the tap if it is larger, if it is NaN, or if nothing inside the image was taken yet
-            take = (value > y) | (np.isnan(value) & ~np.isnan(y)) | ((argmax < 0) & (index >= 0))
+            # take the tap if it is larger, if it is NaN (a later NaN too), or if nothing inside the image was
+            # taken yet
+            take = (value > y) | np.isnan(value) | ((argmax < 0) & (index >= 0))
             y = np.where(take, value, y)
             argmax = np.where(take, index, argmax)
     return y, argmax

@@ -9,16 +9,18 @@ stacked in PyTorch's order (LSTM: i, f, g, o; GRU: r, z, n), so a torch state di
 """
 import numpy as np
 
-_FLOATS = (np.float32, np.float64)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_rnn_inputs(kernel, x, h, w_ih, w_hh, extras=(), gates=1):
-    """Validate x, h, weights (gates·H rows) and (name, array-or-None, shape) extras; shared with the other backends."""
+    """Validate x, h, weights (gates·H rows) and (name, array-or-None, shape) extras; shared by all backends."""
     named = [("x", x), ("h", h), ("w_ih", w_ih), ("w_hh", w_hh)] + [(n, a) for n, a, _ in extras if a is not None]
+    dtype = getattr(x, "dtype", None)
+    floats = dtype in _FLOATS  # checked once: these checks run on every step of a recurrent layer
     for name, array in named:
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got {type(array).__name__}")
-        if array.dtype not in _FLOATS or array.dtype != x.dtype:
+        if not floats or array.dtype != dtype:
             raise TypeError(f"{kernel}: {name} is {array.dtype}; all arrays must be float32 or float64 like x ({x.dtype})")
     if x.ndim != 2 or h.ndim != 2:
         raise ValueError(f"{kernel}: x {x.shape} and h {h.shape} must be 2-D (N, I) and (N, H)")

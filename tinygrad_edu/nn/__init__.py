@@ -29,13 +29,14 @@ from tinygrad_edu.nn.loss import (
 )
 from tinygrad_edu.nn.module import Module, Parameter
 from tinygrad_edu.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from tinygrad_edu.nn.rnn import RNN, RNNCell
+from tinygrad_edu.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from tinygrad_edu.nn.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
     "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss",
-    "Dropout", "Embedding", "Flatten", "GELU", "HuberLoss", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear",
-    "LogSigmoid", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "MultiheadAttention",
+    "Dropout", "Embedding", "Flatten", "GELU", "GRU", "GRUCell", "HuberLoss", "Identity", "L1Loss", "LSTM",
+    "LSTMCell", "LayerNorm", "LeakyReLU", "Linear", "LogSigmoid", "LogSoftmax", "MSELoss", "MaxPool2d", "Module",
+    "ModuleDict", "ModuleList", "MultiheadAttention",
     "NLLLoss", "Parameter", "ParameterList", "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "SmoothL1Loss",
     "Softmax", "Softplus", "Tanh", "TransformerEncoder", "TransformerEncoderLayer", "Unflatten", "functional", "init",
     "utils",

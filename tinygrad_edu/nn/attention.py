@@ -79,6 +79,8 @@ class MultiheadAttention(Module):
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D (batched) or 2-D (unbatched), "
                              f"got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+        same_kv = key is value  # before the reshapes below, which make new tensors: PyTorch's packing test
+        same_qkv = same_kv and query is key
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = (t.unsqueeze(0) for t in (query, key, value))  # (1, L, E)
@@ -94,12 +96,10 @@ class MultiheadAttention(Module):
         if key.shape != value.shape or key.shape[0] != batch or key.shape[2] != embed:
             raise ValueError(f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} must be "
                              f"(N, S, E) with the query's N = {batch} and E = {embed} (batch-first view)")
-        w_q, w_k, w_v = (self.in_proj_weight[i * embed:(i + 1) * embed] for i in range(3))
-        b_q, b_k, b_v = ((None, None, None) if self.in_proj_bias is None else
-                         (self.in_proj_bias[i * embed:(i + 1) * embed] for i in range(3)))
-        q = self._split_heads(F.linear(query, w_q, b_q), target_length, batch)  # (N, heads, L, head_dim)
-        k = self._split_heads(F.linear(key, w_k, b_k), source_length, batch)  # (N, heads, S, head_dim)
-        v = self._split_heads(F.linear(value, w_v, b_v), source_length, batch)  # (N, heads, S, head_dim)
+        q, k, v = self._in_projection(query, key, value, same_qkv, same_kv)
+        q = self._split_heads(q, target_length, batch)  # (N, heads, L, head_dim)
+        k = self._split_heads(k, source_length, batch)  # (N, heads, S, head_dim)
+        v = self._split_heads(v, source_length, batch)  # (N, heads, S, head_dim)
         mask = self._additive_mask(attn_mask, key_padding_mask, batch, target_length, source_length, query.dtype)
         is_causal = bool(is_causal) and attn_mask is None  # a given attn_mask wins over the hint, as PyTorch
         weights = None
@@ -121,6 +121,26 @@ class MultiheadAttention(Module):
         if not self.batch_first:
             out = out.transpose(0, 1)  # (L, N, E)
         return out, weights
+
+    def _in_projection(self, query, key, value, same_qkv, same_kv):
+        """q, k, v = x W_qᵀ + b_q, ... with the projections packed as PyTorch packs them: one linear with the whole
+        in_proj_weight for self-attention, one with its k and v rows when key is value.
+
+        The packing decides which gradients are NaN: a NaN in the input reaches every row of a packed weight's
+        gradient (0 · NaN), whether or not the loss uses that projection.
+        """
+        embed = self.embed_dim
+        weight, bias = self.in_proj_weight, self.in_proj_bias
+        if same_qkv:
+            packed = F.linear(query, weight, bias)  # (N, L, 3E)
+            return packed[..., :embed], packed[..., embed:2 * embed], packed[..., 2 * embed:]
+        q = F.linear(query, weight[:embed], None if bias is None else bias[:embed])  # (N, L, E)
+        if same_kv:
+            packed = F.linear(key, weight[embed:], None if bias is None else bias[embed:])  # (N, S, 2E)
+            return q, packed[..., :embed], packed[..., embed:]
+        k = F.linear(key, weight[embed:2 * embed], None if bias is None else bias[embed:2 * embed])  # (N, S, E)
+        v = F.linear(value, weight[2 * embed:], None if bias is None else bias[2 * embed:])  # (N, S, E)
+        return q, k, v
 
     def _composite_attention(self, q, k, v, mask, is_causal, dropout_p):
         """softmax(q kᵀ/√d + mask), with dropout p, times v; returns (output, weights after dropout, as PyTorch)."""

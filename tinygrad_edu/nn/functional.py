@@ -121,7 +121,7 @@ def _same_padding(op_name, kernel_size, stride, dilation):
     """padding='same': total dilation·(k-1) per spatial dim, the odd one on the right/bottom (as PyTorch)."""
     stride = conv_ops.pair(stride, "stride", op_name)
     if stride != (1, 1):
-        raise ValueError(f"{op_name}: padding='same' is not supported for strided convolutions (stride={stride})")
+        raise RuntimeError(f"{op_name}: padding='same' is not supported for strided convolutions (stride={stride})")
     dilation = conv_ops.pair(dilation, "dilation", op_name)
     totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
     return [(total // 2, total - total // 2) for total in totals]
@@ -140,7 +140,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             else:
                 padding = (top, left)
         else:
-            raise ValueError(f"conv2d: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+            raise RuntimeError(f"conv2d: invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
     return conv_ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
@@ -215,19 +215,30 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     dims = (0,) + tuple(range(2, input.ndim))
     shape = [1, channels] + [1] * (input.ndim - 2)  # broadcasts a per-channel vector over (N, C, ...)
     if training:
-        count = input.numel() // channels
-        if count < 2:
+        count = input.numel() // channels if channels else 0
+        if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input size "
                              f"{tuple(input.shape)}")
-        mean = input.mean(dim=dims, keepdim=True)
-        centered = input - mean
+        if count == 0:  # an empty batch: an empty output, the running statistics untouched (as PyTorch)
+            return _affine(input.clone(), weight, bias, shape)
+        # PyTorch's CPU kernel computes the statistics and x̂ (and their backward) in float64 for a float32
+        # input (its acc_type), its CUDA kernel in float32; the same here. In float32 a constant channel's mean
+        # can miss the value by an ulp, and few, close values cancel: 1/√(var + eps) magnifies both.
+        work = input.to(dtype=np.float64) if input.dtype == np.float32 and input.device == "cpu" else input
+        mean = work.mean(dim=dims, keepdim=True)
+        centered = work - mean
         var = (centered * centered).mean(dim=dims, keepdim=True)
         _update_running_stats(running_mean, running_var, mean, var, count, momentum)
-        normalized = centered * (var + eps) ** -0.5
+        normalized = (centered * (var + eps) ** -0.5).to(dtype=input.dtype)
     else:
         mean = running_mean.detach().to(dtype=input.dtype).reshape(shape)
         var = running_var.detach().to(dtype=input.dtype).reshape(shape)
         normalized = (input - mean) * (var + eps) ** -0.5
+    return _affine(normalized, weight, bias, shape)
+
+
+def _affine(normalized, weight, bias, shape):
+    """normalized · weight + bias, with the per-channel vectors reshaped to broadcast over (N, C, ...)."""
     if weight is not None:
         normalized = normalized * weight.reshape(shape)
     if bias is not None:
@@ -273,7 +284,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     padding_idx = normalize_padding_idx(padding_idx, weight.shape[0], "embedding")
     indices = as_array(input)
     if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
+        raise RuntimeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
         raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows (got values in "
                          f"[{indices.min()}, {indices.max()}])")
@@ -298,7 +309,10 @@ def one_hot(tensor, num_classes=-1):
     if indices.size and indices.min() < 0:
         raise RuntimeError("one_hot: Class values must be non-negative.")
     if num_classes == -1:
-        num_classes = int(indices.max()) + 1 if indices.size else 0
+        if not indices.size:
+            raise RuntimeError(f"one_hot: Can not infer total number of classes from empty tensor (shape "
+                               f"{tuple(indices.shape)}); pass num_classes")
+        num_classes = int(indices.max()) + 1
     elif indices.size and indices.max() >= num_classes:
         raise RuntimeError(f"one_hot: Class values must be smaller than num_classes ({num_classes}), got "
                            f"{int(indices.max())}.")

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from tinygrad_edu.ops.elementwise import as_operands, softplus, where
-from tinygrad_edu.ops.loss import BinaryCrossEntropyWithLogits
+from tinygrad_edu.ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, HuberLoss, SmoothL1Loss
 from tinygrad_edu.ops.softmax import cross_entropy_per_sample, log_softmax
 from tinygrad_edu.tensor import Tensor, array_to_device, as_array, is_device_array
 
@@ -102,28 +102,24 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-    """½d²/β where |d| < β, else |d| - ½β (PyTorch's SmoothL1Loss); β = 0 is exactly the L1 loss."""
+    """½d²/β where |d| < β, else |d| - ½β (PyTorch's SmoothL1Loss, fused: see ops/loss.py); β = 0 is exactly the
+    L1 loss."""
     reduction = resolve_reduction(size_average, reduce, reduction, "smooth_l1_loss")
     if beta < 0:
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta (got beta={beta}).")
     input, target = _pointwise_operands(input, target, "smooth_l1_loss")
-    difference = input - target
-    absolute = difference.abs()
     if beta == 0:
-        return _reduce(absolute, reduction)  # the quadratic zone |d| < 0 is empty
-    loss = where(absolute < beta, difference * difference * (0.5 / beta), absolute - 0.5 * beta)
-    return _reduce(loss, reduction)
+        return _reduce((input - target).abs(), reduction)  # the quadratic zone |d| < 0 is empty
+    return _reduce(SmoothL1Loss.apply(input, target, beta=float(beta)), reduction)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """½d² where |d| ≤ δ, else δ(|d| - ½δ): the DQN loss (PyTorch's HuberLoss)."""
+    """½d² where |d| < δ, else δ(|d| - ½δ): the DQN loss (PyTorch's HuberLoss, fused: see ops/loss.py)."""
     reduction = resolve_reduction(None, None, reduction, "huber_loss")
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta (got delta={delta}).")
     input, target = _pointwise_operands(input, target, "huber_loss")
-    difference = input - target
-    absolute = difference.abs()
-    loss = where(absolute <= delta, difference * difference * 0.5, (absolute - 0.5 * delta) * delta)
+    loss = HuberLoss.apply(input, target, delta=float(delta))
     return _weighted(loss, input, weight, reduction, "huber_loss", mean_over_weight=False)
 
 
@@ -133,19 +129,9 @@ def _check_same_shape(op_name, input, target, message):
         raise ValueError(f"{op_name}: {message.format(target=tuple(target.shape), input=tuple(input.shape))}")
 
 
-def _log_clamped(x):
-    """max(log x, -100), as PyTorch's binary_cross_entropy, with no NaN gradient at x = 0 (the -100 branch)."""
-    positive = x > 0
-    safe = where(positive, x, 1.0)  # log(1) = 0 where x = 0, so the unused branch has a finite gradient
-    return where(positive, safe.log().clip(min=-100.0), -100.0)
-
-
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
-    """-w [y log p + (1-y) log(1-p)] for probabilities p, each log clamped at -100 (as PyTorch).
-
-    The gradient is the derivative of that formula; PyTorch's hand-written backward differs from it only at
-    p exactly 0 or 1 (where it divides by max(p(1-p), 1e-12)).
-    """
+    """-w [y log p + (1-y) log(1-p)] for probabilities p, each log clamped at -100, with PyTorch's backward
+    dp = (p - y) / max(p(1-p), 1e-12) (fused: see ops/loss.py)."""
     reduction = resolve_reduction(size_average, reduce, reduction, "binary_cross_entropy")
     input, target = as_operands(input, target, "binary_cross_entropy")
     _check_same_shape("binary_cross_entropy", input, target, "Using a target size ({target}) that is different to "
@@ -153,7 +139,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     outside = (input.data < 0) | (input.data > 1)
     if outside.any():
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
-    loss = -(target * _log_clamped(input) + (1 - target) * _log_clamped(1 - input))
+    loss = BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * _as_tensor_like(weight, input)
     return _reduce(loss, reduction)
@@ -188,8 +174,8 @@ def _classes_last(input, target_array, op_name):
     if input.ndim > 2:
         expected = (input.shape[0],) + tuple(input.shape[2:])
         if target_array.shape != expected:
-            raise ValueError(f"{op_name}: input {tuple(input.shape)} needs a target of shape {expected}, "
-                             f"got {tuple(target_array.shape)}")
+            raise RuntimeError(f"{op_name}: input {tuple(input.shape)} needs a target of shape {expected}, "
+                               f"got {tuple(target_array.shape)}")
         order = (0,) + tuple(range(2, input.ndim)) + (1,)
         input = input.permute(*order).reshape(-1, input.shape[1])  # (N·d1·..., C)
         target_array = target_array.reshape(-1)
@@ -209,8 +195,8 @@ def _class_targets(input, target, op_name):
     """The integer targets, flattened to match `_classes_last`; the output shape for reduction='none'."""
     target_array = as_array(target)
     if target_array.dtype.kind not in "iu":
-        raise TypeError(f"{op_name}: target must hold integer class indices, got dtype {target_array.dtype} (for "
-                        f"class probabilities pass a float target of the input's shape {tuple(input.shape)})")
+        raise RuntimeError(f"{op_name}: target must hold integer class indices, got dtype {target_array.dtype} (for "
+                           f"class probabilities pass a float target of the input's shape {tuple(input.shape)})")
     unreduced_shape = tuple(target_array.shape)
     rows, flat_target = _classes_last(input, target_array, op_name)
     return rows, flat_target, unreduced_shape
@@ -290,9 +276,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     target_array = as_array(target)
     if target_array.dtype.kind == "f":
         if tuple(target_array.shape) != tuple(input.shape):
-            raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype} "
-                            f"(a float target holds class probabilities and must have the input's shape "
-                            f"{tuple(input.shape)}, got {tuple(target_array.shape)})")
+            raise RuntimeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype} "
+                               f"(a float target holds class probabilities and must have the input's shape "
+                               f"{tuple(input.shape)}, got {tuple(target_array.shape)})")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     rows, flat_target, unreduced_shape = _class_targets(input, target, "cross_entropy")
     if weight is None:

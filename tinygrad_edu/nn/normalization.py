@@ -3,7 +3,8 @@ from tinygrad_edu.autograd import no_grad
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn import init
 from tinygrad_edu.nn.module import Module, empty_parameter
-from tinygrad_edu.tensor import Tensor, ones, zeros
+from tinygrad_edu.creation import ones, zeros
+from tinygrad_edu.tensor import Tensor
 
 
 class LayerNorm(Module):

@@ -2,15 +2,16 @@
 `RNN`, `LSTM`, `GRU` (several layers, either direction, unrolled over time).
 
 Every step of a cell is one fused op (tinygrad_edu/ops/rnn.py, whose kernels hold the gate math); the 'relu' RNN
-step is two linear ops and a relu. The three stacks share one driver, `_RecurrentStack.forward`:
+step is two linear ops and a relu. The three stacks share one driver, `_RecurrentStack._run`:
 
+    xs = the input's L steps, each (N, input_size)
     for each layer:
-        for each direction (forward in time, and backward in time when bidirectional):
+        for each direction (forward in time; and backward in time when bidirectional):
             state = initial state of this (layer, direction)
-            for t in the direction's order:  state = cell(x_t, state)        # `_run_direction`
-        the layer's output at t = the hidden states of its directions at t, side by side    (N, directions·H)
-        dropout on it (in training, between layers, not after the last)
-    output = the last layer's outputs stacked over time; h_n = every (layer, direction)'s final state
+            for t in the direction's order:  state = cell(xs[t], state)        # `_run_direction`
+        xs = the layer's hidden states at each step, the directions side by side (N, D·H),
+             with dropout in training (between layers: never after the last)
+    output = the last layer's states stacked over time (L, N, D·H); h_n = each (layer, direction)'s final state
 
 What a step carries: RNN and GRU carry h (N, H); LSTM carries [h | c] (N, 2H) as one tensor, because an op has
 one output (see ops/rnn.py), and `_hidden` takes its h half where the layer's output is needed.
@@ -28,7 +29,7 @@ from tinygrad_edu.nn import init
 from tinygrad_edu.nn.module import Module, empty_parameter
 from tinygrad_edu.ops.movement import concatenate, stack
 from tinygrad_edu.ops.rnn import gru_cell, lstm_cell
-from tinygrad_edu.tensor import zeros
+from tinygrad_edu.creation import zeros
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -184,7 +185,7 @@ class _RecurrentStack(Module):
     state_width = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None):
+                 bidirectional=False, device=None, dtype=None, proj_size=0):
         super().__init__()
         if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element "
@@ -203,6 +204,12 @@ class _RecurrentStack(Module):
             raise ValueError("hidden_size must be greater than zero")
         if num_layers <= 0:
             raise ValueError("num_layers must be greater than zero")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size:
+            raise NotImplementedError(f"LSTM: proj_size={proj_size} (projections) is not supported; use proj_size=0")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -254,7 +261,7 @@ class _RecurrentStack(Module):
         raise NotImplementedError
 
     def _hidden(self, state):
-        """h (N, H) out of a step's state."""
+        """h (..., H) out of states (..., state_width·H)."""
         return state
 
     # ----- checks, as torch's RNNBase ------------------------------------------------------------------------
@@ -298,19 +305,22 @@ class _RecurrentStack(Module):
         xs = [input[t] for t in range(input.shape[0])]  # L inputs (N, input_size)
         finals = []
         for layer in range(self.num_layers):
-            hidden_by_direction = []
+            states_by_direction = []
             for direction in range(directions):
                 states = self._run_direction(xs, initial_states[layer * directions + direction],
                                              self._cell_parameters(layer, direction), reverse=direction == 1)
                 finals.append(states[0] if direction == 1 else states[-1])
-                hidden_by_direction.append([self._hidden(state) for state in states])
-            if directions == 1:
-                xs = hidden_by_direction[0]  # L tensors (N, H)
-            else:
-                xs = [concatenate(pair, 1) for pair in zip(*hidden_by_direction)]  # L tensors (N, 2H)
-            if self.dropout and self.training and layer < self.num_layers - 1:
+                states_by_direction.append(states)
+            if layer == self.num_layers - 1:
+                break
+            # the next layer's inputs: this layer's hidden states at each step, the directions side by side
+            hidden = [[self._hidden(state) for state in states] for states in states_by_direction]
+            xs = hidden[0] if directions == 1 else [concatenate(pair, 1) for pair in zip(*hidden)]  # L × (N, D·H)
+            if self.dropout and self.training:
                 xs = [F.dropout(x, self.dropout) for x in xs]
-        return _stack_steps(xs), finals  # (L, N, D·H)
+        # the output: the last layer's states stacked over time, h taken out once (not one slice per step)
+        outputs = [self._hidden(_stack_steps(states)) for states in states_by_direction]  # D × (L, N, H)
+        return (outputs[0] if directions == 1 else concatenate(outputs, 2)), finals  # (L, N, D·H)
 
     def _prepare(self, input, hx_parts):
         """Checks as torch; -> (input (L, N, input_size), hx parts each (layers·D, N, H) or None, unbatched)."""
@@ -424,20 +434,14 @@ class LSTM(_RecurrentStack):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
-        if proj_size < 0:
-            raise ValueError("proj_size should be a positive integer or zero to disable projections")
-        if proj_size >= hidden_size:
-            raise ValueError("proj_size has to be smaller than hidden_size")
-        if proj_size:
-            raise NotImplementedError(f"LSTM: proj_size={proj_size} (projections) is not supported; use proj_size=0")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
-                         dtype)
+                         dtype, proj_size=proj_size)
 
     def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
         return lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh)
 
     def _hidden(self, state):
-        return state[:, :self.hidden_size]  # (N, H) out of [h | c]
+        return state[..., :self.hidden_size]  # (..., H) out of [h | c]
 
     def forward(self, input, hx=None):
         input, (h_0, c_0), unbatched = self._prepare(input, [None, None] if hx is None else list(hx))

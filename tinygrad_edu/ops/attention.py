@@ -66,8 +66,8 @@ def _additive_mask(attn_mask, shape, dtype):
     try:
         return np.broadcast_to(mask.astype(dtype, copy=False), shape)
     except ValueError:
-        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
-                         f"attention weights' shape {shape} (..., L, S)") from None
+        raise RuntimeError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
+                           f"attention weights' shape {shape} (..., L, S)") from None
 
 
 def _dropout_keep(dropout_p, shape, dtype):
@@ -96,8 +96,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                          f"got {q.shape}, {k.shape}, {v.shape}")
     if (q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1]
             or k.shape[-2] != v.shape[-2]):
-        raise ValueError(f"scaled_dot_product_attention: expected query (..., L, E), key (..., S, E), value "
-                         f"(..., S, Ev), got {q.shape}, {k.shape}, {v.shape}")
+        raise RuntimeError(f"scaled_dot_product_attention: expected query (..., L, E), key (..., S, E), value "
+                           f"(..., S, Ev), got {q.shape}, {k.shape}, {v.shape}")
     if not (q.dtype == k.dtype == v.dtype) or q.dtype.kind != "f":
         raise TypeError(f"scaled_dot_product_attention: query, key, value must share one float dtype, got "
                         f"{q.dtype}, {k.dtype}, {v.dtype}")
@@ -108,6 +108,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError(f"scaled_dot_product_attention: dropout probability has to be between 0 and 1, but got "
                          f"{dropout_p}")
     leading, (t_q, d), t_k = q.shape[:-2], q.shape[-2:], k.shape[-2]
+    if t_k == 0:
+        # No keys: PyTorch returns zeros that still depend on every input, zeros + (Σq + Σk + Σv)·0, so a
+        # non-finite value anywhere in the query makes the whole output NaN, and each input's gradient is 0.
+        return q.new_zeros(*leading, t_q, v.shape[-1]) + (q.sum() + k.sum() + v.sum()) * 0.0
     scale = (1.0 / math.sqrt(d) if d else math.inf) if scale is None else float(scale)
     batch = math.prod(leading)  # explicit, not -1: a reshape of an empty tensor cannot infer a dim
     q3 = q.reshape(batch, t_q, d)  # (B·heads, L, E)

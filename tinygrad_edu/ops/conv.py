@@ -17,7 +17,7 @@ def pair(value, name, op_name):
 
 def _check_float_nchw(op_name, x):
     if x.ndim != 4:
-        raise ValueError(f"{op_name}: expected input of shape (N, C, H, W), got {x.shape}")
+        raise RuntimeError(f"{op_name}: expected input of shape (N, C, H, W), got {x.shape}")
     if x.dtype.kind != "f":
         raise TypeError(f"{op_name}: expected a float32 or float64 input, got {x.dtype}")
 
@@ -50,7 +50,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """PyTorch's `F.conv2d`: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out,)."""
     _check_float_nchw("conv2d", x)
     if weight.ndim != 4 or x.shape[1] != weight.shape[1] * groups:
-        raise ValueError(
+        raise RuntimeError(
             f"conv2d: input {x.shape} and weight {weight.shape} do not match: expected weight (C_out, C_in/groups, KH, KW) "
             f"with C_in/groups = {x.shape[1]}/{groups}"
         )
@@ -107,10 +107,10 @@ def _pool_args(op_name, x, kernel_size, stride, padding):
     stride = kernel_size if stride is None else pair(stride, "stride", op_name)
     padding = pair(padding, "padding", op_name)
     if padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
-        raise ValueError(f"{op_name}: padding {padding} should be at most half of kernel_size {kernel_size}")
+        raise RuntimeError(f"{op_name}: padding {padding} should be at most half of kernel_size {kernel_size}")
     for axis in (0, 1):
         if x.shape[2 + axis] + 2 * padding[axis] < kernel_size[axis]:
-            raise ValueError(f"{op_name}: input {x.shape} padded by {padding} is smaller than kernel_size {kernel_size}")
+            raise RuntimeError(f"{op_name}: input {x.shape} padded by {padding} is smaller than kernel_size {kernel_size}")
     return kernel_size, stride, padding
 
 

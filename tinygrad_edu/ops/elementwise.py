@@ -459,26 +459,34 @@ class Clip(ArrayFunction):
 
 
 class ClipByTensors(ArrayFunction):
-    """y = min(max(x, low), high) with tensor bounds, all three broadcast (NaN in any of them gives NaN).
+    """y = min(max(x, low), high) with tensor bounds, broadcast; either bound may be None (NaN in any gives NaN).
 
-    Gradients as torch.clamp: dx = dy where low ≤ x ≤ high; dlow = dy where x < low < high; dhigh = dy where
-    x > high or high < low (when low > high every output is high, so high gets the whole gradient).
+    Gradients as torch.clamp. With both bounds: dx = dy where low ≤ x ≤ high; dlow = dy where x < low < high;
+    dhigh = dy where x > high or high < low (when low > high every output is high, so high gets the whole
+    gradient). With one bound the other condition is dropped, not replaced by ±inf: clamp(x, min=low) gives
+    dlow = dy where x < low, even at low = +inf (where low < +inf would be false).
     """
 
     @staticmethod
     def forward(ctx, x, low, high):
         ctx.save_for_backward(x, low, high)
-        return np.minimum(np.maximum(x, low), high)
+        y = x if low is None else np.maximum(x, low)
+        return y if high is None else np.minimum(y, high)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, low, high = ctx.saved_tensors
         zero = np.zeros((), dtype=grad_out.dtype)
-        need = ctx.needs_input_grad
-        grad_x = np.where((x >= low) & (x <= high), grad_out, zero) if need[0] else None
-        grad_low = np.where((x < low) & (low < high), grad_out, zero) if need[1] else None
-        grad_high = np.where((x > high) | (high < low), grad_out, zero) if need[2] else None
-        return grad_x, grad_low, grad_high
+        need = ctx.needs_input_grad  # one flag per tensor input: x, then each bound that was given
+        inside = (True if low is None else x >= low) & (True if high is None else x <= high)
+        grads = [np.where(inside, grad_out, zero) if need[0] else None]
+        if low is not None:
+            binds = (x < low) if high is None else (x < low) & (low < high)
+            grads.append(np.where(binds, grad_out, zero) if need[len(grads)] else None)
+        if high is not None:
+            binds = (x > high) if low is None else (x > high) | (high < low)
+            grads.append(np.where(binds, grad_out, zero) if need[len(grads)] else None)
+        return tuple(grads)
 
 
 class Maximum(ArrayFunction):
@@ -524,7 +532,7 @@ def _check_broadcastable(a, b, op_name):
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"{op_name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+        raise RuntimeError(f"{op_name}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
 
 
 def _binary(function, a, b, op_name):
@@ -626,8 +634,8 @@ def clip(x, min=None, max=None):
         if x.dtype.kind != "f" and any(isinstance(b, (float, np.floating)) for b in (min, max)):
             x = _as_dtype(x, tensor_module.DEFAULT_FLOAT, x.device)  # clamp(int tensor, 0.5) is float, as in torch
         return Clip.apply(x, low=min, high=max)
-    # Tensor bounds: one dtype for all three (torch's promotion); a missing bound is the dtype's -inf / +inf (or
-    # its integer extreme), which never binds.
+    # Tensor bounds: one dtype for all three (torch's promotion); a missing bound stays None (its gradient rule
+    # differs from that of an infinite bound, see ClipByTensors).
     low = high = None
     if min is not None:
         x, low = as_operands(x, min, "clip")
@@ -635,15 +643,11 @@ def clip(x, min=None, max=None):
         x, high = as_operands(x, max, "clip")
     if low is not None and low.dtype != x.dtype:
         x, low = as_operands(x, low, "clip")  # `max` widened x's dtype after `min` was matched to it
-    extremes = (-math.inf, math.inf) if x.dtype.kind == "f" else (np.iinfo(x.dtype).min, np.iinfo(x.dtype).max)
-    if low is None:
-        low = _as_dtype(extremes[0], x.dtype, x.device)
-    if high is None:
-        high = _as_dtype(extremes[1], x.dtype, x.device)
     try:
-        np.broadcast_shapes(x.shape, low.shape, high.shape)
+        np.broadcast_shapes(x.shape, *(bound.shape for bound in (low, high) if bound is not None))
     except ValueError:
-        raise ValueError(f"clip: input {x.shape}, min {low.shape} and max {high.shape} cannot be broadcast "
+        shapes = [None if bound is None else bound.shape for bound in (low, high)]
+        raise ValueError(f"clip: input {x.shape}, min {shapes[0]} and max {shapes[1]} cannot be broadcast "
                          f"together") from None
     return ClipByTensors.apply(x, low, high)
 

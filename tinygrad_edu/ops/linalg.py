@@ -111,9 +111,9 @@ class Linear(ArrayFunction):
 def linear(x, weight, bias=None):
     """PyTorch's `F.linear`: y = x Wᵀ + b with W stored as (out_features, in_features)."""
     if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input {x.shape} has {x.shape[-1] if x.ndim else 0} features but weight {weight.shape} expects {weight.shape[-1]}")
+        raise RuntimeError(f"linear: input {x.shape} has {x.shape[-1] if x.ndim else 0} features but weight {weight.shape} expects {weight.shape[-1]}")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+        raise RuntimeError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype) or x.dtype.kind != "f":
         raise TypeError(f"linear: input, weight and bias must share one float dtype, got {x.dtype} and {weight.dtype}")
     return Linear.apply(x, weight, bias)
@@ -124,11 +124,11 @@ def matmul(a, b):
     if a.dtype.kind != "f":
         raise TypeError(f"matmul: expected floating point tensors, got {a.dtype} with shapes {a.shape} and {b.shape}")
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise RuntimeError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(
+        raise RuntimeError(
             f"matmul: shapes {a.shape} and {b.shape} are not aligned: {k_a} (last dim of the first) != "
             f"{k_b} ({'dim 0' if b.ndim == 1 else 'second-to-last dim'} of the second)"
         )
@@ -136,5 +136,5 @@ def matmul(a, b):
         try:
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+            raise RuntimeError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast together") from None
     return MatMul.apply(a, b)

@@ -137,17 +137,39 @@ def to_device(x, device):
     return out
 
 
-def reshape(x, *shape):
-    shape = _shape_from_args(shape)
+def infer_size(shape, numel, op_name="reshape", source=None):
+    """`shape` with its one -1 filled in so that it holds `numel` elements, as PyTorch's `infer_size`:
+
+        -1 = numel / Π(other sizes), refused when that is not a whole number, and when Π(other sizes) = 0
+        (then -1 could be anything: `zeros(0, 3).reshape(-1, 0)` is ambiguous, `reshape(-1, 3)` gives (0, 3)).
+
+    `source` describes what is reshaped, for the error message (default: "tensor of `numel` elements").
+
+    >>> infer_size((2, -1), 6), infer_size((-1, 3), 0)
+    ((2, 3), (0, 3))
+    """
+    source = source or f"tensor of {numel} elements"
     if shape.count(-1) > 1:
-        raise ValueError(f"reshape: only one dimension can be -1, got {shape}")
+        raise RuntimeError(f"{op_name}: only one dimension can be inferred (-1), got {shape}")
+    for position, n in enumerate(shape):
+        if n < -1:
+            raise RuntimeError(f"{op_name}: invalid shape dimension {n} at index {position} of shape {shape}")
     known = int(np.prod([n for n in shape if n != -1]))
-    if -1 in shape:
-        if known == 0 or x.numel() % known:
-            raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.numel()} elements) into {shape}")
-        shape = tuple(x.numel() // known if n == -1 else n for n in shape)
-    elif known != x.numel():
-        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} ({x.numel()} elements) into {shape}")
+    if -1 not in shape:
+        if known != numel:
+            raise RuntimeError(f"{op_name}: cannot reshape {source} into {shape}")
+        return shape
+    if known == 0 and numel == 0:
+        raise RuntimeError(f"{op_name}: cannot reshape {source} into {shape} because the unspecified dimension "
+                           f"size -1 can be any value and is ambiguous")
+    if known == 0 or numel % known:
+        raise RuntimeError(f"{op_name}: cannot reshape {source} into {shape}")
+    return tuple(numel // known if n == -1 else n for n in shape)
+
+
+def reshape(x, *shape):
+    """The same elements in a new shape; one -1 is inferred (see infer_size)."""
+    shape = infer_size(_shape_from_args(shape), x.numel(), "reshape", f"tensor of shape {x.shape} ({x.numel()} elements)")
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -186,7 +208,7 @@ def expand(x, *shape):
         if np.broadcast_shapes(x.shape, shape) != shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"expand: tensor of shape {x.shape} cannot be broadcast to {shape}") from None
+        raise RuntimeError(f"expand: tensor of shape {x.shape} cannot be broadcast to {shape}") from None
     if shape == x.shape:
         return x
     return Expand.apply(x, shape=shape)
@@ -287,7 +309,7 @@ def concatenate(tensors, dim=0, *, axis=None):
         dim = axis
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat: expected a non-empty list of Tensors")
+        raise ValueError("cat: expected a non-empty list of Tensors")  # ValueError, as torch.cat
     Tensor = tensor_module.Tensor
     for t in tensors:
         if not isinstance(t, Tensor):

@@ -48,10 +48,10 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """PyTorch's `F.layer_norm`: normalise over the last len(normalized_shape) dims."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
-        raise ValueError(f"layer_norm: input {x.shape} does not end with normalized_shape {normalized_shape}")
+        raise RuntimeError(f"layer_norm: input {x.shape} does not end with normalized_shape {normalized_shape}")
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and param.shape != normalized_shape:
-            raise ValueError(f"layer_norm: {name} must have shape {normalized_shape}, got {param.shape}")
+            raise RuntimeError(f"layer_norm: {name} must have shape {normalized_shape}, got {param.shape}")
     if weight is None and bias is not None:
         raise ValueError("layer_norm: a bias without a weight is not supported; pass weight=ones")
     return LayerNorm.apply(x, weight, bias, normalized_size=int(np.prod(normalized_shape)), eps=float(eps))

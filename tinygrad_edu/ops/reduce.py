@@ -151,18 +151,110 @@ def min(x, axis=None, keepdims=False, op_name="min"):
     return -Max.apply(-x, axis=normalize_axis(axis, x.ndim, op_name), keepdims=keepdims, op_name=op_name)
 
 
+class _VarianceBackward:
+    """dx = dvar · 2(x - x̄) / (n - correction), PyTorch's var_backward, shared by Var and Std.
+
+    With no degrees of freedom left (n ≤ correction) PyTorch distinguishes how the dims were given: reducing
+    the whole tensor (dim=None) it returns dvar · (NaN where x = x̄, else +inf); with explicit dims it keeps
+    the factor 2 / (n - correction) (+inf at 0, negative below).
+    """
+
+    def __init__(self, x, centered, mean, count, correction, whole_tensor):
+        degrees_of_freedom = count - correction
+        self.centered = centered
+        self.x_is_mean = None
+        if whole_tensor and degrees_of_freedom <= 0:
+            self.x_is_mean = x == mean
+        self.factor = 2.0 / degrees_of_freedom if degrees_of_freedom else math.inf
+
+    def __call__(self, grad_var):
+        with np.errstate(invalid="ignore"):
+            if self.x_is_mean is not None:
+                return grad_var * np.where(self.x_is_mean, np.nan, np.inf).astype(grad_var.dtype)
+            return grad_var.dtype.type(self.factor) * grad_var * self.centered
+
+
+def _variance(x, axis, correction, whole_tensor):
+    """Σ (x - x̄)² / max(0, n - correction) over `axis` (kept as size-1 dims), and its backward (see above)."""
+    count = int(np.prod([x.shape[a] for a in axis]))
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty slice has mean 0/0 = NaN, as in PyTorch
+        mean = np.sum(x, axis=axis, keepdims=True) / x.dtype.type(count)
+        centered = x - mean
+        y = np.sum(centered * centered, axis=axis, keepdims=True) / x.dtype.type(max(0, count - correction))
+    return y, _VarianceBackward(x, centered, mean, count, correction, whole_tensor)
+
+
+def _warn_no_degrees_of_freedom(op_name, degrees_of_freedom):
+    if degrees_of_freedom <= 0:
+        warnings.warn(f"{op_name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      f"reduction factor (input numel divided by output numel).", UserWarning, stacklevel=4)
+
+
+class Var(ArrayFunction):
+    """y = Σ (x - x̄)² / max(0, n - correction);  dx = dy · 2(x - x̄) / (n - correction)  (PyTorch's var_backward).
+
+    Fused rather than composed, so the gradient is that formula even at inf: var([0, inf]) has the gradient
+    [-inf·dy, NaN] as in PyTorch (a composed (x - x̄)² backward gives NaN everywhere). With no degrees of freedom
+    left (n ≤ correction) y is 0/0 = NaN or x/0 = inf (see _VarianceBackward for the gradient there).
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, correction, whole_tensor):
+        y, ctx.variance_backward = _variance(x, axis, correction, whole_tensor)
+        ctx.axis, ctx.keepdims, ctx.input_shape = axis, keepdims, x.shape
+        return y if keepdims else np.squeeze(y, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return ctx.variance_backward(_keepdims_shape(grad_out, ctx.input_shape, ctx.axis, ctx.keepdims))
+
+
+class Std(ArrayFunction):
+    """y = √var(x);  dx = dvar · 2(x - x̄) / (n - correction) with dvar = dy / (2y), taken as 0 where y = 0.
+
+    That masking is PyTorch's std_backward: the std of a constant slice is 0 and so is its gradient, where the
+    composed √var would give dy/0 · 0 = NaN.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, correction, whole_tensor):
+        variance, ctx.variance_backward = _variance(x, axis, correction, whole_tensor)
+        y = np.sqrt(variance)
+        ctx.save_for_backward(y)
+        ctx.axis, ctx.keepdims, ctx.input_shape = axis, keepdims, x.shape
+        return y if keepdims else np.squeeze(y, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        grad = _keepdims_shape(grad_out, ctx.input_shape, ctx.axis, ctx.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_var = np.where(y == 0, np.zeros((), dtype=grad_out.dtype), grad / (2 * y))
+        return ctx.variance_backward(grad_var)
+
+
+def _check_float(op_name, x):
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"{op_name}: std and var only support floating point and complex dtypes, got {x.dtype}")
+
+
 def var(x, axis=None, keepdims=False, correction=1):
     """var = Σ (x - mean)² / max(0, count - correction); correction=1 is the unbiased estimate (PyTorch's default).
 
     With no degrees of freedom left (count ≤ correction) the divisor is 0, so the result is NaN (or inf), with
     PyTorch's warning.
     """
+    _check_float("var", x)
     axes = normalize_axis(axis, x.ndim, "var")
     count = int(np.prod([x.shape[a] for a in axes]))
-    degrees_of_freedom = count - correction
-    if degrees_of_freedom <= 0:
-        warnings.warn("var(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
-                      "factor (input numel divided by output numel).", UserWarning, stacklevel=2)
-    centered = x - mean(x, axis=axes, keepdims=True)
-    return (centered * centered).sum(axis=axes, keepdims=keepdims) * (
-        1.0 / degrees_of_freedom if degrees_of_freedom > 0 else math.inf)
+    _warn_no_degrees_of_freedom("var", count - correction)
+    return Var.apply(x, axis=axes, keepdims=keepdims, correction=correction, whole_tensor=axis is None or x.ndim == 0)
+
+
+def std(x, axis=None, keepdims=False, correction=1):
+    """std = √var with its own backward (see Std): the gradient at a constant slice is 0, as in PyTorch."""
+    _check_float("std", x)
+    axes = normalize_axis(axis, x.ndim, "std")
+    count = int(np.prod([x.shape[a] for a in axes]))
+    _warn_no_degrees_of_freedom("std", count - correction)
+    return Std.apply(x, axis=axes, keepdims=keepdims, correction=correction, whole_tensor=axis is None or x.ndim == 0)

@@ -7,7 +7,7 @@ import numpy as np
 
 from tinygrad_edu import backend
 from tinygrad_edu.autograd import ArrayFunction
-from tinygrad_edu.ops.reduce import normalize_axis
+from tinygrad_edu.ops.reduce import normalize_axis, normalize_dim
 from tinygrad_edu.tensor import as_array, is_device_array
 
 
@@ -83,14 +83,24 @@ def _check_float(op_name, x):
         raise ValueError(f"{op_name}: expected at least 1 dimension, got a 0-d tensor")
 
 
+def _along_axis(function, x, axis, op_name):
+    """Apply a last-axis op along `axis`; a 0-d tensor is a slice of one element (dim 0 or -1), as in PyTorch."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op_name}: expected a float32 or float64 tensor, got {x.dtype} of shape {x.shape}")
+    if x.ndim == 0:
+        normalize_dim(axis, 0, op_name)
+        return function.apply(x.reshape(1), axis=0).reshape(())
+    return function.apply(x, axis=normalize_axis(axis, x.ndim, op_name)[0])
+
+
 def softmax(x, axis=-1):
-    _check_float("softmax", x)
-    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax")[0])
+    """e^x / Σ e^x along `axis`; softmax of a 0-d tensor is 1."""
+    return _along_axis(Softmax, x, axis, "softmax")
 
 
 def log_softmax(x, axis=-1):
-    _check_float("log_softmax", x)
-    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax")[0])
+    """x - logsumexp(x) along `axis`; log_softmax of a 0-d tensor is 0."""
+    return _along_axis(LogSoftmax, x, axis, "log_softmax")
 
 
 def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
@@ -98,11 +108,17 @@ def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=
     _check_float("cross_entropy", logits)
     target_array = target if is_device_array(target) else as_array(target)  # a device array stays on the device
     if target_array.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype}")
+        raise RuntimeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype}")
     if logits.ndim != 2 or target_array.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy: expected logits (N, C) and target (N,), got {logits.shape} and {target_array.shape}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not is_device_array(target_array):
+        # IndexError, as torch; the kernels check the range too (a device target only there), with their own type.
+        out_of_range = (target_array != ignore_index) & ((target_array < 0) | (target_array >= logits.shape[1]))
+        if out_of_range.any():
+            raise IndexError(f"cross_entropy: target value {int(target_array[np.argmax(out_of_range)])} is out of "
+                             f"range for C={logits.shape[1]} classes (and is not ignore_index={ignore_index})")
     return CrossEntropy.apply(
         logits, target=target_array.astype(np.int64, copy=False), ignore_index=int(ignore_index),
         label_smoothing=float(label_smoothing),

@@ -111,25 +111,55 @@ class CosineAnnealingLR(LRScheduler):
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
 
 
-class LinearWarmup(LRScheduler):
-    """lr(t) = base_lr · (start_factor + (1 - start_factor) · min(t, warmup_steps) / warmup_steps).
+class LinearLR(LRScheduler):
+    """lr(t) = base_lr · (start_factor + (end_factor - start_factor) · min(t, total_iters) / total_iters).
 
-    A linear ramp from start_factor·base_lr at step 0 to base_lr at step `warmup_steps`, then constant: PyTorch's
-    `LinearLR(optimizer, start_factor, end_factor=1.0, total_iters=warmup_steps)`.
+    A linear ramp of the multiplicative factor from start_factor at step 0 to end_factor at step `total_iters`,
+    then constant: PyTorch's LinearLR, same signature and defaults. (PyTorch's `get_lr()` multiplies the previous
+    lr by a ratio each step; this is its closed form, `LinearLR._get_closed_form_lr`.)
+
+    >>> import tinygrad_edu as tg
+    >>> from tinygrad_edu.optim import SGD
+    >>> opt = SGD([tg.zeros(1, requires_grad=True)], lr=1.0)
+    >>> scheduler = LinearLR(opt, start_factor=0.25, total_iters=3)
+    >>> lrs = []
+    >>> for _ in range(5):
+    ...     lrs.append(scheduler.get_last_lr()[0])
+    ...     scheduler.step()
+    >>> lrs
+    [0.25, 0.5, 0.75, 1.0, 1.0]
     """
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError(f"{type(self).__name__}: Starting multiplicative factor (start_factor) expected to be "
+                             f"greater than 0 and less or equal to 1, got {start_factor}")
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError(f"{type(self).__name__}: Ending multiplicative factor (end_factor) expected to be "
+                             f"between 0 and 1, got {end_factor}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        progress = min(self.total_iters, epoch) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+
+
+class LinearWarmup(LinearLR):
+    """A linear warm-up from start_factor·base_lr to base_lr over `warmup_steps` steps, then constant:
+    `LinearLR(optimizer, start_factor, end_factor=1.0, total_iters=warmup_steps)` under the name the training
+    tasks use."""
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3.0, last_epoch=-1):
         if int(warmup_steps) != warmup_steps or warmup_steps < 1:
             raise ValueError(f"LinearWarmup: warmup_steps must be a positive integer, got {warmup_steps}")
-        if not 0.0 < start_factor <= 1.0:
-            raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor}")
-        self.warmup_steps = int(warmup_steps)
-        self.start_factor = start_factor
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer, start_factor, 1.0, int(warmup_steps), last_epoch)
 
-    def lr_at(self, base_lr, epoch):
-        progress = min(epoch, self.warmup_steps) / self.warmup_steps
-        return base_lr * (self.start_factor + (1.0 - self.start_factor) * progress)
+    @property
+    def warmup_steps(self):
+        return self.total_iters
 
 
 class SequentialLR(LRScheduler):

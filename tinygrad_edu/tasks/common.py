@@ -1,4 +1,5 @@
 """What every training command shares: seeding, progress bars, metric logs, plots, checkpoints, the summary line."""
+import contextlib
 import csv
 import json
 import os
@@ -8,6 +9,7 @@ import time
 import numpy as np
 
 import tinygrad_edu as tg
+from tinygrad_edu.summary import summary_at_first_forward
 from tinygrad_edu.tensor import default_generator
 
 
@@ -154,3 +156,20 @@ class Stopwatch:
 
     def elapsed(self):
         return time.perf_counter() - self.start
+
+
+def summary_if_asked(enabled):
+    """`--summary`: a context in which the model's first forward pass (the first training batch) is recorded as it
+    runs and its summary printed (layers, output shapes, parameter counts; see tinygrad_edu/summary.py). Recording
+    the real call, rather than running the model once more, leaves the run bit for bit as it is without --summary."""
+    return summary_at_first_forward(print_fn=_print_above_progress_bar) if enabled else contextlib.nullcontext()
+
+
+def _print_above_progress_bar(text):
+    """print(), but through tqdm.write when tqdm is installed, so a running progress bar is redrawn below the text."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(text)
+        return
+    tqdm.write(text, file=sys.stdout)
