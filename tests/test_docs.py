@@ -16,8 +16,8 @@ DOCS = REPO_ROOT / "docs"
 LESSONS = sorted(DOCS.glob("[0-9][0-9]_*.py"))
 
 
-def test_docs_has_the_six_lessons_in_order_and_the_index_lists_them():
-    assert [path.name[:3] for path in LESSONS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
+def test_docs_has_the_seven_lessons_in_order_and_the_index_lists_them():
+    assert [path.name[:3] for path in LESSONS] == ["01_", "02_", "03_", "04_", "05_", "06_", "07_"]
     index = (DOCS / "README.md").read_text()
     positions = [index.index(path.name) for path in LESSONS]
     assert positions == sorted(positions)
