@@ -305,13 +305,7 @@ class Tensor:
         >>> Tensor([1.0, 2.0]).to("cpu").device
         'cpu'
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = parse_to_args(args, device, dtype)
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
@@ -948,6 +942,20 @@ class Tensor:
 
     def new_tensor(self, data, dtype=None, requires_grad=False):
         return Tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+
+def parse_to_args(args, device=None, dtype=None):
+    """The (device, dtype) named by PyTorch's positional `.to(...)` arguments: a device string (or
+    `tinygrad_edu.device`), a dtype, or a tensor whose device and dtype are taken. Shared by Tensor.to and
+    Module.to."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, str):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype
 
 
 class ValuesIndices(tuple):

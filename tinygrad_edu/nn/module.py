@@ -17,7 +17,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from tinygrad_edu.autograd import no_grad
-from tinygrad_edu.tensor import DEFAULT_FLOAT, Tensor, _check_device, array_to_device
+from tinygrad_edu.tensor import DEFAULT_FLOAT, Tensor, _check_device, array_to_device, parse_to_args
 
 
 class Parameter(Tensor):
@@ -339,13 +339,7 @@ class Module:
         Module.to); gradients are dropped when the dtype changes and moved with the parameter when only the
         device does.
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = parse_to_args(args, device, dtype)
         if device is not None:
             device = _check_device(device)
         dtype = None if dtype is None else np.dtype(dtype)
