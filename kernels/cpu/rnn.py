@@ -11,7 +11,8 @@ forward; the LSTM at N = 32, I = 16, H = 64: 655k), so what matters is a GEMM th
 without set-up (`kernels.cpu.matmul.tile_product`: no packing, no threads, ≈3 µs for the tanh cell's product),
 a tanh and a σ that vectorise (`tanh_vectorizable`, `sigmoid_vectorizable`: no libm call; and
 `error_model="numpy"`, see the forward kernel), and no BLAS calls (each costs a few µs of set-up, and risks the
-OpenBLAS-after-prange stall of PERF.md). The scratch arrays (packed operands, the padded product) are
+stall of an OpenBLAS call right after a `prange` loop, whose threads wait for cores Numba's OpenMP
+workers still spin on). The scratch arrays (packed operands, the padded product) are
 allocated by the wrappers: np.empty of a few KiB costs ≈0.2 µs.
 """
 import numpy as np

@@ -50,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         total_norm = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
     else:
         # Σ|g|^p with ufuncs, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
-        # (PERF.md's OpenMP/BLAS cliff), and the sum is all a norm needs.
+        # (OpenBLAS's threads wait for cores Numba's OpenMP workers still spin on), and the sum is all a norm needs.
         total = sum(float(np.sum(grad * grad if norm_type == 2.0 else np.abs(grad) ** norm_type, dtype=np.float64)) for grad in grads)
         total_norm = total ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm):
