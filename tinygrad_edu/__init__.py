@@ -36,7 +36,7 @@ from tinygrad_edu.summary import summary
 
 from tinygrad_edu.torch_functions import (  # noqa: E402 - torch.* spellings of Tensor methods
     Generator, Size, abs, all, allclose, amax, amin, any, argmax, argmin, argsort, as_tensor, bmm, chunk, clamp,
-    clamp_min, clip, clone, concat, device, empty, empty_like, equal, exp, flatten, from_numpy, gather,
+    clamp_min, clip, clone, device, empty, empty_like, equal, exp, flatten, from_numpy, gather,
     get_default_dtype, index_select, is_tensor, isfinite, isinf, isnan, linspace, log, log_softmax, logical_not,
     logsumexp, masked_fill, max, mean, min, mm, neg, normal, numel, outer, permute, randperm, reciprocal, relu,
     reshape, rsqrt, scatter_add, sigmoid, softmax, sort, split, sqrt, square, squeeze, std, sum, t, tanh, topk,
@@ -44,7 +44,7 @@ from tinygrad_edu.torch_functions import (  # noqa: E402 - torch.* spellings of 
     remainder, einsum,
 )
 
-cat = concatenate
+cat = concat = concatenate
 # dtypes under PyTorch's names (NumPy dtypes underneath; see tinygrad_edu/dtypes.py for the promotion rule).
 float32 = float = dtypes.float32
 float64 = double = dtypes.float64

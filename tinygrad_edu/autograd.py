@@ -144,7 +144,6 @@ class ArrayFunction:
         raise NotImplementedError
 
 
-
 def _versions_of_saved(saved_arrays, inputs, out):
     """(tensor, its version now) for each input or output tensor whose array the op saved for backward.
 

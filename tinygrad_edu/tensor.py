@@ -479,11 +479,7 @@ class Tensor:
         source = source if isinstance(source, Tensor) else Tensor(source)
         if source.device != self.device:
             source = source.to(self.device)
-        with autograd.no_grad():
-            result = source.astype(self.dtype).expand(*self.shape) if source.shape != self.shape else source.astype(self.dtype)
-        if source.requires_grad and autograd.is_grad_enabled():
-            result.requires_grad = True
-        return self._write_in_place(result, "copy_")
+        return self._in_place(lambda a, b: b.astype(a.dtype).expand(*a.shape), source, "copy_")
 
     def fill_(self, value):
         return self._in_place(lambda a, _: creation.full_like(a, value.item() if isinstance(value, Tensor) else value), None, "fill_")
@@ -706,7 +702,7 @@ class Tensor:
         return self.expand(*shape)[np.broadcast_to(mask_array, shape)]
 
     def masked_fill_(self, mask, value):
-        return self._write_in_place(self.masked_fill(mask, value), "masked_fill_")
+        return self._in_place(lambda a, _: a.masked_fill(mask, value), None, "masked_fill_")
 
     def scatter_add_(self, dim, index, src):
         return self._in_place(lambda a, b: a.scatter_add(dim, index, b), src, "scatter_add_")

@@ -6,7 +6,6 @@ name things PyTorch code passes around (`device`, `Generator`, `Size`).
 """
 import numpy as np
 
-from tinygrad_edu.ops import elementwise
 from tinygrad_edu.creation import _make, _shape_arg, zeros, zeros_like
 from tinygrad_edu.tensor import DEFAULT_FLOAT, FLOAT_DTYPES, Tensor, default_generator
 
@@ -107,20 +106,6 @@ def clamp_min(input, min):  # noqa: A002
 
 def outer(input, vec2):
     return input.reshape(-1, 1) * vec2.reshape(1, -1)
-
-
-def concat(tensors, dim=0):
-    from tinygrad_edu.ops.movement import concatenate
-
-    return concatenate(tensors, dim)
-
-
-def maximum(input, other):
-    return elementwise.maximum(input, other)
-
-
-def minimum(input, other):
-    return elementwise.minimum(input, other)
 
 
 def get_default_dtype():
