@@ -27,6 +27,17 @@ def _ratio(value):
     return f"{value:.2f}×" if isinstance(value, float) else "n/a"
 
 
+def _spread(ratio):
+    """A paired ratio as "median× (q1–q3)": the interquartile range of the per-round ratios."""
+    if not isinstance(ratio, dict):
+        return "n/a"
+    return f"{ratio['median']:.2f}× ({ratio['q1']:.2f}–{ratio['q3']:.2f})"
+
+
+def _gflops(flops, timing):
+    return flops / (timing["median_ms"] * 1e-3) / 1e9 if isinstance(timing, dict) and flops else None
+
+
 def _met(row):
     if row.get("met") == "n/a" or row.get("target") is None:
         return "n/a" if row.get("target") else ""
@@ -54,7 +65,8 @@ def machine_lines(result):
         f"{machine.get('numba_threads')} threads); numpy {machine.get('numpy')} (BLAS: {machine.get('blas')}); "
         f"python {machine.get('python')}; torch {machine.get('torch')} ({machine.get('torch_threads')} threads)"
         + (f"; --threads {result['config']['threads']}" if result.get("config", {}).get("threads") else ""),
-        f"- backends run: {', '.join(result['backends'])}",
+        f"- backends run: {', '.join(result['backends'])}"
+        + (f"; {result['load_processes']} busy-loop processes beside (--load)" if result.get("load_processes") else ""),
     ]
 
 
@@ -64,26 +76,62 @@ def kernels_section(result):
         gflops = f"{row['gflops']:.1f}" if isinstance(row["gflops"], float) else ""
         timing = _ms(row["timing"]) if not row["note"] else row["note"]
         rows.append([row["case"], row["backend"], timing, gflops, _ms(row["numpy_blas"]),
-                     _ratio(row["ratio_vs_numpy_blas"]), _ms(row["torch"]), _ratio(row["ratio_vs_torch"])])
-    head = ["kernel", "backend", "ms median (min–max)", "GFLOP/s", "NumPy BLAS ms", "ours/BLAS", "torch ms", "ours/torch"]
+                     _spread(row.get("ratio_vs_numpy_blas_spread")), _ms(row["torch"]),
+                     _spread(row.get("ratio_vs_torch_spread"))])
+    head = ["kernel", "backend", "ms median (min–max)", "GFLOP/s", "NumPy BLAS ms", "ours/BLAS (IQR)", "torch ms",
+            "ours/torch (IQR)"]
     return "## 1. Kernels\n\n" + _table(head, rows)
+
+
+def ladder_section(result):
+    """The GEMM ladder: n×n @ n×n float32, ours against OpenBLAS (through NumPy) and PyTorch, GFLOP/s."""
+    rows = []
+    for row in result["kernels"]:
+        if row["family"] != "matmul" or row["backend"] != "cpu":
+            continue
+        rates = [_gflops(row["flops"], row[key]) for key in ("timing", "numpy_blas", "torch")]
+        rows.append([row["case"].split()[-1]] + [f"{rate:.1f}" if rate else "n/a" for rate in rates]
+                    + [_spread(row.get("ratio_vs_numpy_blas_spread")), _spread(row.get("ratio_vs_torch_spread"))])
+    if not rows:
+        return ""
+    head = ["n", "ours GFLOP/s", "NumPy/OpenBLAS GFLOP/s", "torch GFLOP/s", "ours/BLAS time (IQR)", "ours/torch time (IQR)"]
+    return "## GEMM ladder (float32, n×n @ n×n, cpu backend)\n\n" + _table(head, rows)
+
+
+def load_section(result):
+    """Under --load: how much each side slowed down against its own quiet samples, paired by round."""
+    rows = []
+    for row in result["kernels"] + result["overhead"] + result["models"]:
+        if "slowdown" not in row:
+            continue
+        quiet = row["quiet"]
+        rows.append([row["case"], row["backend"], _ms(quiet.get("ours")), _ms(row["timing"]),
+                     _spread(row["slowdown"].get("ours")), _ms(quiet.get("torch")), _ms(row["torch"]),
+                     _spread(row["slowdown"].get("torch"))])
+    if not rows:
+        return ""
+    head = ["case", "backend", "ours quiet ms", "ours loaded ms", "ours slowdown (IQR)", "torch quiet ms",
+            "torch loaded ms", "torch slowdown (IQR)"]
+    return (f"## Under load: {result['load_processes']} busy processes beside\n\n"
+            "Slowdown = loaded / quiet time of the same side, paired by round (the load is paused for the quiet "
+            "samples).\n\n" + _table(head, rows))
 
 
 def overhead_section(result):
     rows = [[row["case"], row["backend"], _us(row["timing"]) if not row["note"] else row["note"], _us(row["torch"]),
-             _ratio(row.get("ratio")), f"≤ {row['target']}×" if row["target"] else "", _met(row)]
+             _spread(row.get("ratio_spread")), f"≤ {row['target']}×" if row["target"] else "", _met(row)]
             for row in result["overhead"]]
-    head = ["case", "backend", "ours µs median (min–max)", "torch µs", "ours/torch", "target", "met"]
+    head = ["case", "backend", "ours µs median (min–max)", "torch µs", "ours/torch (IQR)", "target", "met"]
     return "## 2. Framework overhead\n\n" + _table(head, rows)
 
 
 def models_section(result):
     rows = [[row["case"], row["backend"], _rate(row.get("steps_per_s")) if not row["note"] else row["note"],
-             _ms(row["timing"]), _rate(row.get("torch_steps_per_s")), _ratio(row.get("ratio")),
+             _ms(row["timing"]), _rate(row.get("torch_steps_per_s")), _spread(row.get("ratio_spread")),
              f"≤ {row['target']}×" if row["target"] else "", _met(row)]
             for row in result["models"]]
     head = ["model (train step)", "backend", "ours steps/s median (min–max)", "ours ms/step", "torch steps/s",
-            "ours/torch time", "target", "met"]
+            "ours/torch time (IQR)", "target", "met"]
     return "## 3. End to end: train steps\n\n" + _table(head, rows)
 
 
@@ -118,7 +166,7 @@ def cliff_section(result):
     if not cliff:
         return ""
     items = [f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}" for key, value in cliff.items()]
-    return "## OpenMP/BLAS cliff (PERF.md cliff 1): a 128×128 matmul alone and right after a prange kernel\n\n" + "\n".join(items)
+    return "## OpenMP/BLAS probe: a 128×128 matmul alone and right after a prange kernel, in one process\n\n" + "\n".join(items)
 
 
 def markdown(result):
@@ -126,15 +174,18 @@ def markdown(result):
     if result.get("notes"):
         parts.append("Notes:\n" + "\n".join(f"- {note}" for note in result["notes"]))
     config = result.get("config", {})
-    parts.append(f"Each figure: median of {config.get('repeats')} samples after {config.get('warmup')} warm-up calls "
-                 "(min–max); a sample of a short call repeats it and divides. Ratios are ours_time / their_time: "
-                 "below 1 the engine is faster.")
+    parts.append(f"Each side runs in its own warm process; each of {config.get('repeats')} rounds takes one sample of "
+                 f"every side (order reversed every other round) after {config.get('warmup')} warm-up calls; a sample "
+                 "of a short call repeats it and divides. Times: median (min–max) over rounds. Ratios: median of the "
+                 "per-round ratios ours / theirs, with their interquartile range; below 1 the engine is faster.")
     if result["kernels"]:
+        parts.append(ladder_section(result))
         parts.append(kernels_section(result))
     if result["overhead"]:
         parts.append(overhead_section(result))
     if result["models"]:
         parts.append(models_section(result))
+    parts.append(load_section(result))
     parts.append(targets_section(result))
     if result["profiles"]:
         parts.append(profile_section(result))
@@ -151,6 +202,7 @@ def plot(result, base):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return {}, "plots skipped: matplotlib is not installed (pip install 'tinygrad_edu[plot]')"
     paths = {}
@@ -164,13 +216,18 @@ def plot(result, base):
             for name in ("numpy_blas", "torch"):
                 if isinstance(row[name], dict):
                     series.setdefault(name, {})[size] = row["flops"] / (row[name]["median_ms"] * 1e-3) / 1e9
+        labels = {"cpu": "ours (Numba cpu)", "numpy": "ours (NumPy reference)", "cuda": "ours (cuda)",
+                  "numpy_blas": "NumPy / OpenBLAS", "torch": "PyTorch CPU"}
         for name, points in series.items():
             sizes = sorted(points)
-            axis.plot(sizes, [points[s] for s in sizes], marker="o", label=name)
+            axis.plot(sizes, [points[s] for s in sizes], marker="o", label=labels.get(name, name))
         axis.set_xscale("log", base=2)
+        axis.set_xticks(sorted({int(row["case"].split()[-1]) for row in matmul}))
+        axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.tick_params(axis="x", labelsize=7)
         axis.set_xlabel("matrix size n (n×n @ n×n, float32)")
-        axis.set_ylabel("GFLOP/s (median)")
-        axis.set_title("matmul")
+        axis.set_ylabel("GFLOP/s (median over rounds)")
+        axis.set_title("GEMM ladder")
         axis.grid(alpha=0.3)
         axis.legend()
         figure.tight_layout()

@@ -1,33 +1,42 @@
 """`tinygrad-edu bench` / `python -m benchmarks`: kernels, framework overhead and toy-model train steps, per backend.
 
-    python -m benchmarks --quick              # under two minutes: fewer sizes and repeats
+    python -m benchmarks --quick              # a few minutes: fewer sizes and rounds
+    python -m benchmarks --quick --cases matmul ConvNet   # only the cases whose name contains one of these
+    python -m benchmarks --load 1             # the same ratios with one busy-loop process running beside
     python -m benchmarks --out /tmp/bench     # full run, results written there
-    tinygrad-edu bench --quick --no-plots
 
-Every figure is the median of >= 5 samples after warm-up, with min and max. The baselines (NumPy's BLAS, PyTorch
-CPU eager with as many threads as Numba uses) run first, in a child process on the same machine, so that two
-OpenMP thread pools (Numba's and torch's) never spin against each other on the same cores. Ratios are ours_time / their_time:
-below 1 we are faster. Writes bench-<stamp>.json, bench-<stamp>.md and PNG plots to --out. Progress goes to
-stderr, one line per case. Programmatic use (the tests do this): `report = run(smoke_config())`.
+How a ratio is taken. Every side of a comparison (ours on each backend, NumPy's BLAS, PyTorch CPU eager with as
+many threads as Numba uses) runs in its own warm process (benchmarks/workers.py). For each case, after a warm-up,
+the sides take one timed sample each per round, the order reversed every other round, over `repeats` rounds; a
+sample repeats a short call until it lasts `min_sample_s`. The ratio is the median over rounds of
+ours_sample / their_sample (below 1 we are faster), and its spread the interquartile range of those per-round
+ratios: a drift of the machine during the run moves both sides of a round alike, so it cancels in the ratio.
+
+With --load N, N busy-loop processes run beside both sides (benchmarks/load.py). Each round then takes every
+side twice, with the load running and with it paused, so the report gives the ratios under load and each side's
+slowdown against its own quiet median, from one run.
+
+Writes bench-<label>-<stamp>.json, .md and PNG plots to --out. Progress goes to stderr, one line per case.
+Programmatic use (the tests do this): `report = run(smoke_config())`.
 """
 import argparse
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
-import subprocess
+import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from benchmarks import kernel_cases, model_cases, report as report_module, timing
+from benchmarks import load as load_module, report as report_module, timing, workers
 
 BACKENDS = ("numpy", "cpu", "cuda")
-KERNEL_SETS = {"numpy": "kernels.reference", "cpu": "kernels.cpu", "cuda": "kernels.cuda"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+MATMUL_LADDER = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
 TOY_SIZES = {  # the toy models as `tinygrad-edu train` builds them
     "batch": 64, "tiny_side": 64, "image_size": 8, "d_model": 64, "heads": 4, "layers": 2, "sort_length": 6,
@@ -39,14 +48,15 @@ TOY_SIZES = {  # the toy models as `tinygrad-edu train` builds them
 class Config:
     backends: tuple = BACKENDS
     sections: tuple = ("kernels", "overhead", "models")
-    repeats: int = 9
+    cases: tuple = ()             # keep only cases whose name contains one of these (case-insensitive); () = all
+    repeats: int = 11             # rounds: each takes one sample of every side
     warmup: int = 3
-    min_sample_s: float = 0.02    # short calls are repeated inside a sample until it lasts this long
-    settle_s: float = 0.05        # pause between cases (see timing.py: OpenMP threads spinning)
+    min_sample_s: float = 0.03    # a sample repeats a short call until it lasts this long
+    settle_s: float = 0.02        # pause before each sample, so the previous side's idle threads are asleep
     profile_steps: int = 10
     use_torch: bool = True
     plots: bool = True
-    matmul_sizes: tuple = (64, 128, 256, 512, 1024, 2048)
+    matmul_sizes: tuple = MATMUL_LADDER
     conv_shapes: tuple = ((64, 1, 16, 8), (64, 16, 32, 4), (64, 32, 64, 14))  # (batch, c_in, c_out, side)
     batch: int = 64
     softmax_shape: tuple = (64, 8, 128, 128)
@@ -54,35 +64,44 @@ class Config:
     rnn_cell_shapes: tuple = ((64, 2, 64), (32, 16, 64))  # (batch, inputs, hidden)
     adam_sizes: tuple = (4_096, 1_000_000)
     sizes: dict = field(default_factory=lambda: dict(TOY_SIZES))
-    measure_cliff: bool = True    # the OpenMP/BLAS cliff probe (about a second)
+    measure_cliff: bool = True    # the OpenMP/BLAS probe (about a second)
     threads: int = 0              # 0: as many as Numba uses by default; else Numba, BLAS and torch all get this many
-    baselines_in_subprocess: bool = True  # time NumPy-BLAS and torch in a process where no Numba thread ever ran
+    load: int = 0                 # busy-loop processes running beside both sides
+    in_process: bool = False      # run every side in this process (the smoke tests: no process start-up)
     label: str = "full"
 
 
 def quick_config():
-    return Config(repeats=5, warmup=2, min_sample_s=0.01, settle_s=0.02, profile_steps=5,
-                  matmul_sizes=(64, 128, 256, 512, 1024), conv_shapes=((64, 1, 16, 8), (64, 16, 32, 4)),
-                  softmax_shape=(64, 8, 64, 64), attention_shapes=((256, 12, 16),), adam_sizes=(4_096, 1_000_000),
-                  label="quick")
+    return Config(repeats=7, warmup=2, min_sample_s=0.02, profile_steps=5,
+                  matmul_sizes=(64, 128, 256, 512, 1024, 2048), conv_shapes=((64, 1, 16, 8), (64, 16, 32, 4)),
+                  softmax_shape=(64, 8, 64, 64), attention_shapes=((256, 12, 16),), label="quick")
 
 
 def smoke_config():
-    """Tiny shapes, 2 samples: checks the harness end to end in a few seconds (the figures mean nothing)."""
+    """Tiny shapes, 2 rounds, every side in this process: checks the harness in seconds (the figures mean nothing)."""
     sizes = {"batch": 4, "tiny_side": 8, "image_size": 8, "d_model": 16, "heads": 2, "layers": 1, "sort_length": 3,
              "rnn_hidden": 8, "rnn_length": 4, "perf_rnn": (4, 8, 4, 4), "dqn_hidden": 8}
-    return Config(backends=("numpy", "cpu"), repeats=2, warmup=1, measure_cliff=False, min_sample_s=0.0, settle_s=0.0, profile_steps=1,
-                  plots=False, matmul_sizes=(16, 32), conv_shapes=((2, 1, 4, 8),), batch=2, softmax_shape=(2, 3, 8),
-                  attention_shapes=((4, 6, 8),), rnn_cell_shapes=((4, 2, 8),), adam_sizes=(64,), sizes=sizes,
-                  baselines_in_subprocess=False, label="smoke")
+    return Config(backends=("numpy", "cpu"), repeats=2, warmup=1, measure_cliff=False, min_sample_s=0.0, settle_s=0.0,
+                  profile_steps=1, plots=False, matmul_sizes=(16, 32), conv_shapes=((2, 1, 4, 8),), batch=2,
+                  softmax_shape=(2, 3, 8), attention_shapes=((4, 6, 8),), rnn_cell_shapes=((4, 2, 8),), adam_sizes=(64,),
+                  sizes=sizes, in_process=True, label="smoke")
+
+
+def config_dict(config):
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(data):
+    """The Config a worker process rebuilds from JSON (lists back to tuples)."""
+    return Config(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, default=str))
 
 
 def progress(message):
     print(message, file=sys.stderr, flush=True)
-
-
-def _format_ms(timing_result):
-    return f"{timing_result['median_ms']:.3f} ms ({timing_result['min_ms']:.3f}-{timing_result['max_ms']:.3f})"
 
 
 # ----- which backends can run -----------------------------------------------------------------------------------
@@ -104,142 +123,157 @@ def backend_status(name):
     return True, ""
 
 
-def _kernel_runner(backend):
-    """(kernel set, inputs converter, synchronize) for one backend."""
-    kernel_set = importlib.import_module(KERNEL_SETS[backend])
-    if backend != "cuda":
-        return kernel_set, (lambda inputs: inputs), None
-    from numba import cuda
-
-    return kernel_set, (lambda inputs: {k: kernel_set.to_device(v) for k, v in inputs.items()}), cuda.synchronize
-
-
-# ----- section 1: kernels ---------------------------------------------------------------------------------------
-
-def run_kernels(config, backends, baselines):
-    rows = []
-    cases = kernel_cases.cases_for(config)
-    for number, case in enumerate(cases, 1):
-        inputs = case.make_inputs()
-        case_baselines = baselines["kernels"].get(case.name, {"numpy_blas": "n/a", "torch": "n/a"})
-        for backend in backends:
-            row = {"case": case.name, "family": case.family, "backend": backend, "flops": case.flops, "note": "",
-                   "timing": "n/a", "gflops": "n/a", **case_baselines}
-            timing.settle(config.settle_s)
-            try:
-                kernel_set, convert, synchronize = _kernel_runner(backend)
-                arrays = convert(_copy(inputs))
-                row["timing"] = timing.measure(lambda: case.run(kernel_set, arrays), config.repeats, config.warmup,
-                                               config.min_sample_s, synchronize)
-            except Exception as error:  # one broken kernel must not stop the run: report it in its row
-                row["note"] = f"failed: {type(error).__name__}: {error}"
-            if case.flops and isinstance(row["timing"], dict):
-                row["gflops"] = case.flops / (row["timing"]["median_ms"] * 1e-3) / 1e9
-            row["ratio_vs_numpy_blas"] = timing.ratio(row["timing"], case_baselines["numpy_blas"])
-            row["ratio_vs_torch"] = timing.ratio(row["timing"], case_baselines["torch"])
-            rows.append(row)
-            shown = _format_ms(row["timing"]) if isinstance(row["timing"], dict) else row["note"]
-            rate = f", {row['gflops']:.1f} GFLOP/s" if isinstance(row["gflops"], float) else ""
-            torch_timing = case_baselines["torch"]
-            torch_shown = f"; torch {_format_ms(torch_timing)}" if isinstance(torch_timing, dict) else ""
-            progress(f"[kernels {number}/{len(cases)}] {case.name} [{backend}]: {shown}{rate}{torch_shown}")
-    return rows
+def torch_available():
+    """Whether PyTorch is installed, without importing it here (its threads belong in the torch worker)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"] is not None  # None: a test hid it, as on an install without the bench extra
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
-def measure_baselines(config, torch):
-    """NumPy-BLAS and PyTorch timings of every case, keyed by case name (no engine code runs here)."""
-    kernels = {}
-    if "kernels" in config.sections:
-        for case in kernel_cases.cases_for(config):
-            inputs = case.make_inputs()
-            entry = {}
-            for name in ("numpy_blas", "torch"):
-                make = case.baselines.get(name)
-                if make is None or (name == "torch" and torch is None):
-                    entry[name] = "n/a"
-                    continue
-                timing.settle(config.settle_s)
-                entry[name] = timing.measure(make(_copy(inputs), torch), config.repeats, config.warmup, config.min_sample_s)
-            kernels[case.name] = entry
-            progress(f"[baselines] {case.name}: torch {_format_ms(entry['torch']) if isinstance(entry['torch'], dict) else 'n/a'}")
-    models = {}
-    for case in model_cases.cases_for(config.sizes):
-        if case.section not in config.sections:
-            continue
-        if torch is None:
-            models[case.name] = "n/a"
-            continue
-        timing.settle(config.settle_s)
-        torch.manual_seed(0)
-        models[case.name] = timing.measure(case.make_torch(config.sizes, torch), config.repeats, config.warmup,
-                                           config.min_sample_s)
-        progress(f"[baselines] {case.name}: torch {_format_ms(models[case.name])}")
-    return {"kernels": kernels, "models": models}
+def selected(config):
+    """{case id: (section, case)} after the --cases filter."""
+    cases = workers.all_cases(config)
+    if not config.cases:
+        return cases
+    wanted = [text.lower() for text in config.cases]
+    return {key: value for key, value in cases.items() if any(text in key.lower() for text in wanted)}
 
 
-def baselines_in_subprocess(config, threads):
-    """measure_baselines in a fresh process: Numba's OpenMP threads (which spin after each kernel) and torch's
-    never share the cores, so neither side's figures carry the other's stalls (PERF.md cliff 1)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        config_path, out_path = os.path.join(scratch, "config.json"), os.path.join(scratch, "baselines.json")
-        with open(config_path, "w", encoding="utf-8") as handle:
-            json.dump({"config": _jsonable(dataclasses.asdict(config)), "threads": threads}, handle)
-        command = [sys.executable, "-m", "benchmarks.baselines", config_path, out_path]
-        # BLAS reads its thread count when NumPy loads: set it for the child's environment.
-        environment = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-        subprocess.run(command, check=True, env=environment, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        with open(out_path, encoding="utf-8") as handle:
-            return json.load(handle)
+# ----- statistics over rounds -------------------------------------------------------------------------------------
+
+def summarize(samples_ms):
+    """Median, min, max and quartiles of one side's per-round samples (milliseconds)."""
+    ordered = sorted(samples_ms)
+    first, third = _quartiles(ordered)
+    return {"median_ms": statistics.median(ordered), "min_ms": ordered[0], "max_ms": ordered[-1], "q1_ms": first,
+            "q3_ms": third, "runs": len(ordered)}
 
 
-def _copy(inputs):
-    """Fresh copies: in-place kernels (Adam) must not change another backend's inputs."""
-    return {k: v.copy() for k, v in inputs.items()}
+def _quartiles(ordered):
+    if len(ordered) < 2:
+        return ordered[0], ordered[0]
+    first, _, third = statistics.quantiles(ordered, n=4, method="inclusive")
+    return first, third
 
 
-# ----- sections 2 and 3: framework overhead and models -------------------------------------------------------------
+def paired_ratio(ours_ms, theirs_ms):
+    """Median and interquartile range of the per-round ratios ours / theirs, or 'n/a'."""
+    if not ours_ms or not theirs_ms or len(ours_ms) != len(theirs_ms) or min(theirs_ms) <= 0:
+        return "n/a"
+    ratios = sorted(a / b for a, b in zip(ours_ms, theirs_ms))
+    first, third = _quartiles(ratios)
+    return {"median": statistics.median(ratios), "q1": first, "q3": third, "rounds": len(ratios)}
 
-def run_models(config, backends, baselines, section):
-    import tinygrad_edu as tg
 
-    rows, profiles = [], []
-    cases = [case for case in model_cases.cases_for(config.sizes) if case.section == section]
-    for number, case in enumerate(cases, 1):
-        torch_timing = baselines["models"].get(case.name, "n/a")
-        for backend in backends:
-            row = {"case": case.name, "section": section, "backend": backend, "timing": "n/a", "torch": torch_timing,
-                   "target": case.target, "note": ""}
-            if backend == "cuda":
-                row["note"] = "n/a: the engine's Tensor has only the cpu device; cuda kernels are in section 1"
-                rows.append(row)
+def ratio_value(ratio):
+    return ratio["median"] if isinstance(ratio, dict) else "n/a"
+
+
+# ----- timing one case on every side, round by round ---------------------------------------------------------------
+
+def time_case(identifier, sides, pool, config, busy):
+    """{condition: {side: [ms per round]}} for "loaded" (only with --load) and "quiet", plus errors by side."""
+    errors, inner = {}, {}
+    with busy.paused():
+        for side in sides:
+            answer = pool[side].prepare(identifier, config.warmup)
+            if "error" in answer:
+                errors[side] = answer["error"]
                 continue
-            timing.settle(config.settle_s)
-            try:
-                with tg.set_backend(backend):
-                    tg.manual_seed(0)
-                    step = case.make_ours(config.sizes)
-                    row["timing"] = timing.measure(step, config.repeats, config.warmup, config.min_sample_s)
-                    if case.profile and config.profile_steps:
-                        profiles.append(profile_step(case.name, backend, step, config.profile_steps))
-            except Exception as error:
-                row["note"] = f"failed: {type(error).__name__}: {error}"
-            row["ratio"] = timing.ratio(row["timing"], torch_timing)
-            row["met"] = (row["ratio"] <= case.target) if case.target and isinstance(row["ratio"], float) else "n/a"
-            if isinstance(row["timing"], dict):
-                row["steps_per_s"] = _steps_per_second(row["timing"])
-            if isinstance(torch_timing, dict):
-                row["torch_steps_per_s"] = _steps_per_second(torch_timing)
-            rows.append(row)
-            shown = _format_ms(row["timing"]) if isinstance(row["timing"], dict) else row["note"]
-            torch_shown = f"; torch {_format_ms(torch_timing)}" if isinstance(torch_timing, dict) else "; torch n/a"
-            progress(f"[{section} {number}/{len(cases)}] {case.name} [{backend}]: {shown}{torch_shown}")
-    return rows, profiles
+            once = max(answer["once_s"], 1e-7)
+            inner[side] = max(1, min(10_000, int(config.min_sample_s / once))) if config.min_sample_s > 0 else 1
+    running = [side for side in sides if side in inner]
+    conditions = ("loaded", "quiet") if busy.count else ("quiet",)
+    samples = {condition: {side: [] for side in running} for condition in conditions}
+    for round_number in range(config.repeats):
+        order = running if round_number % 2 == 0 else running[::-1]
+        for condition in conditions:
+            with (busy.paused() if condition == "quiet" else _nothing()):
+                for side in order:
+                    timing.settle(config.settle_s)
+                    answer = pool[side].sample(identifier, inner[side])
+                    if "error" in answer:
+                        errors[side] = answer["error"]
+                        continue
+                    samples[condition][side].append(answer["seconds"] * 1e3)
+    return samples, errors
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def _timing_or_na(samples, side):
+    values = samples.get(side)
+    return summarize(values) if values else "n/a"
+
+
+def kernel_row(section_case, samples, errors, backend):
+    case = section_case
+    ours_side = f"ours:{backend}"
+    main = samples.get("loaded") or samples["quiet"]
+    row = {"case": case.name, "family": case.family, "backend": backend, "flops": case.flops,
+           "note": f"failed: {errors[ours_side]}" if ours_side in errors else "",
+           "timing": _timing_or_na(main, ours_side), "gflops": "n/a"}
+    for baseline in ("numpy_blas", "torch"):
+        row[baseline] = _timing_or_na(main, baseline)
+        ratio = paired_ratio(main.get(ours_side), main.get(baseline))
+        row[f"ratio_vs_{baseline}"] = ratio_value(ratio)
+        row[f"ratio_vs_{baseline}_spread"] = ratio
+    if case.flops and isinstance(row["timing"], dict):
+        row["gflops"] = case.flops / (row["timing"]["median_ms"] * 1e-3) / 1e9
+    _add_load_columns(row, samples, [ours_side, "numpy_blas", "torch"])
+    return row
+
+
+def model_row(section, case, samples, errors, backend):
+    ours_side = f"ours:{backend}"
+    main = samples.get("loaded") or samples["quiet"]
+    row = {"case": case.name, "section": section, "backend": backend, "timing": _timing_or_na(main, ours_side),
+           "torch": _timing_or_na(main, "torch"), "target": case.target,
+           "note": f"failed: {errors[ours_side]}" if ours_side in errors else ""}
+    ratio = paired_ratio(main.get(ours_side), main.get("torch"))
+    row["ratio"] = ratio_value(ratio)
+    row["ratio_spread"] = ratio
+    row["met"] = (row["ratio"] <= case.target) if case.target and isinstance(row["ratio"], float) else "n/a"
+    if isinstance(row["timing"], dict):
+        row["steps_per_s"] = _steps_per_second(row["timing"])
+    if isinstance(row["torch"], dict):
+        row["torch_steps_per_s"] = _steps_per_second(row["torch"])
+    _add_load_columns(row, samples, [ours_side, "torch"])
+    return row
+
+
+def _add_load_columns(row, samples, sides):
+    """Under --load: each side's quiet timing and its slowdown (loaded / quiet, paired by round)."""
+    if "loaded" not in samples:
+        return
+    row["quiet"] = {side.split(":")[0]: _timing_or_na(samples["quiet"], side) for side in sides}
+    row["slowdown"] = {side.split(":")[0]: paired_ratio(samples["loaded"].get(side), samples["quiet"].get(side))
+                       for side in sides}
 
 
 def _steps_per_second(timing_result):
     """Steps/s median (and its range) from a per-step timing: the fastest step gives the highest rate."""
     return {"median": 1e3 / timing_result["median_ms"], "min": 1e3 / timing_result["max_ms"],
             "max": 1e3 / timing_result["min_ms"]}
+
+
+def _format_ms(timing_result):
+    return f"{timing_result['median_ms']:.3f} ms" if isinstance(timing_result, dict) else "n/a"
+
+
+def _format_ratio(ratio):
+    if not isinstance(ratio, dict):
+        return "n/a"
+    return f"{ratio['median']:.2f}× ({ratio['q1']:.2f}–{ratio['q3']:.2f})"
 
 
 def profile_step(name, backend, step, steps, top=8):
@@ -253,11 +287,11 @@ def profile_step(name, backend, step, steps, top=8):
     wall = time.perf_counter() - start
 
     def rows(kinds):
-        selected = [row for row in recorded.rows() if row[0] in kinds][:top]
+        chosen = [row for row in recorded.rows() if row[0] in kinds][:top]
         totals = {kind: max(recorded.total(kind), 1e-12) for kind in kinds}
         return [{"kind": kind, "name": op, "calls": calls, "total_ms": seconds * 1e3,
                  "per_call_us": seconds / calls * 1e6, "share": seconds / totals[kind]}
-                for kind, op, calls, seconds in selected]
+                for kind, op, calls, seconds in chosen]
 
     kernel_ms = recorded.total("kernel") * 1e3
     return {"case": name, "backend": backend, "steps": steps, "wall_ms_per_step": wall * 1e3 / steps,
@@ -268,10 +302,15 @@ def profile_step(name, backend, step, steps, top=8):
             "top_ops": rows(("forward", "backward")), "top_kernels": rows(("kernel",))}
 
 
-# ----- the OpenMP/BLAS cliff --------------------------------------------------------------------------------------
+# ----- the OpenMP/BLAS probe --------------------------------------------------------------------------------------
 
 def measure_cliff(torch, repeats=20):
-    """np.matmul (and torch.matmul) 128×128 alone, then right after a parallel Numba kernel (PERF.md cliff 1)."""
+    """np.matmul (and torch.matmul) 128×128 alone, then right after a parallel Numba kernel.
+
+    Why: after a `prange` kernel Numba's OpenMP threads wait for the next launch; while they spin, a threaded BLAS
+    call made at once in the same process finds its cores taken. kernels/cpu/variants.py keeps that spin short;
+    this probe shows whether a stall is left on this machine.
+    """
     from kernels.cpu import matmul as numba_matmul
 
     big = np.ones((1, 256, 256), np.float32)
@@ -287,7 +326,8 @@ def measure_cliff(torch, repeats=20):
             samples.append((time.perf_counter() - start) * 1e3)
         return float(np.median(samples))
 
-    result = {"threading_layer": timing.threading_layer()}
+    result = {"threading_layer": timing.threading_layer(), "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "unset"),
+              "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset")}
     calls = {"numpy_blas": lambda: np.matmul(small, small)}
     if torch is not None:
         torch_small = torch.from_numpy(small)
@@ -296,46 +336,33 @@ def measure_cliff(torch, repeats=20):
         time.sleep(0.2)
         result[f"{name}_128_alone_ms"] = timing.measure(call, repeats, 3)["median_ms"]
         result[f"{name}_128_after_prange_ms"] = after_prange(call)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, "blas"):
-            result["numpy_blas_128_after_prange_blas_1_thread_ms"] = after_prange(calls["numpy_blas"])
-    except ImportError:
-        result["note"] = "threadpoolctl not installed: the one-BLAS-thread variant was not measured"
     return result
 
 
 # ----- the whole run ----------------------------------------------------------------------------------------------
 
+def worker_environments(names):
+    """Each side's environment: PyTorch and NumPy-BLAS get the user's, without what kernels/cpu/variants.py set."""
+    ours_settings = getattr(sys.modules.get("kernels.cpu.variants"), "ENVIRONMENT_SET", ())
+    plain = {key: value for key, value in os.environ.items() if key not in ours_settings}
+    return {name: (dict(os.environ) if name.startswith("ours:") else plain) for name in names}
+
+
 def run(config, command=""):
     """Run the configured sections and return the report (a JSON-ready dict); writes nothing."""
-    restore_threads = timing.set_threads(config.threads) if config.threads else None
+    threads = config.threads or timing.numba_threads()
+    restore_threads = timing.set_threads(config.threads) if config.threads and config.in_process else None
     try:
-        return _run(config, command)
+        return _run(config, command, threads)
     finally:
         if restore_threads is not None:
             restore_threads()
 
 
-def _run(config, command):
-    threads = timing.numba_threads()
+def _run(config, command, threads):
     notes = []
-    if config.use_torch and config.baselines_in_subprocess:
-        baselines = baselines_in_subprocess(config, threads)
-        notes.append("NumPy-BLAS and PyTorch baselines were timed first, in a separate process with the same thread count, "
-                     "so that Numba's and torch's OpenMP thread pools never competed for the cores")
-    else:
-        torch = timing.import_torch(threads) if config.use_torch else None
-        baselines = measure_baselines(config, torch)
-    # torch is needed here only for the cliff probe and the machine facts, after every timing
-    torch = timing.import_torch(threads) if config.use_torch else None
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > (os.cpu_count() or 1) - 0.5:
-        notes.append(f"the machine was busy (load average {load:.1f} on {os.cpu_count()} cores): OpenMP threads that "
-                     "spin-wait for a descheduled peer make threaded timings (ours and torch's) jump by 5-20 ms; the "
-                     "min-max ranges show it. For steadier figures use a quiet machine or --threads 1.")
-    if torch is None:
+    with_torch = config.use_torch and torch_available()
+    if config.use_torch and not with_torch:
         notes.append("PyTorch not available: torch columns say n/a (pip install 'tinygrad_edu[bench]')")
     backends = []
     for name in config.backends:
@@ -344,29 +371,72 @@ def _run(config, command):
             backends.append(name)
         elif note:
             notes.append(note)
+    cases = selected(config)
+    needed = []
+    for section, case in cases.values():
+        for side in workers.sides_of(section, case, backends, with_torch):
+            if side not in needed:
+                needed.append(side)
     started = time.perf_counter()
     load_before = list(os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    result = {"schema": 1, "label": config.label, "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "config": _jsonable(dataclasses.asdict(config)), "backends": backends, "load_average_before": load_before,
-              "kernels": [], "overhead": [], "models": [], "profiles": [], "cliff": {}}
-    if "kernels" in config.sections:
-        result["kernels"] = run_kernels(config, backends, baselines)
-    for section in ("overhead", "models"):
-        if section in config.sections:
-            rows, profiles = run_models(config, backends, baselines, section)
-            result[section] = rows
-            result["profiles"] += profiles
-    if "cpu" in backends and config.measure_cliff:
-        result["cliff"] = measure_cliff(torch, repeats=max(config.repeats, 5))
-    result["machine"] = timing.machine_info(torch)  # after the kernels ran: the threading layer is known now
-    if result["machine"]["numba_threading_layer"] == "omp":
-        notes.append("Numba's threading layer is omp: its threads spin after each prange kernel, and a threaded "
-                     "BLAS/torch call right after one stalls (PERF.md cliff 1; see the cliff section). Each case "
-                     "was timed in its own warm-up + timing loop, after a pause, to keep baselines out of it.")
+    result = {"schema": 2, "label": config.label, "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "config": jsonable(config_dict(config)), "backends": backends, "load_average_before": load_before,
+              "load_processes": config.load, "kernels": [], "overhead": [], "models": [], "profiles": [], "cliff": {}}
+    progress(f"bench: {len(cases)} cases on {', '.join(needed) or 'nothing'}"
+             + (f", with {config.load} busy processes beside" if config.load else ""))
+    with workers.open_workers(config, needed, threads, config.in_process,
+                              worker_environments(needed)) as pool, load_module.BusyLoad(config.load) as busy:
+        for number, (identifier, (section, case)) in enumerate(cases.items(), 1):
+            sides = workers.sides_of(section, case, backends, with_torch)
+            samples, errors = time_case(identifier, sides, pool, config, busy)
+            for backend in backends:
+                if f"ours:{backend}" not in sides:
+                    continue
+                if section == "kernels":
+                    row = kernel_row(case, samples, errors, backend)
+                    shown = f"; ours/torch {_format_ratio(row['ratio_vs_torch_spread'])}"
+                else:
+                    row = model_row(section, case, samples, errors, backend)
+                    shown = f"; ours/torch {_format_ratio(row['ratio_spread'])}"
+                    if case.profile and config.profile_steps and not row["note"]:
+                        profile = pool[f"ours:{backend}"].request(op="profile", case=identifier,
+                                                                  steps=config.profile_steps)
+                        if "error" not in profile:
+                            result["profiles"].append(profile)
+                result[section].append(row)
+                progress(f"[{number}/{len(cases)}] {case.name} [{backend}]: "
+                         f"{row['note'] or _format_ms(row['timing'])}{shown}")
+        result["machine"] = machine_facts(pool, threads)  # before the probe imports torch into ours:cpu
+        if "ours:cpu" in pool and config.measure_cliff:
+            with busy.paused():
+                result["cliff"] = pool["ours:cpu"].request(op="cliff", repeats=max(config.repeats, 5))
+    if result["machine"].get("load_average_after_warning"):
+        notes.append(result["machine"].pop("load_average_after_warning"))
+    if config.load:
+        notes.append(f"--load {config.load}: {config.load} busy-loop processes ran beside both sides. Ratios and "
+                     "timings are under load; the slowdown columns compare each side with its own samples taken "
+                     "with the load paused, in the same rounds.")
     result["notes"] = notes
     result["targets"] = targets_summary(result)
     result["wall_s"] = time.perf_counter() - started
     return result
+
+
+def machine_facts(pool, threads):
+    """The machine, and what each worker reports about its libraries and threads."""
+    ours = pool["ours:cpu"].request(op="info") if "ours:cpu" in pool else {}
+    theirs = pool["torch"].request(op="info") if "torch" in pool else {}
+    facts = timing.machine_info(None)
+    facts.update({key: ours[key] for key in ("numba_threads", "numba_threading_layer", "blas") if key in ours})
+    facts["torch"] = theirs.get("torch", "n/a")
+    facts["torch_threads"] = theirs.get("torch_threads", "n/a")
+    facts["threads_requested"] = threads
+    load = facts.get("load_average")
+    if isinstance(load, list) and load[0] > (os.cpu_count() or 1) - 0.5:
+        facts["load_average_after_warning"] = (
+            f"the machine was busy (load average {load[0]:.1f} on {os.cpu_count()} cores): ratios are paired by "
+            "round, so they hold up better than the absolute times; for figures to publish use a quiet machine")
+    return facts
 
 
 def targets_summary(result):
@@ -376,15 +446,12 @@ def targets_summary(result):
             for row in result["overhead"] + result["models"] if row["target"] and row["backend"] != "cuda"]
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
-
-
 def write(result, out_dir, plots=True):
-    """Write bench-<stamp>.json / .md (and PNGs); returns {kind: path}."""
+    """Write bench-<label>-<stamp>.json / .md (and PNGs); returns {kind: path}."""
     os.makedirs(out_dir, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(out_dir, f"bench-{result['label']}-{stamp}")
+    load = f"-load{result['load_processes']}" if result.get("load_processes") else ""
+    base = os.path.join(out_dir, f"bench-{result['label']}{load}-{stamp}")
     paths = {"json": base + ".json", "markdown": base + ".md"}
     if plots:
         plot_paths, note = report_module.plot(result, base)
@@ -392,22 +459,33 @@ def write(result, out_dir, plots=True):
         if note:
             result["notes"].append(note)
     result["files"] = paths
-    with open(paths["json"], "w") as handle:
+    with open(paths["json"], "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2)
-    with open(paths["markdown"], "w") as handle:
+    with open(paths["markdown"], "w", encoding="utf-8") as handle:
         handle.write(report_module.markdown(result))
     return paths
 
 
 # ----- command line ---------------------------------------------------------------------------------------------
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats: under two minutes")
-    parser.add_argument("--smoke", action="store_true", help="tiny shapes, 2 repeats: checks the harness, figures mean nothing")
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and rounds: a few minutes")
+    parser.add_argument("--smoke", action="store_true", help="tiny shapes, 2 rounds: checks the harness, figures mean nothing")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"directory for JSON, markdown and PNGs (default {DEFAULT_OUT})")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, help="kernel sets to run (default: all that are present)")
     parser.add_argument("--sections", nargs="+", choices=("kernels", "overhead", "models"), help="what to run (default: all)")
-    parser.add_argument("--repeats", type=int, help="timed samples per figure (default 9, --quick 5)")
+    parser.add_argument("--cases", nargs="+", metavar="TEXT",
+                        help="only the cases whose name contains one of these, e.g. --cases matmul ConvNet")
+    parser.add_argument("--repeats", type=int, help="rounds, one sample of each side per round (default 11, --quick 7)")
+    parser.add_argument("--load", type=_non_negative_int, default=0, metavar="N",
+                        help="run N busy-loop processes beside both sides; report ratios under load and slowdowns")
     parser.add_argument("--threads", type=int, default=0, help="threads for Numba, BLAS and torch alike (default: Numba's default)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline even when it is installed")
     parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
@@ -419,8 +497,11 @@ def config_from_args(args):
         config.backends = tuple(args.backends)
     if args.sections:
         config.sections = tuple(args.sections)
+    if getattr(args, "cases", None):
+        config.cases = tuple(args.cases)
     if args.repeats:
         config.repeats = args.repeats
+    config.load = getattr(args, "load", 0)
     config.use_torch = not args.no_torch
     config.threads = args.threads
     config.plots = config.plots and not args.no_plots

@@ -1,4 +1,4 @@
-"""How every figure is taken: warm-up, then the median of >= 5 timed samples with min and max; plus machine facts.
+"""Timing helpers and machine facts: `measure` (warm-up, then the median of timed samples), thread settings.
 
     timing = measure(lambda: model_step(), repeats=7)
     timing["median_ms"], timing["min_ms"], timing["max_ms"]
@@ -6,10 +6,9 @@
 A sample of a very short call (a tiny op takes microseconds) times `inner` calls back to back and divides, so the
 clock's resolution and the loop's own cost do not dominate; `inner` is chosen once, after the warm-up.
 
-Why each case gets its own warm-up + timing loop, and a pause between cases: after a Numba `prange` kernel the
-OpenMP worker threads keep spinning for a while, and a threaded BLAS or PyTorch call made in that window stalls
-(PERF.md, cliff 1: 0.1 ms became 8 ms). Timing the baseline in its own loop, after a pause and its own warm-up,
-measures the baseline and not the previous kernel's spinning threads.
+Why a pause (`settle`) before each sample: after a Numba `prange` kernel the OpenMP worker threads wait for
+the next launch for a while, and so do PyTorch's; a sample taken in that window shares the cores with them. The
+suite (benchmarks/suite.py) times every side in its own process and pauses before each sample.
 """
 import os
 import platform

@@ -1,13 +1,16 @@
-"""The benchmark harness on tiny shapes: the report's schema, torch present or absent, the markdown and profile rows.
+"""The benchmark harness on tiny shapes: the report's schema, torch present or absent, the markdown and profile rows,
+paired ratios, the worker processes and the busy-loop load.
 
 No timing is asserted: these runs only check that every section is produced and well formed.
 """
 import json
+import os
 import sys
+import time
 
 import pytest
 
-from benchmarks import report, suite
+from benchmarks import load, report, suite, workers
 
 
 def tiny_config(**changes):
@@ -63,9 +66,12 @@ def test_every_figure_has_a_median_between_min_and_max(with_torch_report):
         check_timing(row["torch"])
 
 
-def test_ratios_are_ours_over_torch_when_torch_is_present(with_torch_report):
+def test_ratios_are_medians_of_per_round_ratios_when_torch_is_present(with_torch_report):
     for row in with_torch_report["models"] + with_torch_report["overhead"]:
-        assert row["ratio"] == pytest.approx(row["timing"]["median_ms"] / row["torch"]["median_ms"])
+        spread = row["ratio_spread"]
+        assert row["ratio"] == spread["median"]
+        assert spread["q1"] <= spread["median"] <= spread["q3"]
+        assert spread["rounds"] == with_torch_report["config"]["repeats"]
     matmul = [row for row in with_torch_report["kernels"] if row["family"] == "matmul"]
     assert matmul and all(isinstance(row["ratio_vs_torch"], float) for row in matmul)
     assert all(isinstance(row["gflops"], float) for row in matmul)
@@ -134,5 +140,122 @@ def test_cli_arguments_build_the_quick_and_smoke_configs():
     suite.add_arguments(parser)
     quick = suite.config_from_args(parser.parse_args(["--quick", "--no-plots", "--backends", "cpu"]))
     assert quick.label == "quick" and quick.repeats >= 5 and not quick.plots and quick.backends == ("cpu",)
-    assert 2048 not in quick.matmul_sizes
+    assert quick.repeats < suite.Config().repeats
     assert suite.config_from_args(parser.parse_args(["--smoke"])).label == "smoke"
+
+
+def test_paired_ratio_is_the_median_and_quartiles_of_round_by_round_ratios():
+    ours = [2.0, 4.0, 9.0, 3.0]
+    theirs = [1.0, 2.0, 3.0, 1.0]  # per-round ratios 2, 2, 3, 3: a drift that hits both sides cancels
+    ratio = suite.paired_ratio(ours, theirs)
+    assert ratio["median"] == 2.5 and ratio["q1"] == 2.0 and ratio["q3"] == 3.0 and ratio["rounds"] == 4
+    assert suite.paired_ratio(ours, []) == "n/a"
+    assert suite.paired_ratio([1.0], [0.0]) == "n/a"
+
+
+def test_cases_filter_keeps_only_matching_case_names():
+    config = tiny_config(cases=("MATMUL", "convnet"))
+    names = [identifier for identifier in suite.selected(config)]
+    assert names and all("matmul" in name.lower() or "convnet" in name.lower() for name in names)
+    assert any(name.startswith("models:ConvNet") for name in names)
+
+
+def test_gemm_ladder_section_lists_every_size_against_blas_and_torch(with_torch_report):
+    text = report.markdown(with_torch_report)
+    assert "## GEMM ladder" in text
+    assert "| 8 |" in text  # tiny_config's one matmul size
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_busy_load_starts_pauses_and_kills_its_processes():
+    with load.BusyLoad(2) as busy:
+        pids = [process.pid for process in busy.processes]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        with busy.paused():
+            time.sleep(0.05)
+            states = [open(f"/proc/{pid}/stat").read().split()[2] for pid in pids] if os.path.isdir("/proc") else []
+            assert all(state == "T" for state in states)  # stopped while paused
+    assert busy.processes == []
+    with pytest.raises(ValueError, match="--load"):
+        load.BusyLoad(-1)
+
+
+def test_run_under_load_reports_each_sides_slowdown_against_its_quiet_samples():
+    config = tiny_config(cases=("matmul 8",), sections=("kernels",), load=1, use_torch=False)
+    result = suite.run(config, "pytest")
+    rows = [row for row in result["kernels"] if row["backend"] == "cpu"]
+    assert rows and result["load_processes"] == 1
+    slowdown = rows[0]["slowdown"]["ours"]
+    assert slowdown["q1"] <= slowdown["median"] <= slowdown["q3"]
+    check_timing(rows[0]["quiet"]["ours"])
+    assert "## Under load: 1 busy processes beside" in report.markdown(result)
+    assert any("--load 1" in note for note in result["notes"])
+
+
+def test_worker_process_answers_prepare_and_sample_requests():
+    config = tiny_config(cases=("matmul 8",), sections=("kernels",))
+    identifier = next(iter(suite.selected(config)))
+    with workers.open_workers(config, ["ours:numpy"], threads=1) as pool:
+        worker = pool["ours:numpy"]
+        assert worker.prepare(identifier, 1)["once_s"] > 0
+        assert worker.sample(identifier, 3)["seconds"] > 0
+        assert "error" in worker.request(op="no such request")
+        assert worker.request(op="info")["numba_threads"] == 1
+    assert worker.process.poll() is not None  # closed when the block ended
+
+
+def test_load_and_cases_arguments_reach_the_config():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    suite.add_arguments(parser)
+    config = suite.config_from_args(parser.parse_args(["--quick", "--load", "3", "--cases", "matmul", "ConvNet"]))
+    assert config.load == 3 and config.cases == ("matmul", "ConvNet")
+    assert min(config.matmul_sizes) == 64 and max(config.matmul_sizes) == 2048  # the GEMM ladder
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--load", "-1"])
+
+
+def _bench_parser():
+    import argparse
+
+    from tinygrad_edu import bench
+
+    parser = argparse.ArgumentParser(prog="tinygrad-edu")
+    bench.add_parser(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_bench_from_a_checkout_takes_the_suites_options():
+    args = _bench_parser().parse_args(["bench", "--quick", "--load", "1", "--cases", "matmul"])
+    assert args.quick and args.load == 1 and args.cases == ["matmul"]
+
+
+def test_bench_without_a_checkout_says_to_use_one(monkeypatch):
+    """An installed wheel has no benchmarks/ folder: any arguments, --help included, get the instructions."""
+    from tinygrad_edu import bench
+
+    monkeypatch.setattr(bench, "benchmarks_folder", lambda: None)
+    for argv in (["bench", "--quick", "--load", "3"], ["bench", "--help"], ["bench"]):
+        args = _bench_parser().parse_args(argv)
+        with pytest.raises(RuntimeError, match=r"pip install -e '\.\[bench\]'"):
+            args.handler(args)
+
+
+def test_benchmarks_is_not_packaged_as_a_top_level_package():
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), encoding="utf-8") as handle:
+        text = handle.read()  # read as text: tomllib needs Python 3.11, the project supports 3.10
+    section = text.split("[tool.setuptools.packages.find]", 1)[1]
+    include = re.findall(r'"([^"]+)"', re.search(r"include\s*=\s*\[([^]]*)\]", section).group(1))
+    assert not any(pattern.startswith("benchmarks") for pattern in include)
+    assert "tinygrad_edu*" in include and "kernels*" in include

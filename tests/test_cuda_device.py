@@ -2,6 +2,8 @@
 training run that matches the CPU. Runs on a GPU, or under NUMBA_ENABLE_CUDASIM=1 (set by tests/conftest.py
 when there is no NVIDIA driver); shapes are tiny because the simulator runs each GPU thread in Python.
 """
+import gc
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,8 @@ from tinygrad_edu.ops.norm import layer_norm
 from tinygrad_edu.ops.rnn import rnn_tanh_cell
 from tinygrad_edu.ops.softmax import cross_entropy_per_sample, softmax
 
+from finite_differences import numerical_gradients
+
 RNG = np.random.default_rng(0)
 
 
@@ -27,22 +31,12 @@ def grads_of(function, arrays, cotangent, device):
     return out.numpy(), [t.grad.numpy() for t in inputs]
 
 
-def finite_differences(function, arrays, cotangent, eps=1e-6):
+def finite_differences(function, arrays, cotangent):
     """Central differences of sum(function(*inputs) * cotangent) on the CPU, every element (float64)."""
-    def loss(values):
+    def loss(*values):
         return float((function(*[tg.Tensor(v) for v in values]).numpy() * cotangent).sum())
 
-    grads = []
-    for i, array in enumerate(arrays):
-        grad = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            plus = [a.copy() for a in arrays]
-            minus = [a.copy() for a in arrays]
-            plus[i][index] += eps
-            minus[i][index] -= eps
-            grad[index] = (loss(plus) - loss(minus)) / (2 * eps)
-        grads.append(grad)
-    return grads
+    return numerical_gradients(loss, arrays)
 
 
 def check_on_cuda(function, *shapes, positive=False):
@@ -211,3 +205,62 @@ def test_encoder_layer_with_padding_and_causal_masks_on_cuda_matches_cpu():
     for causal, want in zip((False, True), expected):
         got = layer(tg.tensor(x).to("cuda"), src_key_padding_mask=tg.tensor(padding).to("cuda"), is_causal=causal)
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def _count_driver_allocations_and_launches(monkeypatch, optimizer_class, steps):
+    """Per training step of the tiny CNN on cuda: (device allocations from the driver, kernel launches)."""
+    from numba import cuda
+
+    from kernels.cuda import allocator, indexing
+
+    allocator.empty_cache()  # earlier tests' free blocks would serve the first step too
+    counts = {"driver": 0, "launches": 0}
+
+    def counting(function, key):
+        def call(*args, **kwargs):
+            counts[key] += 1
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(cuda, "device_array", counting(cuda.device_array, "driver"))
+    monkeypatch.setattr(cuda, "to_device", counting(cuda.to_device, "driver"))  # nothing may bypass the allocator
+    kernel_type = type(indexing._fill_kernel)  # every `kernel[grid, block](...)` launch configures one of these
+    monkeypatch.setattr(kernel_type, "__getitem__", counting(kernel_type.__getitem__, "launches"))
+
+    model = _tiny_cnn().to("cuda")
+    optimizer = optimizer_class(model.parameters(), lr=0.05)
+    x = tg.Tensor(np.random.default_rng(2).standard_normal((2, 1, 4, 4)).astype(np.float32), device="cuda")
+    labels = np.array([0, 2])
+    per_step = []
+    for _ in range(steps):
+        # The engine's graph holds reference cycles (an op that saves its own output lists that tensor among its
+        # saved versions), so some arrays are freed by the cyclic collector, whenever it runs. Collecting before
+        # each step and not during it makes every step start from the same live arrays.
+        gc.collect()
+        gc.disable()
+        try:
+            before = dict(counts)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), labels)
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            del loss
+            per_step.append((counts["driver"] - before["driver"], counts["launches"] - before["launches"]))
+        finally:
+            gc.enable()
+    return per_step
+
+
+def test_training_steps_take_device_memory_from_the_cache_not_the_driver(monkeypatch):
+    """The caching allocator (kernels/cuda/allocator.py): after the first step, whose intermediates fill the free
+    lists, a step with a stateless optimizer asks the driver for nothing. Adam's two moments per parameter are made
+    during the first step and stay, holding blocks the first step's intermediates had freed, so its second step
+    asks the driver for those once more; from the third step on nothing. Launches are the same every step."""
+    sgd = _count_driver_allocations_and_launches(monkeypatch, tg.optim.SGD, steps=3)
+    assert sgd[0][0] > 0 and [driver for driver, _ in sgd[1:]] == [0, 0]
+    assert sgd[1][1] == sgd[2][1] > 0
+    adam = _count_driver_allocations_and_launches(monkeypatch, tg.optim.Adam, steps=3)
+    parameters = len(list(_tiny_cnn().parameters()))
+    assert 0 < adam[1][0] <= 2 * parameters and adam[2][0] == 0
+    assert adam[1][1] == adam[2][1] > 0

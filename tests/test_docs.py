@@ -16,21 +16,30 @@ DOCS = REPO_ROOT / "docs"
 LESSONS = sorted(DOCS.glob("[0-9][0-9]_*.py"))
 
 
-def test_docs_has_the_seven_lessons_in_order_and_the_index_lists_them():
-    assert [path.name[:3] for path in LESSONS] == ["01_", "02_", "03_", "04_", "05_", "06_", "07_"]
+def test_docs_has_the_nine_lessons_in_order_and_the_index_lists_them():
+    assert [path.name[:3] for path in LESSONS] == ["00_", "01_", "02_", "03_", "04_", "05_", "06_", "07_", "08_"]
     index = (DOCS / "README.md").read_text()
     positions = [index.index(path.name) for path in LESSONS]
     assert positions == sorted(positions)
 
 
+# The pictures a lesson saves (into TINYGRAD_EDU_LESSON_OUT, so running the tests leaves the repository clean).
+LESSON_PICTURES = {"08_a_training_loop": ["08_overfitting.png"]}
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=[path.stem for path in LESSONS])
-def test_docs_lesson_runs_and_its_asserts_hold(lesson):
+def test_docs_lesson_runs_and_its_asserts_hold(lesson, tmp_path):
     completed = subprocess.run(
         [sys.executable, str(lesson)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
+        env={**os.environ, "PYTHONWARNINGS": "error", "TINYGRAD_EDU_LESSON_OUT": str(tmp_path)},
     )
     assert completed.returncode == 0, f"{lesson.name} failed:\n{completed.stdout}\n{completed.stderr}"
     assert re.search(r"^lesson \d: .*passed", completed.stdout, flags=re.MULTILINE), completed.stdout
+    expected_pictures = LESSON_PICTURES.get(lesson.stem, [])
+    assert sorted(path.name for path in tmp_path.iterdir()) == expected_pictures
+    for name in expected_pictures:
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+        assert f"saved to {tmp_path / name}" in completed.stdout
 
 
 # ----- tinygrad-edu explain ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn as nn
-from tinygrad_edu.ops.rnn import gru_cell, lstm_cell
+from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
 
 TOLERANCE = dict(rtol=1e-10, atol=1e-12)
 KINDS = {  # name -> (ours, theirs, extra constructor arguments)
@@ -117,6 +117,20 @@ def test_a_single_step_sequence_and_a_batch_of_one_match_torch():
     ours, theirs = twin_layers("lstm", 2, 3, bidirectional=True, batch_first=True)
     our_inputs, torch_inputs = leaves(np.random.default_rng(4).standard_normal((1, 1, 2)))
     assert_same_forward_and_backward(ours, theirs, our_inputs, torch_inputs, lambda m, inputs: m(inputs[0]))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_parameter_gradients_match_torch_when_the_input_needs_no_gradient(backend, kind):
+    """The first layer then skips grad_x (need_grad_x=False in its kernel); the second still gets its input's."""
+    ours, theirs = twin_layers(kind, 3, 4, num_layers=2, bidirectional=True)
+    x = np.random.default_rng(15).standard_normal((5, 2, 3))
+    cotangent = np.random.default_rng(16).standard_normal((5, 2, 8))
+    (ours(tg.Tensor(x))[0] * tg.Tensor(cotangent)).sum().backward()
+    (theirs(torch.tensor(x))[0] * torch.tensor(cotangent)).sum().backward()
+    their_parameters = dict(theirs.named_parameters())
+    for name, parameter in ours.named_parameters():
+        np.testing.assert_allclose(parameter.grad.numpy(), their_parameters[name].grad.numpy(), **TOLERANCE,
+                                   err_msg=f"gradient of {name}")
 
 
 def test_our_state_dict_loads_into_torch_and_gives_our_outputs():
@@ -248,6 +262,109 @@ def test_cell_ops_reject_mismatched_shapes_and_dtypes_naming_the_op():
         gru_cell(x, tg.ones(2, 5), tg.ones(15, 3), tg.ones(15, 5, dtype=tg.float64))
 
 
+# ----- whole sequences: the ops the stacks run, one per layer and direction ----------------------------------------
+sequence_shapes = st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3))  # T N I H
+
+
+def _sequence_arrays(cell, shape, bias, rng):
+    """float64 (x, h0[, c0], w_ih, w_hh[, b_ih, b_hh]) for lstm_sequence or gru_sequence."""
+    steps, n, i, h = shape
+    rows = (4 if cell == "lstm" else 3) * h
+    arrays = [rng.standard_normal((steps, n, i))] + [rng.standard_normal((n, h)) for _ in range(2 if cell == "lstm" else 1)]
+    arrays += [rng.standard_normal((rows, i)), rng.standard_normal((rows, h))]
+    return arrays + ([rng.standard_normal(rows), rng.standard_normal(rows)] if bias else [])
+
+
+@given(cell=st.sampled_from(["lstm", "gru"]), shape=sequence_shapes, bias=st.booleans(), reverse=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_sequence_op_gradients_match_finite_differences(backend, cell, shape, bias, reverse, seed):
+    """Every input (x, initial states, weights, biases), float64, against a random cotangent (tg.gradcheck)."""
+    arrays = _sequence_arrays(cell, shape, bias, np.random.default_rng(seed))
+    op = lstm_sequence if cell == "lstm" else gru_sequence
+    assert tg.gradcheck(lambda *inputs: op(*inputs, reverse=reverse),
+                        *[tg.Tensor(a, requires_grad=True) for a in arrays], seed=seed)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_sequence_ops_equal_their_cell_applied_step_by_step(backend, cell, reverse):
+    """The fused cell over time (the composite the sequence op replaces) gives the same states and gradients."""
+    rng = np.random.default_rng(11)
+    arrays = _sequence_arrays(cell, (4, 3, 2, 5), True, rng)
+    cotangent = rng.standard_normal((2, 4, 3, 5) if cell == "lstm" else (4, 3, 5))
+    results = []
+    for fused in (True, False):
+        inputs = [tg.Tensor(a, requires_grad=True) for a in arrays]
+        if fused:
+            out = (lstm_sequence if cell == "lstm" else gru_sequence)(*inputs, reverse=reverse)
+        else:
+            x, state, weights = inputs[0], inputs[1], inputs[2 + (cell == "lstm"):]
+            if cell == "lstm":
+                state = tg.concatenate([state, inputs[2]], 1)  # [h | c]
+            steps = [None] * 4
+            for t in (reversed(range(4)) if reverse else range(4)):
+                state = (lstm_cell if cell == "lstm" else gru_cell)(x[t], state, *weights)
+                steps[t] = state
+            out = tg.stack(steps, 0)  # (T, N, H) or (T, N, 2H)
+            if cell == "lstm":
+                out = tg.stack([out[..., :5], out[..., 5:]], 0)  # (2, T, N, H)
+        (out * tg.Tensor(cotangent)).sum().backward()
+        results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
+    for fused, stepped in zip(*results):
+        np.testing.assert_allclose(fused, stepped, **TOLERANCE)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_ops_on_cuda_match_the_cpu(cell):
+    """Device data runs the cuda sequence kernels (through kernels/cuda/engine.py); tiny shapes for the simulator."""
+    rng = np.random.default_rng(12)
+    arrays = _sequence_arrays(cell, (3, 2, 2, 2), True, rng)
+    op = lstm_sequence if cell == "lstm" else gru_sequence
+    cotangent = rng.standard_normal(op(*[tg.Tensor(a) for a in arrays]).shape)
+    results = {}
+    for device in ("cpu", "cuda"):
+        inputs = [tg.Tensor(a, requires_grad=True, device=device) for a in arrays]
+        out = op(*inputs, reverse=True)
+        (out * tg.Tensor(cotangent, device=device)).sum().backward()
+        assert out.device == device
+        results[device] = [out.numpy()] + [t.grad.numpy() for t in inputs]
+    for on_cuda, on_cpu in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(on_cuda, on_cpu, **TOLERANCE)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_stacks_on_cuda_match_the_cpu(kind):
+    """A bidirectional two-layer stack with initial states keeps working on device="cuda" (the simulator here)."""
+    ours, _ = twin_layers(kind, 2, 2, num_layers=2, bidirectional=True, batch_first=True)
+    rng = np.random.default_rng(13)
+    arrays = [rng.standard_normal((2, 3, 2))] + [rng.standard_normal((4, 2, 2)) for _ in range(2 if kind == "lstm" else 1)]
+    results = {}
+    for device in ("cpu", "cuda"):
+        ours.to(device)
+        inputs = [tg.Tensor(a, requires_grad=True, device=device) for a in arrays]
+        ours.zero_grad()
+        got = flat_outputs(ours(inputs[0], tuple(inputs[1:]) if kind == "lstm" else inputs[1]))
+        cotangents = [tg.Tensor(np.random.default_rng(14).standard_normal(g.shape), device=device) for g in got]
+        sum(((g * c).sum() for g, c in zip(got, cotangents)), tg.tensor(0.0, dtype=tg.float64, device=device)).backward()
+        assert all(g.device == device for g in got)
+        results[device] = ([g.numpy() for g in got] + [t.grad.numpy() for t in inputs]
+                           + [p.grad.numpy() for p in ours.parameters()])
+    for on_cuda, on_cpu in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(on_cuda, on_cpu, **TOLERANCE)
+
+
+def test_sequence_ops_reject_mismatched_shapes_and_dtypes_naming_the_op():
+    x, w_ih, w_hh = tg.ones(4, 2, 3), tg.ones(20, 3), tg.ones(20, 5)
+    with pytest.raises(ValueError, match=r"lstm_sequence: expected x \(T, N, I\), h0 \(N, H\), c0 \(N, H\).*c0 \(2, 4\)"):
+        lstm_sequence(x, tg.ones(2, 5), tg.ones(2, 4), w_ih, w_hh)
+    with pytest.raises(ValueError, match=r"lstm_sequence: expected .* got x \(2, 3\)"):
+        lstm_sequence(tg.ones(2, 3), tg.ones(2, 5), tg.ones(2, 5), w_ih, w_hh)
+    with pytest.raises(ValueError, match=r"gru_sequence: b_hh must have shape \(15,\), got \(20,\)"):
+        gru_sequence(x, tg.ones(2, 5), tg.ones(15, 3), tg.ones(15, 5), None, tg.ones(20))
+    with pytest.raises(TypeError, match="gru_sequence: all inputs must share one float dtype"):
+        gru_sequence(x, tg.ones(2, 5), tg.ones(15, 3), tg.ones(15, 5, dtype=tg.float64))
+
+
 # ----- construction: parameters, init, repr and argument checks as torch --------------------------------------
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
 def test_parameter_names_shapes_and_order_follow_torch(kind):
@@ -304,6 +421,7 @@ def test_constructor_arguments_are_checked_as_torch():
     lambda m, lib: m["gru"](lib.ones(2, 3, 3), lib.ones(2, 2, 4)),  # wrong batch in h_0
     lambda m, lib: m["gru"](lib.ones(2, 3), lib.ones(2, 1, 4)),
     lambda m, lib: m["gru"](lib.ones(2, 3, 3, dtype=lib.float64)),  # input dtype differs from the weights'
+    lambda m, lib: m["lstm"](lib.ones(0, 3, 3)),  # an empty sequence
     lambda m, lib: m["lstm_cell"](lib.ones(2, 3, 3)),
     lambda m, lib: m["gru_cell"](lib.ones(2, 3), lib.ones(1, 2, 4)),
 ])

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -122,15 +124,14 @@ def test_save_then_resume_restores_networks_and_progress(tmp_path):
     restored = DQNAgent()
     restored.load_state_dict(checkpoint["model"])
     assert _states_equal(restored.state_dict(), saved["agent"].state_dict())
-    # --resume with --steps equal to the saved step does no training: the networks come back unchanged
-    resumed = dqn.run(_args("--steps", "1200", "--resume", path, *options))
-    assert resumed["steps"] == 1200 and resumed["updates"] == 0
-    assert _states_equal(resumed["agent"].state_dict(), saved["agent"].state_dict())
-    assert _same_log(resumed["log"], saved["log"])
-    # and a longer --steps continues from step 1200
+    # --steps is the total: one equal to the saved step would train nothing, and says so
+    with pytest.raises(ValueError, match="already trained 1200 environment steps, and --steps 1200 is the total"):
+        dqn.run(_args("--steps", "1200", "--resume", path, *options))
+    # a longer --steps continues from step 1200, with the training episodes' returns so far
     continued = dqn.run(_args("--steps", "1800", "--resume", path, *options))
     assert continued["steps"] == 1800 and continued["updates"] == 600
     assert [row["env_step"] for row in continued["log"]] == [600, 1200, 1800]
+    assert continued["episode_returns"][:len(saved["episode_returns"])] == saved["episode_returns"]
 
 
 def test_missing_gymnasium_gives_a_clear_error(monkeypatch):
@@ -161,6 +162,51 @@ def test_command_line_run_writes_a_log_row_per_evaluation(tmp_path, capsys):
     assert [line.split(",")[0] for line in lines[1:]] == ["200", "400"]
 
 
-def test_dqn_refuses_the_cuda_device_with_a_reason():
-    with pytest.raises(ValueError, match="train dqn runs on the CPU"):
-        dqn.run(_args("--steps", "10", "--device", "cuda"))
+def test_dqn_refuses_the_cuda_device_with_a_reason(capsys):
+    with pytest.raises(SystemExit):
+        _args("--steps", "10", "--device", "cuda")
+    assert "cuda is not offered: train dqn's batches" in capsys.readouterr().err
+    args = _args("--steps", "10")
+    args.device = "cuda"  # a Namespace built in Python gets the same reason
+    with pytest.raises(ValueError, match="train dqn runs on the CPU: train dqn's batches"):
+        dqn.run(args)
+
+
+def test_returns_are_printed_with_the_same_rounding_everywhere(capsys):
+    from tinygrad_edu.cli import main
+
+    assert main(["train", "dqn", "--steps", "300", "--learning-starts", "100", "--eval-every", "300",
+                 "--eval-episodes", "3", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    detail = re.search(r"best eval return (\S+), last (\S+);", out)
+    summary = re.search(r"train dqn: best eval return (\S+) \|", out)
+    assert detail and summary
+    assert detail.group(1) == summary.group(1)  # one quantity, one rounding
+    assert re.fullmatch(r"\d+\.\d\d", detail.group(1)) and re.fullmatch(r"\d+\.\d\d", detail.group(2))
+
+
+def test_plot_of_a_short_run_draws_every_training_episode(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_edu.tasks import common
+
+    picture = tmp_path / "dqn.png"
+    result = dqn.run(_args("--steps", "400", "--learning-starts", "100", "--eval-every", "200", "--eval-episodes", "2",
+                           "--plot", str(picture)))
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(result["log"]) == 2  # two evaluations ...
+    episodes = result["episode_returns"]
+    assert len(episodes) > 2  # ... but a dozen or more episodes, each a point of the training curve
+    steps = [step for step, _ in episodes]
+    assert steps == sorted(steps) and all(episode_return >= 1 for _, episode_return in episodes)
+    panels = common.curve_panels(result["log"], "env_step", [("return", "training episodes", *zip(*episodes))],
+                                 panel_of={"eval_return": ("return", "greedy evaluation")})
+    assert [len(xs) for _, xs, _ in panels["return"]] == [2, len(episodes)]
+
+
+def test_early_stop_ends_with_the_best_evaluated_network_online(capsys):
+    result = dqn.run(_args("--steps", "900", "--learning-starts", "100", "--eval-every", "100", "--eval-episodes", "2",
+                           "--early-stop", "2", "--seed", "1"))
+    out = capsys.readouterr().out
+    best = max(result["log"], key=lambda row: row["eval_return"])
+    assert f"restored the weights of env step {best['env_step']} (evaluation return {best['eval_return']:.4f})" in out
+    assert _states_equal(result["agent"].online.state_dict(), result["agent"].best.state_dict())

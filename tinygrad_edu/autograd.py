@@ -7,14 +7,31 @@ each output points at the context of the op that made it, and each context point
 
 `backward` walks that graph from the loss to the leaves in reverse topological order, asking each context for
 the gradients of its inputs (the chain rule), and accumulating them.
+
+Anomaly mode (`tinygrad_edu.detect_anomaly()`, anomaly.py) adds a check after every op's forward and backward;
+when it is off, each op pays one boolean test for it (`_anomaly_mode.enabled`).
 """
+from __future__ import annotations
+
 import contextlib
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from tinygrad_edu import tensor as tensor_module
+import tinygrad_edu.tensor as tensor_module
+
+if TYPE_CHECKING:
+    from tinygrad_edu.anomaly import CodeLocation
+    from tinygrad_edu.tensor import Tensor
+
+Array = npt.NDArray[Any]  # a NumPy array, or on "cuda" the NumPy-compatible CudaArray
+ProfileHook = Callable[[str, str, float], None]
+# What run_backward calls after each op's backward: trace(node, ctx, grad, input_grads) (see trace.py).
+TraceHook = Callable[["Tensor", "Context", Array, tuple[Any, ...]], None]
 
 
 class _GradMode(threading.local):
@@ -22,52 +39,61 @@ class _GradMode(threading.local):
 
 
 _grad_mode = _GradMode()
-_profile_hook = None  # set by tinygrad_edu.profile(): called as hook(kind, op_name, seconds)
+_profile_hook: ProfileHook | None = None  # set by tinygrad_edu.profile(): called as hook(kind, op_name, seconds)
 
 
-def set_profile_hook(hook):
+class _AnomalyMode:
+    """Switched by `detect_anomaly()` / `set_detect_anomaly()` (anomaly.py). Global, not per thread, as PyTorch's."""
+
+    enabled = False
+    check_nan = True
+
+
+_anomaly_mode = _AnomalyMode()
+
+
+def set_profile_hook(hook: ProfileHook | None) -> ProfileHook | None:
     """Install a timing hook for op forwards and backwards; returns the previous one."""
     global _profile_hook
     previous, _profile_hook = _profile_hook, hook
     return previous
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
     """Context manager and decorator that turns graph recording on or off (as `torch.set_grad_enabled`)."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         self.previous = _grad_mode.enabled
         _grad_mode.enabled = self.mode
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         _grad_mode.enabled = self.previous
-        return False
 
 
 class no_grad(set_grad_enabled):
     """`with no_grad():` or `@no_grad()`: ops run without recording a graph (inference, optimizer updates)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(False)
 
 
 class enable_grad(set_grad_enabled):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(True)
 
 
 class inference_mode(set_grad_enabled):
     """`torch.inference_mode()`: here the same as no_grad (the engine has no separate inference tensors)."""
 
-    def __init__(self, mode=True):
+    def __init__(self, mode: bool = True) -> None:
         super().__init__(not mode)
 
 
@@ -75,20 +101,22 @@ class Context:
     """What a `Function` call remembers for its backward: saved arrays, attributes and its input tensors."""
 
     __slots__ = ("parents", "needs_input_grad", "saved_tensors", "saved_versions", "freed", "__dict__")
+    function: type[ArrayFunction]        # set by ArrayFunction.apply when the call is recorded
+    created_at: CodeLocation | None      # set only in anomaly mode: the user's line that created the op
 
-    def __init__(self, parents, needs_input_grad):
+    def __init__(self, parents: list[Tensor], needs_input_grad: tuple[bool, ...]) -> None:
         self.parents = parents
         self.needs_input_grad = needs_input_grad
-        self.saved_tensors = ()
-        self.saved_versions = ()
+        self.saved_tensors: tuple[Any, ...] = ()
+        self.saved_versions: tuple[SavedVersion, ...] = ()
         self.freed = False
 
     @property
-    def op_name(self):
+    def op_name(self) -> str:
         """The name of the Function this context belongs to (for errors, traces and the profiler)."""
         return self.function.__name__
 
-    def save_for_backward(self, *arrays):
+    def save_for_backward(self, *arrays: Any) -> None:
         """Keep NumPy arrays for backward. They are released after backward unless `retain_graph=True`."""
         self.saved_tensors = arrays
 
@@ -103,7 +131,7 @@ class ArrayFunction:
     """
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         Tensor = tensor_module.Tensor
         tensors, arrays, needs_input_grad = [], [], []
         device = None
@@ -126,8 +154,10 @@ class ArrayFunction:
             start = time.perf_counter()
             out_data = cls.forward(ctx, *arrays, **kwargs)
             _profile_hook("forward", cls.__name__, time.perf_counter() - start)
+        if _anomaly_mode.enabled:
+            anomaly.after_forward(cls, ctx, args, kwargs, out_data)
         record = _grad_mode.enabled and True in needs_input_grad
-        out = Tensor._from_array(out_data, device or "cpu", record)
+        out = Tensor._from_array(out_data, requires_grad=record)  # on the device of the array forward returned
         if record:
             ctx.function = cls
             out._ctx = ctx
@@ -136,11 +166,11 @@ class ArrayFunction:
         return out
 
     @staticmethod
-    def forward(ctx, *args, **kwargs):
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx: Any, grad_out: Any) -> Any:
         raise NotImplementedError
 
 
@@ -157,16 +187,28 @@ def _versions_of_saved(saved_arrays, inputs, out):
             base = getattr(array, "base", None)
             if base is not None:
                 saved_ids.add(id(base))
-    return tuple((t, t._version[0]) for t in (*inputs, out) if id(t.data) in saved_ids)
+    # The counter (a list shared with detached views), not the tensor: an op that saves its own output would
+    # otherwise hold that output from its own context, a cycle only the garbage collector frees.
+    return tuple(SavedVersion(t._version, t._version[0], t.dtype, tuple(t.shape))
+                 for t in (*inputs, out) if id(t.data) in saved_ids)
 
 
-def check_saved_versions(op_name, saved_versions):
+class SavedVersion(NamedTuple):
+    """What backward needs to tell whether a saved tensor changed in place: its counter and the value it had."""
+
+    counter: list
+    version: int
+    dtype: Any
+    shape: tuple
+
+
+def check_saved_versions(op_name: str, saved_versions: tuple[SavedVersion, ...]) -> None:
     """RuntimeError, in PyTorch's words, when a tensor saved for backward was modified in place since."""
-    for tensor, version in saved_versions:
-        if tensor._version[0] != version:
+    for counter, version, dtype, shape in saved_versions:
+        if counter[0] != version:
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[{tensor.dtype} {tuple(tensor.shape)}] is at version {tensor._version[0]}; expected version "
+                f"[{dtype} {shape}] is at version {counter[0]}; expected version "
                 f"{version} instead (saved by {op_name}). Modify a copy (x.clone()) or do the in-place change "
                 f"after backward."
             )
@@ -178,7 +220,7 @@ def _raise_device_mismatch(op_name, args):
     raise RuntimeError(f"{op_name}: expected all tensors on the same device, got {described}")
 
 
-def unbroadcast(grad, shape):
+def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum a gradient of a broadcast result back to the `shape` of the input that was broadcast.
 
     Broadcasting copies an input along new leading axes and along axes of size 1, so by the chain rule the
@@ -209,7 +251,7 @@ def _check_gradient_shape(op_name, index, grad_shape, input_shape):
         )
 
 
-def topological_order(root, include_constants=False):
+def topological_order(root: Tensor, include_constants: bool = False) -> list[Tensor]:
     """Tensors reachable from `root` through recorded ops, each listed after all of its inputs.
 
     Iterative depth-first search with an explicit stack, so a 10,000-op chain cannot hit Python's recursion
@@ -236,7 +278,12 @@ def topological_order(root, include_constants=False):
     return order
 
 
-def run_backward(root, gradient=None, retain_graph=False, trace=None):
+def run_backward(
+    root: Tensor,
+    gradient: Tensor | npt.ArrayLike | None = None,
+    retain_graph: bool = False,
+    trace: TraceHook | None = None,
+) -> None:
     """Backpropagate from `root`: fill `.grad` of every leaf (and every tensor that called `retain_grad()`)."""
     if not root.requires_grad:
         raise RuntimeError(
@@ -294,6 +341,8 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
             )
         if trace is not None:
             trace(node, ctx, grad, input_grads)
+        if _anomaly_mode.enabled:
+            anomaly.check_backward(ctx, grad, input_grads)
         for index, (parent, parent_grad) in enumerate(zip(ctx.parents, input_grads)):
             if parent_grad is None or not parent.requires_grad:
                 continue
@@ -318,5 +367,7 @@ def run_backward(root, gradient=None, retain_graph=False, trace=None):
 
 # The PyTorch-style Function (forward and backward on Tensors) and autograd.grad are built on the pieces above;
 # they live in custom_function.py and are re-exported here so `tinygrad_edu.autograd.Function` is where PyTorch
-# users look for it.
+# users look for it. Anomaly detection (anomaly.py) likewise, as `torch.autograd.detect_anomaly`.
+from tinygrad_edu import anomaly  # noqa: E402
+from tinygrad_edu.anomaly import detect_anomaly, set_detect_anomaly  # noqa: E402
 from tinygrad_edu.custom_function import Function, FunctionCtx, grad  # noqa: E402

@@ -5,7 +5,7 @@
         ...
     TINYGRAD_EDU_BACKEND=numpy python train.py # for a whole run
 
-Both kernel sets expose the same functions (see `kernels/__init__.py`), so ops call `kernels()` and never
+Both kernel sets expose the same functions (declared once in `kernels/interface.py`), so ops call `kernels()` and never
 care which one they got.
 
 Device data picks its own kernels: `kernels(x)` with x a `CudaArray` (the array inside a tensor on "cuda")

@@ -16,45 +16,58 @@ its backward wraps the gradient in Tensors, calls the user's backward and checks
 per forward argument, None for non-Tensor arguments), naming the Function in every error as PyTorch does.
 Also here: `grad`, PyTorch's `torch.autograd.grad`, built on the same backward pass.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
 
-from tinygrad_edu import tensor as tensor_module
+import tinygrad_edu.tensor as tensor_module
 from tinygrad_edu.autograd import (
     ArrayFunction,
     _grad_mode,
+    SavedVersion,
     check_saved_versions,
     no_grad,
     run_backward,
     topological_order,
 )
 
+if TYPE_CHECKING:
+    from tinygrad_edu.tensor import Tensor
+
 
 class FunctionCtx:
     """The `ctx` of a PyTorch-style `Function`: tensors saved for backward and which inputs need a gradient."""
 
-    def __init__(self, needs_input_grad):
+    function_name: str                      # "<Function>Backward", set by Function.apply (for errors)
+    output_shapes: list[tuple[int, ...]]    # set by Function.apply when forward returns several tensors
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
-        self._saved_versions = ()
+        self._saved: tuple[Tensor | None, ...] = ()
+        self._saved_versions: tuple[SavedVersion, ...] = ()
         self.materialize_grads = True
 
-    def save_for_backward(self, *tensors):
+    def save_for_backward(self, *tensors: Tensor | None) -> None:
         """Keep Tensors (or None) for backward; an in-place change to one of them before backward is an error."""
         for tensor in tensors:
             if tensor is not None and not isinstance(tensor, tensor_module.Tensor):
                 raise TypeError(f"save_for_backward can only save Tensors or None, got {type(tensor).__name__}")
         self._saved = tensors
-        self._saved_versions = tuple((t, t._version[0]) for t in tensors if t is not None)
+        self._saved_versions = tuple(SavedVersion(t._version, t._version[0], t.dtype, tuple(t.shape))
+                                     for t in tensors if t is not None)
 
     @property
-    def saved_tensors(self):
+    def saved_tensors(self) -> tuple[Tensor | None, ...]:
         check_saved_versions(getattr(self, "function_name", "Function"), self._saved_versions)
         return self._saved
 
-    def mark_non_differentiable(self, *tensors):
+    def mark_non_differentiable(self, *tensors: Tensor) -> None:
         """Accepted for compatibility: outputs that are not floating point never get a gradient here anyway."""
 
-    def set_materialize_grads(self, value):
+    def set_materialize_grads(self, value: bool) -> None:
         """With True (the default) backward receives zeros, not None, for outputs that got no gradient."""
         self.materialize_grads = bool(value)
 
@@ -77,12 +90,12 @@ class _UserFunctionNode(ArrayFunction):
         Tensor = tensor_module.Tensor
         user_function, user_ctx = ctx.user_function, ctx.user_ctx
         name = ctx.op_name
-        grad_tensors = [Tensor._from_array(grad_out, device=_device_of(grad_out))]
+        grad_tensors = [Tensor._from_array(grad_out)]
         if getattr(user_ctx, "output_shapes", None) is not None:  # several outputs: split the flat gradient
             grad_tensors, offset = [], 0
             for shape in user_ctx.output_shapes:
                 size = int(np.prod(shape))
-                grad_tensors.append(Tensor._from_array(grad_out[offset:offset + size].reshape(shape), device=_device_of(grad_out)))
+                grad_tensors.append(Tensor._from_array(grad_out[offset:offset + size].reshape(shape)))
                 offset += size
         with no_grad():
             grads = user_function.backward(user_ctx, *grad_tensors)
@@ -107,10 +120,6 @@ class _UserFunctionNode(ArrayFunction):
         return tuple(arrays)
 
 
-def _device_of(array):
-    return "cuda" if tensor_module.is_device_array(array) else "cpu"
-
-
 class Function:
     """A differentiable operation written by a user on Tensors, exactly as `torch.autograd.Function`.
 
@@ -132,16 +141,18 @@ class Function:
     tensors (one less layer of wrapping on the hot path); this class is built on it (`_UserFunctionNode`).
     """
 
+    _node_class: type[_UserFunctionNode]  # the graph node class made for this subclass on its first apply
+
     @staticmethod
-    def forward(ctx, *args, **kwargs):
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
 
     @staticmethod
-    def backward(ctx, *grad_outputs):
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define backward(ctx, *grad_outputs)")
 
     @classmethod
-    def apply(cls, *args, **kwargs):
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         Tensor = tensor_module.Tensor
         arg_is_tensor = tuple(isinstance(arg, Tensor) for arg in args)
         ctx = FunctionCtx(tuple(isinstance(arg, Tensor) and arg.requires_grad for arg in args))
@@ -159,9 +170,9 @@ class Function:
             return outputs
         if len(set(out.dtype for out in differentiable)) > 1 or len(set(out.device for out in differentiable)) > 1:
             raise NotImplementedError(f"{cls.__name__}: outputs of different float dtypes or devices are not supported")
-        node_class = cls.__dict__.get("_node_class")
+        node_class: type[_UserFunctionNode] | None = cls.__dict__.get("_node_class")
         if node_class is None:
-            node_class = type(cls.__name__ + "Backward", (_UserFunctionNode,), {})
+            node_class = cast(type[_UserFunctionNode], type(cls.__name__ + "Backward", (_UserFunctionNode,), {}))
             cls._node_class = node_class
         tensor_args = [arg for arg in args if isinstance(arg, Tensor)]
         if len(differentiable) == 1:
@@ -171,7 +182,6 @@ class Function:
             output_array = np.concatenate([out.data.reshape(-1) for out in differentiable])
         node = node_class.apply(*tensor_args, user_function=cls, user_ctx=ctx, output_array=output_array,
                                 arg_is_tensor=arg_is_tensor)
-        node.device = differentiable[0].device
         if len(differentiable) == 1:
             recorded = {id(differentiable[0]): node}
         else:
@@ -183,7 +193,13 @@ class Function:
         return results[0] if single else tuple(results)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=False):
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
+    retain_graph: bool | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
     """d(outputs)/d(inputs) returned as a tuple of Tensors, leaving every `.grad` untouched (torch.autograd.grad).
 
     Computed with the ordinary backward pass: the inputs' `.grad` is set aside, filled, read and restored.

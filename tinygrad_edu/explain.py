@@ -2,12 +2,17 @@
 
     tinygrad-edu explain mlp                      # what the example computes and the gradients it got
     tinygrad-edu explain mlp --trace              # every op of the backward pass, in order, with its rule
+    tinygrad-edu explain mlp --trace --values     # ... with every gradient's values, not only the small ones
     tinygrad-edu explain conv --dot conv.dot      # the graph as Graphviz DOT text
     tinygrad-edu explain rnn --render rnn.svg     # the graph drawn (needs Graphviz's `dot` on PATH)
 
 Each example is a function that returns the loss and the tensors worth naming; the tutorial in docs/ walks
-through the same graphs with the math written out.
+through the same graphs with the math written out. Gradients with at most 16 elements are printed by value (to
+check against a calculation by hand), larger ones by norm; `--values` prints the values of all of them.
 """
+from __future__ import annotations
+
+import argparse
 import sys
 
 import numpy as np
@@ -16,7 +21,7 @@ import tinygrad_edu as tg
 from tinygrad_edu import viz
 from tinygrad_edu.autograd import run_backward
 from tinygrad_edu.nn import functional as F
-from tinygrad_edu.trace import BackwardTrace
+from tinygrad_edu.trace import AUTO_VALUES_MAX_ELEMENTS, BackwardTrace, format_values
 
 
 def _mlp():
@@ -102,6 +107,9 @@ def add_parser(subparsers):
     )
     parser.add_argument("name", choices=sorted(EXAMPLES), help="which example graph")
     parser.add_argument("--trace", action="store_true", help="print every op of the backward pass with its rule")
+    parser.add_argument("--values", action="store_true",
+                        help=f"print the values of every gradient (default: only of those with at most "
+                             f"{AUTO_VALUES_MAX_ELEMENTS} elements; larger ones by norm)")
     parser.add_argument("--dot", metavar="PATH", help="write the graph as Graphviz DOT text to PATH")
     parser.add_argument("--render", metavar="PATH", help="draw the graph to PATH (.svg, .png or .pdf; needs Graphviz `dot`)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -109,18 +117,21 @@ def add_parser(subparsers):
     return parser
 
 
-def run(args):
+def run(args: argparse.Namespace) -> int:
     """The `explain` command: returns the exit status (0, or 1 when --render cannot draw)."""
     loss, names = build(args.name, args.seed)
     print(f"explain {args.name}: {EXAMPLES[args.name].__doc__}")
     print(f"loss = {loss.item():.6g}")
-    tracer = BackwardTrace(names=names)
+    tracer = BackwardTrace(names=names, values=True if getattr(args, "values", False) else "auto")
     # run_backward takes the tracer directly, so this works whatever Tensor.backward does with `trace`.
     run_backward(loss, trace=tracer)
     print("gradients of the leaves that require grad:")
     for name, tensor in names.items():
         if tensor.grad is not None:
-            print(f"  {name:<8} shape {str(tensor.shape):<14} grad norm {float(np.linalg.norm(tensor.grad.data)):.4g}")
+            grad = tensor.grad.numpy()
+            print(f"  {name:<8} shape {str(tensor.shape):<14} grad norm {float(np.linalg.norm(grad)):.4g}")
+            if tracer.shows_values(grad):
+                print("\n".join(f"           {line}" for line in format_values(grad)))
     if args.trace:
         print()
         print(tracer.table())

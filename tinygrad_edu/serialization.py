@@ -157,33 +157,71 @@ def _encode(obj, path, arrays, in_progress):
 # What a damaged, truncated or foreign file can raise while being parsed; all become one clear ValueError.
 _CORRUPT_FILE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, IndexError, ValueError,
                         TypeError, AttributeError, RecursionError)
+_ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive
+_NPY_MAGIC = b"\x93NUMPY"
+_WHAT_A_CHECKPOINT_IS = "a tinygrad_edu checkpoint is an .npz file written by tinygrad_edu.save (or a command's --save)"
+
+
+def _not_a_zip(head):
+    """What a file that does not start like a zip archive is, in words, from its first bytes."""
+    if not head:
+        return "it is empty"
+    if head.startswith(_NPY_MAGIC):
+        return "it holds a single .npy array, not a tinygrad_edu checkpoint (.npz)"
+    if head[:1] == b"\x80":  # pickle protocol 2 and later start with PROTO
+        return ("it looks like a Python pickle (pickle.dump, or an old torch.save); pickles are never loaded, because "
+                "loading one can run code")
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
+        return "it is a text file, not an .npz archive"
+    return f"it is not an .npz (zip) archive: it starts with bytes {head[:8].hex(' ')}"
 
 
 def load(path):
     """Read a file written by `save` and return the same structure (Tensors as `tg.Tensor`).
 
-    Never executes code from the file. Raises FileNotFoundError if there is no file, and ValueError naming the
-    path if the file is truncated, corrupt, holds pickled objects, or was not written by `save`.
+    Never executes code from the file: arrays are read with allow_pickle=False, and an array that would need pickle
+    is refused. Raises FileNotFoundError if there is no file, and ValueError naming the path and saying what the file
+    is instead when it is truncated, corrupt, not an .npz, holds pickled objects, or was not written by `save`.
     """
     path = os.fspath(path)
     with open(path, "rb") as file:
+        head = file.read(len(_ZIP_MAGIC) + 4)
+        file.seek(0)
         try:
-            loaded = np.load(file, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single .npy array, not a tinygrad_edu checkpoint (.npz)")
-            with loaded as archive:
+            if not head.startswith(_ZIP_MAGIC):
+                raise ValueError(_not_a_zip(head))
+            with np.load(file, allow_pickle=False) as archive:
                 if _META_ENTRY not in archive.files:
-                    raise ValueError(f"no {_META_ENTRY!r} entry: an .npz file not written by tinygrad_edu.save")
-                meta = json.loads(archive[_META_ENTRY].tobytes().decode("utf-8"))
+                    kind = ("a PyTorch file (torch.save), which holds pickles"
+                            if any(name.endswith("data.pkl") for name in archive.files) else "an .npz/zip archive")
+                    raise ValueError(f"{kind} with no {_META_ENTRY!r} entry, not written by tinygrad_edu.save")
+                meta = json.loads(_read_array(archive, _META_ENTRY).tobytes().decode("utf-8"))
                 if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                     raise ValueError(f"format marker is not {FORMAT!r}")
                 if meta.get("version") != VERSION:
                     raise ValueError(f"format version {meta.get('version')!r} is not supported (this reader knows "
                                      f"version {VERSION})")
                 return _decode(meta["structure"], archive)
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"load: {path!r} is not a readable tinygrad_edu checkpoint: the .npz (zip) archive is "
+                             f"truncated or damaged ({error})") from error
         except _CORRUPT_FILE_ERRORS as error:
-            raise ValueError(f"load: {path!r} is not a readable tinygrad_edu checkpoint: "
-                             f"{type(error).__name__}: {error}") from error
+            reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            raise ValueError(f"load: {path!r} is not a tinygrad_edu checkpoint: {reason}; "
+                             f"{_WHAT_A_CHECKPOINT_IS}") from error
+
+
+def _read_array(archive, entry):
+    """archive[entry], refusing (not unpickling) an entry that holds Python objects; KeyError if it is missing.
+
+    NumPy's own message for such an entry suggests loading with allow_pickle=True: exactly what must not be done."""
+    try:
+        return archive[entry]
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise
+        raise ValueError(f"entry {entry!r} holds pickled Python objects, which tinygrad_edu.save never writes; "
+                         f"refused, because unpickling can run code") from None
 
 
 def _decode(node, archive):
@@ -197,7 +235,7 @@ def _decode(node, archive):
         entry = node["entry"]
         if not isinstance(entry, str) or not entry.startswith(_ARRAY_PREFIX):
             raise ValueError(f"bad array entry name {entry!r}")
-        array = archive[entry]  # KeyError if missing; ValueError if it is a pickled object array
+        array = _read_array(archive, entry)
         if kind == "tensor":
             return Tensor(array, requires_grad=bool(node["requires_grad"]))
         if kind == "numpy_scalar":

@@ -73,7 +73,7 @@ def from_numpy(array):
 def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
-    return Tensor(data, dtype=dtype, device=device or "cpu")
+    return Tensor(data, dtype=dtype, device=device)
 
 
 def empty(*shape, dtype=None, requires_grad=False, device="cpu"):

@@ -14,19 +14,38 @@ row per op and prints them as a table.
     autograd.run_backward(loss, trace=tracer)
     print(tracer.table())
 
-Each row shows the op, its output shape, the incoming gradient (shape and norm), and for each input: what it
-is, its shape, and the gradient the op's rule sent to it. The rule is the first line of the Function's
-docstring, e.g. `y = a * b;  da = dy * b, db = dy * a.`; the table lists each op's rule once, under the rows.
-When an op's rule returns a gradient in the broadcast shape (a bias added to a batch), the row shows the sum
-back to the input's shape as `(4, 5)->(5,)`: that sum is `autograd.unbroadcast`, done by the engine.
+Each row shows the op, its output shape, the incoming gradient, and for each input: what it is, its shape, and
+the gradient the op's rule sent to it. The rule is the first line of the Function's docstring, e.g.
+`y = a * b;  da = dy * b, db = dy * a.`; the table lists each op's rule once, under the rows. When an op's rule
+returns a gradient in the broadcast shape (a bias added to a batch), the row shows the sum back to the input's
+shape as `(4, 5)->(5,)`: that sum is `autograd.unbroadcast`, done by the engine.
+
+A gradient is shown by its values when it has at most `AUTO_VALUES_MAX_ELEMENTS` (16) elements — small enough
+to check against a calculation by hand, number by number — and by its shape and norm when it is larger.
+`values=True` shows every gradient's values (very large ones summarised by NumPy with `...`), `values=False`
+only norms. Values have 4 significant digits and NumPy's brackets, one row of a matrix per line.
+
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward(trace=True)   # the Mul row sends [1, 2] (the other factor, x) to each input: x.grad = 2x
+    run_backward(loss, trace=BackwardTrace(print_rows=True, values=True))   # the values of every gradient
 """
+from __future__ import annotations
+
 import contextlib
+import itertools
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, Literal, Union
 
 import numpy as np
 
+import tinygrad_edu.tensor as tensor_module
 from tinygrad_edu.autograd import unbroadcast
+
+# A gradient with at most this many elements is printed by value under values="auto" (the default).
+AUTO_VALUES_MAX_ELEMENTS = 16
+ValuesMode = Union[bool, Literal["auto"]]
 
 
 @dataclass
@@ -64,6 +83,24 @@ def shape_text(shape):
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _host(array):
+    """A gradient as a NumPy array: a GPU array (CudaArray) is copied to the host (the trace reads every value)."""
+    return array.get() if tensor_module.is_device_array(array) else np.asarray(array)
+
+
+def format_values(array) -> list:
+    """The values of `array` as text lines, 4 significant digits, one line per row of a matrix.
+
+    >>> format_values(np.array([[1.0, -2.0], [0.5, 3.0]]))
+    ['[[1, -2],', ' [0.5, 3]]']
+    >>> format_values(np.array(0.25))
+    ['0.25']
+    """
+    text = np.array2string(np.asarray(array), separator=", ", max_line_width=1_000_000,
+                           formatter={"float_kind": lambda value: f"{value:.4g}"})
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def _input_label(tensor, names):
     for name, value in (names or {}).items():
         if value is tensor:
@@ -81,6 +118,8 @@ class BackwardTrace:
 
     print_rows: print each row the moment backward produces it (what `loss.backward(trace=True)` uses).
     names:      optional {label: tensor}, e.g. `dict(model.named_parameters())`, to name inputs in the table.
+    values:     "auto" (default): show the values of each gradient with at most AUTO_VALUES_MAX_ELEMENTS (16)
+                elements and the shape and norm of larger ones; True: the values of every gradient; False: norms only.
 
     >>> import tinygrad_edu as tg
     >>> from tinygrad_edu.autograd import run_backward
@@ -94,13 +133,25 @@ class BackwardTrace:
     # Column widths used while printing rows live; table() widens them to fit what was recorded.
     DEFAULT_WIDTHS = {"op": 10, "out": 12, "grad_in": 22, "input": 14, "shape": 10}
 
-    def __init__(self, print_rows=False, names=None):
+    def __init__(self, print_rows: bool = False, names: dict[str, Any] | None = None,
+                 values: ValuesMode = "auto") -> None:
+        if values not in (True, False, "auto"):
+            raise ValueError(f"BackwardTrace: values must be True, False or 'auto', got {values!r}")
         self.print_rows = print_rows
         self.names = names
-        self.rows = []
+        self.values = values
+        self.rows: list[BackwardStep] = []
+        self._live_widths = dict(self.DEFAULT_WIDTHS)
+
+    def shows_values(self, array) -> bool:
+        """Whether the table prints `array` by value (else by shape and norm): see `values` above."""
+        if self.values == "auto":
+            return array is not None and np.size(array) <= AUTO_VALUES_MAX_ELEMENTS
+        return bool(self.values)
 
     def __call__(self, node, ctx, grad, input_grads):
         function = getattr(ctx, "function", None)
+        grad = _host(grad)
         row = BackwardStep(
             step=len(self.rows) + 1,
             op=ctx.op_name,
@@ -114,68 +165,93 @@ class BackwardTrace:
             if parent_grad is None or not parent.requires_grad:
                 row.inputs.append(InputGrad(label, tuple(parent.shape), None, None, None))
                 continue
-            rule_shape = tuple(np.shape(parent_grad))
+            parent_grad = _host(parent_grad)
+            rule_shape = tuple(parent_grad.shape)
             # The same sum the engine does next: a gradient in the broadcast shape, summed back to the input's.
-            received = unbroadcast(np.asarray(parent_grad), tuple(parent.shape))
+            received = unbroadcast(parent_grad, tuple(parent.shape))
             row.inputs.append(InputGrad(label, tuple(parent.shape), rule_shape, received, float(np.linalg.norm(received))))
         self.rows.append(row)
         if self.print_rows:
             if row.step == 1:
-                print(self._header(self.DEFAULT_WIDTHS))
-            print("\n".join(self._row_lines(row, self.DEFAULT_WIDTHS)))
+                print(self._header(self._live_widths))
+            # Rows print before later ones are known: a column widens (for good) when a row needs more room.
+            self._widen(self._live_widths, row)
+            print("\n".join(self._row_lines(row, self._live_widths)))
 
-    @staticmethod
-    def _header(widths):
-        return (f"{'step':>4}  {'op':<{widths['op']}} {'out shape':<{widths['out']}} {'grad in, norm':<{widths['grad_in']}} "
-                f"{'input':<{widths['input']}} {'shape':<{widths['shape']}} grad to input, norm")
+    def _header(self, widths):
+        if self.values is False:
+            incoming, sent = "grad in, norm", "grad to input, norm"
+        else:
+            incoming, sent = "grad in", "grad to input"
+        return (f"{'step':>4}  {'op':<{widths['op']}} {'out shape':<{widths['out']}} {incoming:<{widths['grad_in']}} "
+                f"{'input':<{widths['input']}} {'shape':<{widths['shape']}} {sent}")
 
-    @staticmethod
-    def _cells(row):
-        """The text of each column of `row`: (op, out shape, grad in, [(input, shape, grad to input), ...])."""
+    def _gradient_text(self, shape_prefix, array, norm):
+        """A gradient cell as lines: `(2,) [1, -2]` by value, or `(4, 5) norm 1.087` (just `(4, 5) 1.087` when
+        values=False, where every number is a norm)."""
+        if not self.shows_values(array):
+            return [f"{shape_prefix} {norm:.4g}" if self.values is False else f"{shape_prefix} norm {norm:.4g}"]
+        lines = format_values(array)
+        indent = " " * (len(shape_prefix) + 1)
+        return [f"{shape_prefix} {lines[0]}"] + [indent + line for line in lines[1:]]
+
+    def _cells(self, row):
+        """The text of each column of `row` as lines: (op, out shape, grad in, [(input, shape, grad to input)])."""
         inputs = []
         for item in row.inputs:
             if item.grad is None:
-                sent = "-  (no grad needed)"
+                sent = ["-  (no grad needed)"]
             elif item.rule_shape != item.shape:
-                sent = f"{shape_text(item.rule_shape)}->{shape_text(item.shape)} {item.norm:.4g}  (summed over broadcast axes)"
+                prefix = f"{shape_text(item.rule_shape)}->{shape_text(item.shape)}"
+                sent = self._gradient_text(prefix, item.grad, item.norm)
+                sent[-1] += "  (summed over broadcast axes)"
             else:
-                sent = f"{shape_text(item.shape)} {item.norm:.4g}"
+                sent = self._gradient_text(shape_text(item.shape), item.grad, item.norm)
             inputs.append((item.label, shape_text(item.shape), sent))
         out_shape = shape_text(row.output_shape)
-        return row.op, out_shape, f"{out_shape} {row.grad_norm:.4g}", inputs
+        return row.op, out_shape, self._gradient_text(out_shape, row.grad, row.grad_norm), inputs
 
     def _row_lines(self, row, widths):
+        """Lines of one row: the op's columns on the left, its inputs (one after another) on the right."""
         op, out_shape, incoming, inputs = self._cells(row)
-        first = f"{row.step:>4}  {op:<{widths['op']}} {out_shape:<{widths['out']}} {incoming:<{widths['grad_in']}}"
-        if not inputs:
-            return [first.rstrip()]
+        left = [f"{row.step:>4}  {op:<{widths['op']}} {out_shape:<{widths['out']}} {incoming[0]:<{widths['grad_in']}}"]
+        left_width = len(left[0])
+        indent = left_width - widths["grad_in"]
+        left += [f"{' ' * indent}{line:<{widths['grad_in']}}" for line in incoming[1:]]
+        right = []
+        for label, shape, sent in inputs:
+            right.append(f"{label:<{widths['input']}} {shape:<{widths['shape']}} {sent[0]}")
+            right += [f"{' ' * (widths['input'] + widths['shape'] + 2)}{line}" for line in sent[1:]]
         lines = []
-        for position, (label, shape, sent) in enumerate(inputs):
-            prefix = first if position == 0 else " " * len(first)
-            lines.append(f"{prefix} {label:<{widths['input']}} {shape:<{widths['shape']}} {sent}")
+        for left_line, right_line in itertools.zip_longest(left, right):
+            left_line = left_line if left_line is not None else " " * left_width
+            lines.append(f"{left_line} {right_line}".rstrip() if right_line else left_line.rstrip())
         return lines
+
+    def _widen(self, widths, row):
+        op, out_shape, incoming, inputs = self._cells(row)
+        widths["op"] = max(widths["op"], len(op))
+        widths["out"] = max(widths["out"], len(out_shape))
+        widths["grad_in"] = max(widths["grad_in"], *(len(line) for line in incoming))
+        for label, shape, _ in inputs:
+            widths["input"] = max(widths["input"], len(label))
+            widths["shape"] = max(widths["shape"], len(shape))
 
     def _fitted_widths(self):
         widths = dict(self.DEFAULT_WIDTHS)
         for row in self.rows:
-            op, out_shape, incoming, inputs = self._cells(row)
-            widths["op"] = max(widths["op"], len(op))
-            widths["out"] = max(widths["out"], len(out_shape))
-            widths["grad_in"] = max(widths["grad_in"], len(incoming))
-            for label, shape, _ in inputs:
-                widths["input"] = max(widths["input"], len(label))
-                widths["shape"] = max(widths["shape"], len(shape))
+            self._widen(widths, row)
         return widths
 
-    def table(self, rules=True):
-        """The recorded rows as text, one line per (op, input), then each op's rule once."""
+    def table(self, rules: bool = True) -> str:
+        """The recorded rows as text, a line per (op, input) and per matrix row of values, then each op's rule once."""
         widths = self._fitted_widths()
         lines = [f"backward trace: {len(self.rows)} ops, from the loss back to the leaves", self._header(widths)]
         for row in self.rows:
             lines.extend(self._row_lines(row, widths))
         if rules and self.rows:
             lines.append("rules (first line of each Function's docstring):")
-            seen = {}
+            seen: dict[str, str] = {}
             for row in self.rows:
                 seen.setdefault(row.op, row.rule)
             width = max(len(op) for op in seen)
@@ -208,12 +284,13 @@ def active():
 
 
 @contextlib.contextmanager
-def trace_backward(print_rows=False, names=None):
+def trace_backward(print_rows: bool = False, names: dict[str, Any] | None = None,
+                   values: ValuesMode = "auto") -> Iterator[BackwardTrace]:
     """`with trace_backward() as t: loss.backward()` records every op of that backward in `t` (a BackwardTrace).
 
-    print_rows=True prints each row as backward runs; otherwise `print(t)` afterwards.
+    print_rows=True prints each row as backward runs; otherwise `print(t)` afterwards. values: see BackwardTrace.
     """
-    tracer = BackwardTrace(print_rows=print_rows, names=names)
+    tracer = BackwardTrace(print_rows=print_rows, names=names, values=values)
     _active_tracers.stack.append(tracer)
     try:
         yield tracer

@@ -14,6 +14,9 @@ B heads, so dK and dV are accumulated by one thread each: no races and no atomic
 import numpy as np
 from numba import prange
 
+from kernels.cpu.attention_tiles import (BLOCK, KEYS, LANES, ROWS, add_outer_products, add_weighted_rows,
+                                        all_finite, copy_padded, copy_transposed, dot_block, mask_block, new_block, new_row,
+                                        pack_scaled, probabilities_and_score_grads, softmax_step)
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
@@ -156,3 +159,175 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     kernel = _attention_backward_serial if small else _attention_backward_parallel
     kernel(q, k, v, probs, grad_out, float(scale), grad_q, grad_k, grad_v, grad_s)
     return grad_q, grad_k, grad_v
+
+
+# ===== tiled attention with the log-sum-exp (flash-attention style) ==========================================
+
+def _flash_forward_body(q, k, v, mask, has_mask, causal, skip_future, q_factor, k_factor, causal_limit,
+                        q_scaled, k_t, v_padded, may_skip, acc, out, lse):
+    n_batch, n_queries, n_features = q.shape
+    n_keys = k.shape[1]
+    n_values = v.shape[2]
+    n_row_tiles = (n_queries + ROWS - 1) // ROWS
+    for b in prange(n_batch):
+        bound = pack_scaled(b, q, k, q_factor, k_factor, q_scaled, k_t)
+        v_finite = copy_padded(v, b, v_padded)
+        may_skip[b] = skip_future and v_finite and bound < causal_limit
+    for task in prange(n_batch * n_row_tiles):
+        b = task // n_row_tiles
+        i0 = (task - b * n_row_tiles) * ROWS
+        n_rows = min(ROWS, n_queries - i0)
+        key_end = min(n_keys, i0 + n_rows) if may_skip[b] else n_keys
+        block = new_block(acc)
+        running_max = new_row(acc)
+        running_sum = new_row(lse)
+        factors = new_row(acc)
+        for r in range(ROWS):
+            running_max[r] = -np.inf
+            running_sum[r] = 0.0
+            for e in range(acc.shape[2]):
+                acc[b, i0 + r, e] = 0
+        for j0 in range(0, key_end, BLOCK):
+            width = min(BLOCK, key_end - j0)
+            dot_block(q_scaled, b, i0, k_t, j0, width, block)
+            mask_block(block, mask, has_mask, causal, b, i0, n_queries, j0, width)
+            softmax_step(block, width, running_max, running_sum, factors)
+            add_weighted_rows(acc, b, i0, factors, block, width, v_padded, j0)
+        for r in range(n_rows):
+            total = running_sum[r]
+            inv_total = 1.0 / total if total != 0.0 else 1.0
+            for e in range(n_values):
+                out[b, i0 + r, e] = acc[b, i0 + r, e] * inv_total
+            lse[b, i0 + r] = running_max[r] + np.log(total)
+
+
+_flash_forward_serial, _flash_forward_parallel = serial_and_parallel(
+    _flash_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _padded(n, multiple):
+    return (n + multiple - 1) // multiple * multiple
+
+
+def _causal_limit(dtype):
+    """Bound on ‖q_i‖²·‖k_j‖² under which no score can overflow (Cauchy-Schwarz, with room for rounding)."""
+    with np.errstate(over="ignore"):  # inf for float64: then only a product that overflows float64 is refused
+        return float(np.square(np.float64(np.finfo(dtype).max) / 4))
+
+
+def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
+    """(out (B, Tq, Dv), lse (B, Tq)): out as attention_forward, lse[b, i] = log Σ_j exp(S[b, i, j])."""
+    check_attention_inputs("attention_forward_lse", q, k, v, mask)
+    n_batch, n_queries, n_features = q.shape
+    n_keys, n_values = k.shape[1], v.shape[2]
+    if scale is None:
+        scale = default_scale(n_features)
+    q_factor, k_factor = scale_factors(scale)
+    dtype = q.dtype
+    has_mask = mask is not None
+    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    q_scaled = np.empty((n_batch, n_queries, n_features), dtype)
+    k_t = np.empty((n_batch, n_features, _padded(n_keys, KEYS)), dtype)
+    v_padded = np.empty((n_batch, n_keys, _padded(n_values, LANES)), dtype)
+    may_skip = np.empty(n_batch, np.bool_)
+    acc = np.empty((n_batch, _padded(n_queries, ROWS), v_padded.shape[2]), dtype)
+    out = np.empty((n_batch, n_queries, n_values), dtype)
+    lse = np.empty((n_batch, n_queries), dtype)
+    small = n_batch * n_queries * n_keys * (n_features + n_values) < SERIAL_MAX_WORK
+    kernel = _flash_forward_serial if small else _flash_forward_parallel
+    with np.errstate(over="ignore", invalid="ignore"):
+        kernel(q, k, v, mask, has_mask, bool(causal), bool(causal) and not has_mask, dtype.type(q_factor),
+               dtype.type(k_factor), _causal_limit(dtype), q_scaled, k_t, v_padded, may_skip, acc, out, lse)
+    return out, lse
+
+
+def _flash_backward_body(q, k, v, mask, has_mask, causal, skip_future, out, lse, grad_out, scale, q_factor, k_factor,
+                         causal_limit, q_scaled, k_t, v_t, k_padded, grad_q, grad_k_t, grad_v_t, grad_k, grad_v):
+    """for b in prange(B): for each tile of ROWS query rows, for each block of keys:
+           S = Q Kᵀ·scale (+ mask);  P = exp(S - lse);  dP = dO Vᵀ;  dS = P ∘ (dP - δ)·scale,  δ_i = dO_i · O_i
+           dQ[rows] += dS K;   dKᵀ[:, keys] += Qᵀ dS;   dVᵀ[:, keys] += dOᵀ P
+    One head per thread, so dK and dV rows are added to by one thread only; they are summed transposed (keys
+    along the rows, see add_outer_products) and transposed back at the end of the head."""
+    n_batch, n_queries, n_features = q.shape
+    n_keys, n_values = k.shape[1], v.shape[2]
+    n_row_tiles = (n_queries + ROWS - 1) // ROWS
+    for b in prange(n_batch):
+        bound = pack_scaled(b, q, k, q_factor, k_factor, q_scaled, k_t)
+        v_finite = copy_transposed(v, b, v_t)
+        grad_out_finite = all_finite(grad_out, b)
+        copy_padded(k, b, k_padded)
+        may_skip = skip_future and v_finite and grad_out_finite and bound < causal_limit
+        grad_q[b] = 0
+        grad_k_t[b] = 0
+        grad_v_t[b] = 0
+        probs = new_block(grad_q)
+        grad_scores = new_block(grad_q)
+        ones = new_row(grad_q)
+        shifts = new_row(lse)
+        deltas = new_row(lse)
+        for r in range(ROWS):
+            ones[r] = 1.0
+        for t in range(n_row_tiles):
+            i0 = t * ROWS
+            n_rows = min(ROWS, n_queries - i0)
+            key_end = min(n_keys, i0 + n_rows) if may_skip else n_keys
+            for r in range(ROWS):
+                i = min(i0 + r, n_queries - 1)
+                delta = 0.0
+                for e in range(n_values):
+                    delta += np.float64(grad_out[b, i, e]) * np.float64(out[b, i, e])
+                deltas[r] = delta
+                row_lse = lse[b, i]
+                shifts[r] = row_lse if row_lse > -np.inf else np.inf  # no unmasked key: exp(-inf - inf) = 0
+            for j0 in range(0, key_end, BLOCK):
+                width = min(BLOCK, key_end - j0)
+                dot_block(q_scaled, b, i0, k_t, j0, width, probs)
+                mask_block(probs, mask, has_mask, causal, b, i0, n_queries, j0, width)
+                dot_block(grad_out, b, i0, v_t, j0, width, grad_scores)
+                probabilities_and_score_grads(probs, grad_scores, width, n_rows, shifts, deltas, scale)
+                add_weighted_rows(grad_q, b, i0, ones, grad_scores, width, k_padded, j0)
+                add_outer_products(grad_k_t, b, j0, width, grad_scores, q, i0)
+                add_outer_products(grad_v_t, b, j0, width, probs, grad_out, i0)
+        for j in range(n_keys):
+            for d in range(n_features):
+                grad_k[b, j, d] = grad_k_t[b, d, j]
+            for e in range(n_values):
+                grad_v[b, j, e] = grad_v_t[b, e, j]
+
+
+_flash_backward_serial, _flash_backward_parallel = serial_and_parallel(
+    _flash_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None):
+    """(grad_q, grad_k, grad_v) from the out and lse of attention_forward_lse (same q, k, v, mask, causal, scale):
+    the probabilities are recomputed block by block, P = exp(S - lse), never stored whole."""
+    n_batch, n_queries, n_features = q.shape
+    n_keys, n_values = k.shape[1], v.shape[2]
+    check_attention_inputs("attention_backward_lse", q, k, v, mask,
+                           [("out", out, (n_batch, n_queries, n_values)), ("lse", lse, (n_batch, n_queries)),
+                            ("grad_out", grad_out, (n_batch, n_queries, n_values))])
+    if scale is None:
+        scale = default_scale(n_features)
+    q_factor, k_factor = scale_factors(scale)
+    dtype = q.dtype
+    has_mask = mask is not None
+    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    out, lse, grad_out = np.ascontiguousarray(out), np.ascontiguousarray(lse), np.ascontiguousarray(grad_out)
+    keys = _padded(n_keys, KEYS)
+    q_scaled = np.empty((n_batch, n_queries, n_features), dtype)
+    k_t = np.empty((n_batch, n_features, keys), dtype)
+    v_t = np.empty((n_batch, n_values, keys), dtype)
+    k_padded = np.empty((n_batch, n_keys, _padded(n_features, LANES)), dtype)
+    grad_q = np.empty((n_batch, _padded(n_queries, ROWS), k_padded.shape[2]), dtype)
+    grad_k_t = np.empty((n_batch, n_features, keys), dtype)
+    grad_v_t = np.empty((n_batch, n_values, keys), dtype)
+    grad_k = np.empty((n_batch, n_keys, n_features), dtype)
+    grad_v = np.empty((n_batch, n_keys, n_values), dtype)
+    small = n_batch * n_queries * n_keys * (n_features + n_values) < SERIAL_MAX_WORK
+    kernel = _flash_backward_serial if small else _flash_backward_parallel
+    with np.errstate(over="ignore", invalid="ignore"):
+        kernel(np.ascontiguousarray(q), k, v, mask, has_mask, bool(causal), bool(causal) and not has_mask, out, lse,
+               grad_out, dtype.type(scale), dtype.type(q_factor), dtype.type(k_factor), _causal_limit(dtype),
+               q_scaled, k_t, v_t, k_padded, grad_q, grad_k_t, grad_v_t, grad_k, grad_v)
+    return np.ascontiguousarray(grad_q[:, :n_queries, :n_features]), grad_k, grad_v

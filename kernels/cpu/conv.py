@@ -1,200 +1,337 @@
-"""2-D convolution on the CPU in Numba: im2col + our own packed GEMM (kernels/cpu/matmul.py), for every layer.
+"""2-D convolution on the CPU in Numba as an implicit GEMM: the register-tiled micro-kernel of
+kernels/cpu/matmul.py reads the windows of the input where they lie, so no im2col matrix is ever built.
 
-Shapes: x (N, C_in, H, W), w (C_out, C_in/G, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
-Cog = C_out/G, CK = Cg*KH*KW, L = H_out*W_out.
+Shapes: x (N, C_in, H, W), w (C_out, Cg, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
+Cog = C_out/G, CK = Cg·KH·KW taps per output, L = H_out·W_out positions per image.
 
-    forward:  cols (G, CK, N*L) = im2col(x)                       _im2col, prange over the G*CK rows
-              y2   (G, Cog, N*L) = w (G, Cog, CK) @ cols           packed GEMM, prange over output tiles
-              y[n, g*Cog + o, l] = y2[g, o, n*L + l] + b           _unfold_output, prange over (n, channel)
-    backward: grad_w (G, Cog, CK) = gy_rows (G, Cog, N*L) . cols (G, CK, N*L), row by row: _weight_grad
-              (dots, prange over (g, 4 channels)) below DOT_MAX_WORK, else the GEMM cols @ gy_rows^T
-              grad_b = gy_rows summed over its last axis                  in _weight_grad too
-              grad_cols (G, CK, N*L) = w^T (G, CK, Cog) @ grad_y (G, Cog, N*L)
-              grad_x = col2im(grad_cols)                          _col2im, prange over (n, channel) planes, so
-                                                                  the scatter-add has no races
+The idea. Pad x once with zeros (x_pad, planes of Hp × Wp). Every output is a dot product over the taps,
 
-Why im2col + GEMM and not direct loops, by measurement on the 2-core box (benchmarks/bench_kernels.py has the
-figures): every FLOP of a convolution becomes a FLOP of the GEMM, which runs at 200-300 GFLOP/s, while the
-im2col copy costs one pass over CK*N*L values. For the deep layer 32->64 at 14x14 (batch 64) that copy is a small
-fraction of the time. PERF.md reports a direct loop beating PyTorch on a 1-channel first layer at 28x28; on this
-project's first layer (1->16 at 8x8, batch 64) the whole convolution is ~1 MFLOP and the time is call overhead,
-so one code path is kept (simpler to read and test); a direct-loop path is the next step if profiles show it.
+    y[n, g·Cog + o, p, q] = b[g·Cog + o] + Σ_{c,i,j} x_pad[n, g·Cg + c, p·sh + i·dh, q·sw + j·dw] · w[g·Cog + o, c, i, j]
+
+and the flat index of that x_pad element is a part that depends only on the output position plus a part that
+depends only on the tap:
+
+    index = origin(n, p, q) + tap(g, c, i, j),   origin = (n·C_in·Hp + p·sh)·Wp + q·sw,
+                                                  tap    = ((g·Cg + c)·Hp + i·dh)·Wp + j·dw
+
+That is the micro-kernel's operand a[a_rows[r] + a_cols[k]]: put output positions on the rows of a tile and
+taps on its columns, and the tile reads the windows in place. There are two ways to lay a tile over y:
+
+    channel tiles  (`_correlate_channels_body`, any stride)   MR = 8 positions × NR = 32 output channels
+        A = x_pad (a_rows = the positions' origins, a_cols = tap offsets), B = the weights as (G, CK, Cog
+        rounded up to NR), so a row of B is 32 channels. A tile covers 32 channel planes, 8 values each,
+        and is stored transposed: the store costs about a fifth of the tile's multiply-adds at CK = 144.
+    row tiles  (`_correlate_rows_body`, stride 1)   MR = 8 output channels × NR = 32 consecutive positions
+        Count positions in the padded width (t = p·Wp + q); then 32 consecutive positions read 32
+        consecutive values of x_pad for every tap: B = x_pad itself (b_rows = tap offsets), A = the weights
+        as they lie (C_out, CK). A tile row is a piece of an output row, stored without transposing; the
+        columns q >= W_out of each padded row are computed and dropped (Wp/W_out - 1 of the work).
+
+`_correlate` takes whichever wastes less for the shape (row tiles on wide images, channel tiles on small ones
+or strided convolutions). The backward reuses both:
+
+    grad_x  = the correlation of grad_y, spread out by the stride and padded by dilation·(K - 1) - padding, with
+              the flipped kernel whose channel axes are swapped, w'[c, o, i, j] = w[o, c, KH-1-i, KW-1-j]:
+              grad_x[n, c, h, v] = Σ_{o,i,j} grad_y_pad[n, o, h + i·dh, v + j·dw] · w'[c, o, i, j]
+              (every x element gathers from the outputs whose windows covered it; no col2im scatter-add)
+    grad_w  = Σ over the N·L positions of windows(x_pad)^T @ grad_y^T: a tile of MR taps × NR channels, with
+              the forward's addresses swapped (a_rows = tap offsets, a_cols = the positions' origins) and B =
+              grad_y in channels-last layout (N·L, C_out)       `_weight_grad_body`, one accumulator per chunk
+    grad_b  = Σ of grad_y over n, p, q
+
+Why it is fast (measured on a 2-core AVX-512 Xeon, float32, batch 64, 3x3 kernels, one thread): the im2col +
+GEMM it replaced wrote the im2col matrix (288 x 12544 values, 14 MB, for 32->64 channels at 14x14), packed it
+again for the GEMM and, for grad_x, scattered a matrix of that size back with col2im; it ran 4-6x slower.
+Here the extra memory traffic is one padded copy of x (or grad_y) and one transposed copy of grad_y, each the
+size of the tensor, and the micro-kernel's loads of x come from L1/L2, because neighbouring positions share
+most of their windows.
 """
 import numpy as np
-from numba import prange
+from numba import config, njit, prange
 
-from kernels.cpu.matmul import matmul
+from kernels.cpu.matmul import MR, NR, _micro_kernel, new_tile
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
-# Elements of cols / grad_cols / y below which im2col, col2im and the output unfold run their serial variant
-# (kernels/cpu/variants.py). Measured im2col, float32, batch 64, 3x3, median µs serial / parallel:
-#   1->16 at 8x8 (37k): 24 serial (parallel ≈12 ms under load);  16->32 at 4x4 (147k): 129 / 60;
-#   16->32 at 8x8 (590k): 368 serial;  32->64 at 14x14 (3.6M): 2272 serial.
-SERIAL_MAX_SIZE = 1 << 17
-# Multiply-adds of _weight_grad (Cog*N*L*(CK + 1)) below which it runs serial. Measured, float32, batch 64,
-# 3x3, median µs serial / parallel: 1->16 at 8x8 (655k) ≈15 serial; 16->32 at 4x4 (4.8M) 167 / 95 alone --
-# but inside the toy ConvNet's train step the parallel call made the whole step 1.85 ms instead of 1.19 (median
-# of 15 x 20 steps, quiet machine; the other kernels of the step slowed down after it), so it stays serial.
+# Multiply-adds (outputs × CK) below which the tile kernels run serially, and elements below which the padding
+# copy does: a parallel launch costs a few µs on a quiet machine and milliseconds on a busy one, and every
+# parallel variant a run uses adds seconds of compiling to its first start. The toy ConvNet's layers (at most
+# 4.7M multiply-adds: 16->32 channels at 4x4, batch 64, ≈120 µs on one thread) stay serial.
 SERIAL_MAX_WORK = 1 << 23
-# _weight_grad's dots beat the GEMM (CK, N*L) @ (N*L, Cog) while there are few output tiles; from DOT_MAX_WORK
-# on, the packed GEMM takes over. Measured, float32, batch 64, median µs dots / GEMM (incl. its transpose):
-#   1->16 at 8x8 (655k) 15 / 125;  16->32 at 4x4 (4.8M) 86 / 110;  32->64 at 14x14 (232M) 5900 / 4256.
-DOT_MAX_WORK = 1 << 25
+SERIAL_MAX_SIZE = 1 << 17
+# The channel tiles' transposed store, as a fraction of the multiply-adds it follows (measured ≈0.2 at CK = 144):
+# `_correlate` compares it with the row tiles' dropped columns to choose between them.
+CHANNEL_TILES_STORE_COST = 1.2
+KC = 256  # positions per block of grad_w's reduction: a block of channels-last grad_y (KC × NR) stays in L1
 
 
-def _im2col_body(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
-    """cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q] = x[n, g*Cg + c, p*sh - ph + i*dh, q*sw - pw + j*dw] (0 outside).
-
-    One task per row of cols: it writes N*L contiguous values.
-    """
-    n_batch, channels, height, width = x.shape
-    groups = cols.shape[0]
-    ck = cols.shape[1]
-    c_per_group = channels // groups
+@njit(cache=True)
+def _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, count):
+    """origins[m] = flat index in x_pad (N, channels, hp, wp) of the corner of output position m's window,
+    m = (n·H_out + p)·W_out + q; entries past the last position repeat it (a tile's rows past the end)."""
     positions = h_out * w_out
-    for task in prange(groups * ck):
-        g = task // ck
-        r = task % ck
-        c = r // (kh_count * kw_count)
-        i = (r // kw_count) % kh_count
-        j = r % kw_count
-        channel = g * c_per_group + c
-        for n in range(n_batch):
-            for p in range(h_out):
-                ih = p * sh - ph + i * dh
-                base = n * positions + p * w_out
-                if ih < 0 or ih >= height:
-                    for q in range(w_out):
-                        cols[g, r, base + q] = 0
-                else:
-                    for q in range(w_out):
-                        iw = q * sw - pw + j * dw
-                        if iw >= 0 and iw < width:
-                            cols[g, r, base + q] = x[n, channel, ih, iw]
-                        else:
-                            cols[g, r, base + q] = 0
+    last = n_batch * positions - 1
+    origins = np.empty(count, dtype=np.uint64)
+    for m in range(count):
+        index = min(m, last)
+        n = index // positions
+        p = (index % positions) // w_out
+        q = index % w_out
+        origins[m] = (n * channels * hp + p * sh) * wp + q * sw
+    return origins
 
 
-_im2col_serial, _im2col_parallel = serial_and_parallel(_im2col_body)
+@njit(cache=True)
+def _tap_offsets(groups, c_per_group, kh, kw, hp, wp, dh, dw, count):
+    """taps[g, k] = flat offset in x_pad of tap k = (c·KH + i)·KW + j of group g from a window's corner;
+    entries past CK repeat the last tap (a tile's rows past the end)."""
+    ck = c_per_group * kh * kw
+    taps = np.empty((groups, count), dtype=np.uint64)
+    for g in range(groups):
+        for k in range(count):
+            tap = min(k, ck - 1)
+            c = tap // (kh * kw)
+            i = (tap // kw) % kh
+            j = tap % kw
+            taps[g, k] = ((g * c_per_group + c) * hp + i * dh) * wp + j * dw
+    return taps
 
 
-def _col2im_body(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
-    """grad_x[n, ch, ih, iw] += grad_cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q], the adjoint of _im2col.
+def _correlate_channels_body(x_pad, w_panels, bias, use_bias, sh, sw, dh, dw, kh, kw, y):
+    """y[n, g·Cog + o, p, q] = bias + Σ_k x_pad_flat[origin(n, p, q) + tap(g, k)] · w_panels[g, k, o]
 
-    One task per (n, channel) plane: overlapping windows add into the same plane from the same thread.
-    grad_x must be zeroed.
+    x_pad (N, C, Hp, Wp) already padded, w_panels (G, CK, Cog_pad) with zero columns past Cog, y (N, C_out,
+    H_out, W_out). One task = (panel of NR channels, group, tile of MR positions); tasks run panel by panel,
+    so a panel of weights (CK × NR) stays in cache while the position tiles stream past it.
     """
-    n_batch, channels, height, width = grad_x.shape
-    groups = grad_cols.shape[0]
-    c_per_group = channels // groups
+    n_batch, channels, hp, wp = x_pad.shape
+    groups, ck, cog_pad = w_panels.shape
+    c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
+    c_out_per_group = c_out // groups
     positions = h_out * w_out
-    for task in prange(n_batch * channels):
-        n = task // channels
-        channel = task % channels
-        g = channel // c_per_group
-        c = channel % c_per_group
-        for i in range(kh_count):
-            for j in range(kw_count):
-                r = (c * kh_count + i) * kw_count + j
-                for p in range(h_out):
-                    ih = p * sh - ph + i * dh
-                    if ih < 0 or ih >= height:
+    n_positions = n_batch * positions
+    n_tiles = (n_positions + MR - 1) // MR
+    origins = _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, n_tiles * MR)
+    taps = _tap_offsets(groups, channels // groups, kh, kw, hp, wp, dh, dw, ck)
+    weight_rows = np.arange(ck).astype(np.uint64) * np.uint64(cog_pad)  # row k of a group's weights
+    out_base = np.empty(n_tiles * MR, dtype=np.int64)  # y_flat index of position m in channel 0
+    for m in range(n_tiles * MR):
+        index = min(m, n_positions - 1)
+        out_base[m] = (index // positions) * c_out * positions + index % positions
+    x_flat = x_pad.reshape(-1)
+    w_flat = w_panels.reshape(-1)
+    y_flat = y.reshape(-1)
+    n_panels = cog_pad // NR
+    for task in prange(n_panels * groups * n_tiles):
+        panel = task // (groups * n_tiles)
+        g = (task // n_tiles) % groups
+        m0 = (task % n_tiles) * MR
+        o0 = panel * NR
+        tile = new_tile(y)
+        _micro_kernel(x_flat, origins[m0:m0 + MR], taps[g], w_flat, weight_rows,
+                      np.uint64(g * ck * cog_pad + o0), tile, False)
+        # tile[r, j] belongs to channel g·Cog + o0 + j at position m0 + r: MR values in each of NR planes
+        for j in range(min(NR, c_out_per_group - o0)):
+            channel = g * c_out_per_group + o0 + j
+            shift = bias[channel] if use_bias else bias[0] * 0
+            plane = channel * positions
+            for r in range(min(MR, n_positions - m0)):
+                y_flat[out_base[m0 + r] + plane] = tile[r, j] + shift
+
+
+_correlate_channels_serial, _correlate_channels_parallel = serial_and_parallel(_correlate_channels_body,
+                                                                               fastmath=True)
+
+
+def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias, y):
+    """The same correlation for stride 1, tiled along output rows: MR channels × NR consecutive positions.
+
+    Positions are counted in the padded width: output (p, q) of image n, tap k of group g reads x_pad at
+    n·image_stride + t + taps[g, k] with t = p·Wp + q (image_stride = C·Hp·Wp). For each tap, the NR positions
+    t0..t0+NR-1 of a tile then read NR consecutive values: B is x_pad itself. The columns q >= W_out of each
+    padded row are computed and dropped; each output row is copied out separately.
+    A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat the group's last channel. x_flat holds
+    NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, MR channels): it
+    walks the image's positions, writing those channels' planes in order.
+    """
+    groups, ck = taps.shape
+    n_batch, c_out, h_out, w_out = y.shape
+    c_out_per_group = c_out // groups
+    span = h_out * wp  # padded positions of one image
+    n_channel_tiles = (c_out_per_group + MR - 1) // MR
+    weight_starts = np.empty((groups * n_channel_tiles, MR), dtype=np.uint64)
+    for g in range(groups):
+        for t in range(n_channel_tiles):
+            for r in range(MR):
+                channel = g * c_out_per_group + min(t * MR + r, c_out_per_group - 1)
+                weight_starts[g * n_channel_tiles + t, r] = channel * ck
+    weight_cols = np.arange(ck).astype(np.uint64)
+    w_flat = w_rows.reshape(-1)
+    y_flat = y.reshape(-1)
+    plane = h_out * w_out
+    for task in prange(n_batch * groups * n_channel_tiles):
+        n = task // (groups * n_channel_tiles)
+        g = (task // n_channel_tiles) % groups
+        channel_tile = task % n_channel_tiles
+        tile = new_tile(y)
+        for t0 in range(0, span, NR):
+            _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, x_flat, taps[g],
+                          np.uint64(n * image_stride + t0), tile, False)
+            # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy its real columns,
+            # with unsigned indices (no negative-index checks in the copy loop)
+            for r in range(min(MR, c_out_per_group - channel_tile * MR)):
+                channel = g * c_out_per_group + channel_tile * MR + r
+                shift = bias[channel] if use_bias else bias[0] * 0
+                out = np.uint64((n * c_out + channel) * plane)
+                for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
+                    q0 = max(0, t0 - p * wp)
+                    q1 = min(w_out, t0 + NR - p * wp)
+                    if q1 <= q0:  # the tile starts in this row's dropped columns
                         continue
-                    base = n * positions + p * w_out
-                    for q in range(w_out):
-                        iw = q * sw - pw + j * dw
-                        if iw >= 0 and iw < width:
-                            grad_x[n, channel, ih, iw] += grad_cols[g, r, base + q]
+                    source = np.uint64(p * wp + q0 - t0)
+                    target = out + np.uint64(p * w_out + q0)
+                    for q in range(np.uint64(q1 - q0)):
+                        y_flat[target + q] = tile[r, source + q] + shift
 
 
-_col2im_serial, _col2im_parallel = serial_and_parallel(_col2im_body)
+_correlate_rows_serial, _correlate_rows_parallel = serial_and_parallel(_correlate_rows_body, fastmath=True)
 
 
-def _unfold_output_body(y2, bias, use_bias, y):
-    """y[n, g*Cog + o, l] = y2[g, o, n*L + l] + bias[g*Cog + o]; one task per (n, output channel).
+def _weight_grad_body(x_pad, grad_y_last, kh, kw, sh, sw, dh, dw, h_out, w_out, acc):
+    """acc[chunk, g, t, panel, r, j] = Σ over the chunk's positions m of
+           x_pad_flat[origin(m) + tap(g, t·MR + r)] · grad_y_last[m, g·Cog_pad + panel·NR + j]
 
-    The copy goes through 1-D slices (`source`, `target`): a plain loop over l vectorises then, where the
-    3-D indexing of the old loop did not (30 µs -> 9 at 1->16 8x8 b64). The shift has the arrays' dtype
-    (`bias[channel] * 0`, not a Python 0, which would widen the sum to float64).
+    grad_w^T (taps × channels) of each chunk of positions: the forward's addresses with rows and columns
+    swapped. grad_y_last (N·L, G·Cog_pad), acc (chunks, G, tap tiles, channel panels, MR, NR) zeroed. A chunk
+    walks its positions in blocks of KC; within a block, a KC × NR panel of grad_y_last is reused by every
+    tap tile.
     """
-    n_batch, c_out, positions = y.shape
-    c_out_per_group = y2.shape[1]
-    for task in prange(n_batch * c_out):
-        n = task // c_out
-        channel = task % c_out
-        g = channel // c_out_per_group
-        o = channel % c_out_per_group
-        shift = bias[channel] if use_bias else bias[0] * 0
-        source = y2[g, o, n * positions:(n + 1) * positions]
-        target = y[n, channel]
-        for l in range(positions):
-            target[l] = source[l] + shift
-
-
-_unfold_output_serial, _unfold_output_parallel = serial_and_parallel(_unfold_output_body)
-
-
-def _weight_grad_body(gy_rows, cols, grad_w, grad_b):
-    """grad_w[g, o, r] = Σ_m gy_rows[g, o, m] · cols[g, r, m];  grad_b[g*Cog + o] = Σ_m gy_rows[g, o, m]
-
-    gy_rows (G, Cog, N*L) = grad_y regrouped by channel, cols (G, CK, N*L), grad_w (G, Cog, CK), grad_b (C_out,).
-
-        for (g, o0) in prange(G × blocks of 4 output channels):
-            for r < CK:  four dot products over m < N*L that share each load of cols[g, r, m]
-
-    Why not a GEMM: the output is tiny (Cog x CK: 16 x 9 for the toy first layer) and the reduction long
-    (N*L = 4096), so a GEMM has too few output tiles to keep busy; here every inner loop is a contiguous,
-    vectorised dot (`fastmath` reassociates the sums) and four output channels share each load of cols.
-    Measured at 1->16 8x8 b64: ≈15 µs against 125 for the old (CK, N*L) @ (N*L, Cog) product. Rows past
-    Cog are clamped: they recompute (and rewrite) the last channel.
-    """
-    groups, c_out_per_group, length = gy_rows.shape
-    ck = cols.shape[1]
-    blocks = (c_out_per_group + 3) // 4
-    for task in prange(groups * blocks):
-        g = task // blocks
-        o0 = (task % blocks) * 4
-        o1 = min(o0 + 1, c_out_per_group - 1)
-        o2 = min(o0 + 2, c_out_per_group - 1)
-        o3 = min(o0 + 3, c_out_per_group - 1)
-        for r in range(ck):
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            for m in range(length):
-                v = cols[g, r, m]
-                s0 += gy_rows[g, o0, m] * v
-                s1 += gy_rows[g, o1, m] * v
-                s2 += gy_rows[g, o2, m] * v
-                s3 += gy_rows[g, o3, m] * v
-            grad_w[g, o0, r] = s0
-            grad_w[g, o1, r] = s1
-            grad_w[g, o2, r] = s2
-            grad_w[g, o3, r] = s3
-        for o in range(o0, min(o0 + 4, c_out_per_group)):
-            total = 0.0
-            for m in range(length):
-                total += gy_rows[g, o, m]
-            grad_b[g * c_out_per_group + o] = total
+    n_batch, channels, hp, wp = x_pad.shape
+    n_chunks, groups, n_tap_tiles, n_panels = acc.shape[0], acc.shape[1], acc.shape[2], acc.shape[3]
+    n_positions = grad_y_last.shape[0]
+    row_width = grad_y_last.shape[1]
+    cog_pad = row_width // groups
+    origins = _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, n_positions)
+    taps = _tap_offsets(groups, channels // groups, kh, kw, hp, wp, dh, dw, n_tap_tiles * MR)
+    grad_rows = np.arange(n_positions).astype(np.uint64) * np.uint64(row_width)
+    x_flat = x_pad.reshape(-1)
+    grad_flat = grad_y_last.reshape(-1)
+    per_chunk = (n_positions + n_chunks - 1) // n_chunks
+    for chunk in prange(n_chunks):
+        stop = min(n_positions, (chunk + 1) * per_chunk)
+        for k0 in range(chunk * per_chunk, stop, KC):
+            k1 = min(stop, k0 + KC)
+            for g in range(groups):
+                for panel in range(n_panels):
+                    column = np.uint64(g * cog_pad + panel * NR)
+                    for t in range(n_tap_tiles):
+                        _micro_kernel(x_flat, taps[g, t * MR:(t + 1) * MR], origins[k0:k1], grad_flat,
+                                      grad_rows[k0:k1], column, acc[chunk, g, t, panel], True)
 
 
 _weight_grad_serial, _weight_grad_parallel = serial_and_parallel(_weight_grad_body, fastmath=True)
 
 
-def _geometry(w, stride, padding, dilation):
-    kh, kw = w.shape[2], w.shape[3]
-    return (kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
+def _spread_body(source, target, sh, sw, top, left, p0, p1, q0, q1):
+    """target[n, c, p·sh + top, q·sw + left] = source[n, c, p, q] for p0 <= p < p1, q0 <= q < q1; every other
+    element of target = 0. One task per (n, c) plane: zero the plane, then copy the rows in (the plane is in
+    L1, so this is one pass over target's memory where np.zeros and a copy made two)."""
+    n_batch, channels = source.shape[0], source.shape[1]
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        out = target[n, c]
+        for h in range(out.shape[0]):
+            for v in range(out.shape[1]):
+                out[h, v] = 0
+        for p in range(p0, p1):
+            values = source[n, c, p]
+            if sw == 1:  # a contiguous row
+                row = out[p * sh + top, q0 + left:q1 + left]
+                for q in range(q1 - q0):
+                    row[q] = values[q0 + q]
+            else:
+                for q in range(q0, q1):
+                    out[p * sh + top, q * sw + left] = values[q]
 
 
-def _columns(x, w, groups, geometry, h_out, w_out):
-    """im2col of a C-contiguous copy of x -> cols (G, CK, N*L)."""
+_spread_serial, _spread_parallel = serial_and_parallel(_spread_body)
+
+
+def _placed_range(size, target_size, step, offset):
+    """(first, stop): the p in range(size) whose place p·step + offset lies in [0, target_size)."""
+    first = max(0, (-offset + step - 1) // step)
+    stop = min(size, max(0, (target_size - offset + step - 1) // step))
+    return first, max(first, stop)
+
+
+def _padded(x, shape, step, offset):
+    """(flat, padded): `padded`, a view of `shape` on the 1-D `flat`, holds x[n, c, p, q] at
+    [n, c, p·step_h + top, q·step_w + left] wherever that lies inside and zero elsewhere; (top, left) = offset
+    may be negative (the entries that land outside are dropped). `flat` ends in NR + Wp zeros past the view,
+    for the reads of `_correlate_rows_body` past the last image."""
+    size = shape[0] * shape[1] * shape[2] * shape[3]
+    flat = np.empty(size + NR + shape[3], dtype=x.dtype)
+    flat[size:] = 0
+    padded = flat[:size].reshape(shape)
+    if size:
+        p0, p1 = _placed_range(x.shape[2], shape[2], step[0], offset[0])
+        q0, q1 = _placed_range(x.shape[3], shape[3], step[1], offset[1])
+        kernel = _spread_serial if x.size < SERIAL_MAX_SIZE else _spread_parallel
+        kernel(np.ascontiguousarray(x), padded, step[0], step[1], offset[0], offset[1], p0, p1, q0, q1)
+    return flat, padded
+
+
+def _weight_panels(w, groups):
+    """w (C_out, Cg, KH, KW) -> (G, CK, Cog_pad): [g, (c·KH + i)·KW + j, o] = w[g·Cog + o, c, i, j], 0 past Cog."""
+    c_out_per_group = w.shape[0] // groups
     ck = w.shape[1] * w.shape[2] * w.shape[3]
-    cols = np.empty((groups, ck, x.shape[0] * h_out * w_out), dtype=x.dtype)
-    kernel = _im2col_serial if cols.size < SERIAL_MAX_SIZE else _im2col_parallel
-    kernel(np.ascontiguousarray(x), cols, *geometry, h_out, w_out)
-    return cols
+    panels = np.zeros((groups, ck, -(-c_out_per_group // NR) * NR), dtype=w.dtype)
+    panels[:, :, :c_out_per_group] = w.reshape(groups, c_out_per_group, ck).transpose(0, 2, 1)
+    return panels
+
+
+def _channels_last(grad_y, groups):
+    """grad_y (N, C_out, H_out, W_out) -> (N·L, G·Cog_pad): [n·L + l, g·Cog_pad + o] = grad_y[n, g·Cog + o, l],
+    with zero columns up to Cog_pad (a multiple of NR). NumPy's transposing copy, which measured faster here
+    than the loops written in Numba."""
+    n_batch, c_out, h_out, w_out = grad_y.shape
+    c_out_per_group = c_out // groups
+    cog_pad = -(-c_out_per_group // NR) * NR
+    rows = grad_y.reshape(n_batch, groups, c_out_per_group, h_out * w_out).transpose(0, 3, 1, 2)  # (N, L, G, Cog)
+    if cog_pad == c_out_per_group:
+        return np.ascontiguousarray(rows).reshape(n_batch * h_out * w_out, groups * cog_pad)
+    padded = np.zeros((n_batch, h_out * w_out, groups, cog_pad), dtype=grad_y.dtype)
+    padded[..., :c_out_per_group] = rows
+    return padded.reshape(n_batch * h_out * w_out, groups * cog_pad)
+
+
+def _correlate(padded, w, b, stride, dilation, groups, y):
+    """y = b + the valid correlation of the padded input with w (C_out, Cg, KH, KW), strided; returns y.
+
+    padded = (flat, view) from `_padded`. Row tiles when the stride is 1 and the positions they compute and drop
+    (and the channels past a multiple of MR) waste less than the channel tiles' padding to NR channels and
+    transposed store; channel tiles otherwise.
+    """
+    flat, x_pad = padded
+    n_batch, c_out, h_out, w_out = y.shape
+    c_in, hp, wp = x_pad.shape[1], x_pad.shape[2], x_pad.shape[3]
+    kh, kw = w.shape[2], w.shape[3]
+    c_out_per_group = c_out // groups
+    bias = b if b is not None else np.zeros(1, dtype=y.dtype)
+    serial = y.size * w.shape[1] * kh * kw < SERIAL_MAX_WORK
+    row_tiles_cost = (-(-h_out * wp // NR) * NR / (h_out * w_out)
+                      * (-(-c_out_per_group // MR) * MR / c_out_per_group))
+    channel_tiles_cost = -(-c_out_per_group // NR) * NR / c_out_per_group * CHANNEL_TILES_STORE_COST
+    if stride == (1, 1) and row_tiles_cost <= channel_tiles_cost:
+        taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], w[0].size)
+        kernel = _correlate_rows_serial if serial else _correlate_rows_parallel
+        kernel(flat, taps, c_in * hp * wp, wp, w.reshape(c_out, -1), bias, b is not None, y)
+    else:
+        kernel = _correlate_channels_serial if serial else _correlate_channels_parallel
+        kernel(x_pad, _weight_panels(w, groups), bias, b is not None, stride[0], stride[1], dilation[0],
+               dilation[1], kh, kw, y)
+    return y
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -206,51 +343,49 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     array([6., 9., 6.], dtype=float32)
     """
     h_out, w_out = check_conv_inputs("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    n_batch = x.shape[0]
-    c_out = w.shape[0]
-    geometry = _geometry(w, stride, padding, dilation)
-    cols = _columns(x, w, groups, geometry, h_out, w_out)  # (G, CK, N*L)
-    w3 = np.ascontiguousarray(w).reshape(groups, c_out // groups, -1)  # (G, Cog, CK)
-    y2 = matmul(w3, cols)  # (G, Cog, N*L)
-    y = np.empty((n_batch, c_out, h_out * w_out), dtype=x.dtype)
-    bias = np.ascontiguousarray(b) if b is not None else np.zeros(1, dtype=x.dtype)
-    kernel = _unfold_output_serial if y.size < SERIAL_MAX_SIZE else _unfold_output_parallel
-    kernel(y2, bias, b is not None, y)
-    return y.reshape(n_batch, c_out, h_out, w_out)
+    n_batch, c_in, height, width = x.shape
+    y = np.empty((n_batch, w.shape[0], h_out, w_out), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding)
+    bias = None if b is None else np.ascontiguousarray(b)
+    return _correlate(padded, np.ascontiguousarray(w), bias, stride, dilation, groups, y)
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input, need_weight, need_bias):
     """(grad_x, grad_w, grad_b) of conv2d_forward for upstream grad_y (N, C_out, H_out, W_out); None if not asked."""
     h_out, w_out = check_conv_inputs("conv2d_backward", x, w, None, stride, padding, dilation, groups)
     check_conv_grad_y("conv2d_backward", x, w, grad_y, h_out, w_out)
-    n_batch, c_in = x.shape[:2]
-    c_out = w.shape[0]
+    n_batch, c_in, height, width = x.shape
+    c_out, c_per_group, kh, kw = w.shape
     c_out_per_group = c_out // groups
-    positions = h_out * w_out
-    geometry = _geometry(w, stride, padding, dilation)
-    gy4 = grad_y.reshape(n_batch, groups, c_out_per_group, positions)  # (N, G, Cog, L)
-    gy_rows = np.ascontiguousarray(gy4.transpose(1, 2, 0, 3)).reshape(groups, c_out_per_group,
-                                                                         n_batch * positions)  # (G, Cog, N*L)
+    w = np.ascontiguousarray(w)
+    grad_y = np.ascontiguousarray(grad_y)
     grad_x = grad_w = grad_b = None
-    if need_weight or need_bias:
-        cols = (_columns(x, w, groups, geometry, h_out, w_out) if need_weight
-                else np.empty((groups, 0, n_batch * positions), dtype=x.dtype))  # (G, CK, N*L)
-        work = gy_rows.size * (cols.shape[1] + 1)
-        if work < DOT_MAX_WORK:
-            grad_w3 = np.empty((groups, c_out_per_group, cols.shape[1]), dtype=x.dtype)  # (G, Cog, CK)
-            sums = np.empty(c_out, dtype=x.dtype)
-            kernel = _weight_grad_serial if work < SERIAL_MAX_WORK else _weight_grad_parallel
-            kernel(gy_rows, cols, grad_w3, sums)
-        else:  # deep layers: many output tiles, so the packed GEMM wins
-            gy_t = np.ascontiguousarray(gy_rows.transpose(0, 2, 1))  # (G, N*L, Cog)
-            grad_w3 = np.ascontiguousarray(matmul(cols, gy_t).transpose(0, 2, 1))  # (G, Cog, CK)
-            sums = gy_rows.reshape(c_out, -1).sum(axis=1, dtype=np.float64).astype(x.dtype)
-        grad_w = grad_w3.reshape(w.shape) if need_weight else None  # (C_out, Cg, KH, KW)
-        grad_b = sums if need_bias else None
+    if need_bias:
+        grad_b = grad_y.reshape(n_batch, c_out, h_out * w_out).sum(axis=2).sum(axis=0)
+    if need_weight:
+        grad_y_last = _channels_last(grad_y, groups)  # (N·L, G·Cog_pad)
+        _, x_pad = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding)
+        n_tap_tiles = -(-c_per_group * kh * kw // MR)
+        cog_pad = grad_y_last.shape[1] // groups
+        serial = grad_y.size * c_per_group * kh * kw < SERIAL_MAX_WORK
+        n_chunks = 1 if serial else config.NUMBA_NUM_THREADS
+        acc = np.zeros((n_chunks, groups, n_tap_tiles, cog_pad // NR, MR, NR), dtype=x.dtype)
+        kernel = _weight_grad_serial if serial else _weight_grad_parallel
+        kernel(x_pad, grad_y_last, kh, kw, stride[0], stride[1], dilation[0], dilation[1], h_out, w_out, acc)
+        # (G, tap tiles, panels, MR, NR) -> (G, taps, channels) -> (C_out, Cg, KH, KW)
+        grad_w_t = acc.sum(axis=0).transpose(0, 1, 3, 2, 4).reshape(groups, n_tap_tiles * MR, cog_pad)
+        grad_w_t = grad_w_t[:, :c_per_group * kh * kw, :c_out_per_group]
+        grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(w.shape)
     if need_input:
-        w_t = np.ascontiguousarray(w.reshape(groups, c_out_per_group, -1).transpose(0, 2, 1))  # (G, CK, Cog)
-        grad_cols = matmul(w_t, gy_rows)  # (G, CK, N*L)
-        grad_x = np.zeros((n_batch, c_in) + x.shape[2:], dtype=x.dtype)
-        kernel = _col2im_serial if grad_cols.size < SERIAL_MAX_SIZE else _col2im_parallel
-        kernel(grad_cols, grad_x, *geometry, h_out, w_out)
+        top = dilation[0] * (kh - 1) - padding[0]
+        left = dilation[1] * (kw - 1) - padding[1]
+        shape = (n_batch, c_out, height + dilation[0] * (kh - 1), width + dilation[1] * (kw - 1))
+        grad_y_padded = _padded(grad_y, shape, stride, (top, left))
+        w_flipped = w.reshape(groups, c_out_per_group, c_per_group, kh, kw)[:, :, :, ::-1, ::-1]
+        w_flipped = np.ascontiguousarray(w_flipped.transpose(0, 2, 1, 3, 4)).reshape(c_in, c_out_per_group, kh, kw)
+        grad_x = np.empty((n_batch, c_in, height, width), dtype=x.dtype)
+        if grad_x.size:
+            _correlate(grad_y_padded, w_flipped, None, (1, 1), dilation, groups, grad_x)
     return grad_x, grad_w, grad_b

@@ -1,72 +1,85 @@
-"""Batched matmul on the CPU in Numba: our own packed, cache-blocked, register-tiled GEMM (no BLAS).
+"""Batched matmul on the CPU in Numba: our own register-tiled GEMM (no BLAS), and the micro-kernel that
+kernels/cpu/conv.py reuses for convolution.
 
-    out[b, i, j] = sum_k a[b, i, k] * b[b, k, j]        a (B, M, K), b (B, K, N) -> out (B, M, N)
+    out[b, i, j] = Σ_k a[b, i, k] · b[b, k, j]        a (B, M, K), b (B, K, N) -> out (B, M, N)
 
-How it is made fast (the lesson; the same plan as BLIS/GotoBLAS, written in ~150 lines of Numba):
+How it is made fast (the plan of BLIS/GotoBLAS, cut down to the parts that measured faster here):
 
-    pack B into panels  Bp[b, jp, k, 0:NR]   (NR=32 columns, contiguous, zero-padded)   -- _pack_b, prange
-    pack A into panels  Ap[b, ip, k, 0:MR]   (MR=6 rows,  contiguous, zero-padded)      -- _pack_a, prange
-    for task in prange(B * M-blocks * N-blocks):        # the only parallel loop; MC=96 rows x NC=256 cols
-        for k0 in range(0, K, KC):                        # KC=256: one B micro-panel (KC x NR) fits in L1
-            for jp in panels of this N-block:
-                for ip in panels of this M-block:         # the A block (MC x KC) stays in L2
-                    micro-kernel: C[6, 32] += Ap[ip, k0:k0+KC, :6]^T @ Bp[jp, k0:k0+KC, :32]
+    pack B into panels  Bp[b, jp, k, 0:NR]   (NR = 32 columns, contiguous, zero-padded)       _gemm_body, step 1
+    for task in prange(B × M-blocks × N-blocks):       # the parallel loop; MC = 96 rows × NC = 256 columns
+        for jp in the task's panels of B:                # one panel (K × NR) stays in L1/L2 ...
+            for i0 in the task's rows, MR = 8 at a time:   # ... while the row tiles of A stream past it
+                tile (MR × NR) = a[b, i0:i0+MR, :] @ Bp[b, jp]                                     _micro_kernel
+                out[b, i0:i0+MR, jp·NR:(jp+1)·NR] = the part of the tile inside out
 
-The micro-kernel is where the FLOPs happen. Its 6 x 32 accumulator tile lives in six stack rows
-(`_stack_row`, an LLVM alloca of NR values); with NR a compile-time constant LLVM vectorizes the j loop into
-zmm registers, unrolls it and promotes the rows to registers: per k it does 6 broadcasts of A, 2 loads of B and
-12 AVX-512 FMAs (float32), with no loads or stores of C. Writing the tile as a 2-D array or accumulating straight
-into `out` made LLVM emit gathers or re-load C every k and ran 5-20x slower (measured). Packing makes every load
-in the micro-kernel contiguous and lets the edges be handled by zero padding, so the inner loop has no branches.
+The micro-kernel is where the FLOPs happen:
 
-Small problems run serially, with no packing and no thread launch, which cost more than a 64x64 product:
-`_matmul_tiled` (the same register tile read straight from a and b, `tile_product`) when N >= NR, else a plain
-i-k-j loop (`_matmul_small`). The cut-overs (`TILED_FLOPS`, `SMALL_FLOPS`) were chosen by measurement.
+    tile[r, j] (+)= Σ_k a[a_rows[r] + a_cols[k]] · b[b_start + b_rows[k] + j]        r < MR = 8, j < NR = 32
+
+Its 8 × 32 accumulators live in eight stack rows (`_stack_row`, an LLVM alloca of NR values); with NR a
+compile-time constant LLVM vectorizes the j loop, unrolls it and keeps the rows in registers for the whole k
+loop: per k, 8 broadcasts of A, 2 vector loads of B, 16 fused multiply-adds on 512-bit registers, and no load
+or store of the tile. Writing the tile as a 2-D array inside the k loop made LLVM re-load it every k and ran
+5-20x slower. The micro-kernel does not know the layout of A and B: it reads element (r, k) of A at
+a_rows[r] + a_cols[k] and row k of B at b_start + b_rows[k]. A matmul passes row-major offsets
+(a_rows[r] = (i0 + r)·K, a_cols[k] = k, b_rows[k] = k·NR in a packed panel); a convolution passes the corners
+of eight output windows as a_rows and the offsets of the kernel taps as a_cols, so the same loop computes a
+convolution without building the im2col matrix.
+
+Choices, each measured on a 2-core AVX-512 Xeon, one thread, float32:
+  * 512-bit vectors. LLVM's tuning for Intel server cores says "prefer 256-bit vectors" (older parts lowered
+    their clock for 512-bit code), so the vectorizer emitted 256-bit FMAs, twice as many per k, and the GEMM
+    ran at 35-55 GFLOP/s instead of 85-100. `_use_512_bit_vectors()` marks a function so LLVM uses the
+    full width; on a CPU without AVX-512 the hint changes nothing.
+  * Unsigned offsets (np.uint64). Numba turns a negative index into one counted from the end; for a signed
+    index computed at run time that is a compare and a select on every load (four extra instructions next to
+    each broadcast, the loop ran at half speed). An unsigned index cannot be negative, so the check goes.
+  * Only B is packed. Reading the rows of A in place (a_rows[r] = (i0 + r)·K) was as fast as packing them;
+    reading B in place was not: at N = 1024 or 2048 its rows are 4-8 KiB apart, alias in the L1 cache, and the
+    product ran 3x slower. Packing B costs one pass over it, small next to the 2·M·N·K FLOPs.
+  * No K blocking: one panel of B, K × NR values (32 KiB at K = 256, 256 KiB at K = 2048), is reused by every
+    row tile of the task from L1 or L2; cutting K into 256-slices did not run faster.
+
+Small products skip all this: packing and a thread launch cost more than a 64x64 product. `_matmul_small`
+(a serial i-k-j loop) runs below SMALL_FLOPS, the tiles run serially below TILED_FLOPS and on all threads
+above (kernels/cpu/variants.py compiles both from one body).
 
 Switches:
     USE_BLAS = True (or env TINYGRAD_EDU_MATMUL=blas)  routes matmul() to np.matmul, to compare against BLAS.
     NUMBA_DISABLE_JIT=1                                runs the kernels as plain Python to step through them
-                                                       (the stack-row intrinsic needs the JIT, so that mode
-                                                       falls back to np.matmul for the large path).
+                                                       (the stack rows need the JIT, so that mode takes the
+                                                       NumPy definitions of `_micro_kernel` and `new_tile`).
 
-The OpenMP / BLAS cliff (measured on the 2-core Zen 4 box, numba omp layer, numpy/OpenBLAS 2 threads):
-    Numba's OpenMP workers spin for a while after each prange kernel. A threaded OpenBLAS call made right after
-    a prange kernel competes with them. PERF.md measured 8-9 ms instead of 0.1 ms; on 2026-11-26 the
-    benchmark's `cliff` probe (np.matmul 128^2 right after a tiny prange kernel, 50 runs) did NOT show it:
-    0.024 ms after vs 0.023 ms alone -- so it is intermittent/machine-dependent, not gone. The engine's CPU backend never calls BLAS, so it is not affected while it stays on
-    these kernels; anything that mixes the two in one process (benchmarks, the numpy backend running after
-    the cpu backend, tests comparing against np.matmul) should limit OpenBLAS to one thread while Numba kernels
-    run, e.g. `threadpoolctl.threadpool_limits(1, "blas")` or OPENBLAS_NUM_THREADS=1 set before numpy loads.
-    OMP_WAIT_POLICY=PASSIVE also removes it but makes every prange launch cost ~50 us instead of ~2 us.
-Fresh multi-MB allocations page-fault (~1.2 us per 4 KiB page): the packed copies of A and B are allocated on
-every call; a 1024^3 product spends ~1 ms of ~20 ms on that, so no buffer pool here (yet).
+OpenMP next to a threaded BLAS: Numba's OpenMP workers spin for a while after each prange kernel, and a threaded
+OpenBLAS call made right then competes with them for the cores (milliseconds instead of microseconds, seen on
+some machines and not on others). The engine's CPU backend never calls BLAS; code that mixes the two in one
+process (benchmarks, tests comparing against np.matmul) should limit OpenBLAS to one thread, e.g.
+`threadpoolctl.threadpool_limits(1, "blas")` or OPENBLAS_NUM_THREADS=1 set before NumPy loads.
 """
 import os
 
+import numba
 import numpy as np
 from numba import carray, config, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.matmul import check_matmul_inputs
 
 USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"
 
-MR = 6      # rows of the register tile
+MR = 8      # rows of the register tile: 16 accumulator registers, and convolutions' channel counts are multiples of 8
 NR = 32     # columns of the register tile: two zmm registers of float32 (four of float64)
-KC = 256    # depth of one k block: a KC x NR panel of B (32 KiB float32) stays in L1
-MC = 16 * MR  # rows per parallel task (96)
+NR_UNSIGNED = np.uint64(NR)  # the micro-kernel's j loop counts in uint64, so b_k + j stays unsigned
+MC = 12 * MR  # rows per parallel task (96)
 NC = 8 * NR   # columns per parallel task (256)
 # Below SMALL_FLOPS per call the serial i-k-j loop runs (no packing, no thread launch). Measured, float32,
-# median µs serial loop / packed parallel path when quiet: (64x4)@(4x64) 2.8 / 8.1; 48^3 11.5 / 8.7;
-# 64^3 18.8 / 10.7; 96^3 48 / 19; 128^3 84 / 28; 256^3 733 / 148. The parallel path wins from ≈48^3 on a quiet
-# machine, but a loaded one stalls any prange launch for 4-16 ms, so products under ≈50 µs of serial work
-# (the toy models' 64x64 layers) stay serial.
-SMALL_FLOPS = 2 * 96 * 96 * 96
-# Products with N >= NR columns below TILED_FLOPS take `_matmul_tiled` instead: serial unpacked register tiles.
-# Measured, float32, median µs tiled / packed parallel / _matmul_small / NumPy-BLAS (quiet 2-core box):
-#   64^3 3.2 / 10.3 / 18.4 / 5.7;  128^3 21 / 28 / 102 / 22;  768x64x64 37 / 48 / 206 / 30;
-#   64x64x768 43 / 66 / 90 / 32;  but 32x144x1024 (9.4M) 79 / 49 and 256^3 209 / 149: packing pays from ≈8M.
+# median µs i-k-j loop / tiles: (64x4)@(4x64) 2.8 / 8; 64^3 19 / 8; 96^3 48 / 20: the tiles win from ≈48^3,
+# the loop stays for the narrow products of the toy models (N < NR, where a tile would be mostly padding).
+SMALL_FLOPS = 2 * 48 * 48 * 48
+# Products below TILED_FLOPS run the tiles on one thread: a parallel launch costs a few µs on a quiet machine
+# and milliseconds on a busy one (kernels/cpu/variants.py), more than half of a product this small.
 TILED_FLOPS = 2 * 160 * 160 * 160
 
 
@@ -82,144 +95,184 @@ def _stack_row(typingctx, like):
     return types.CPointer(dtype)(like), codegen
 
 
-@njit(fastmath=True, cache=True)
-def _micro_kernel(ap, bp, out, batch, ip, jp, k0, kc, accumulate):
-    """out[batch, 6 rows of panel ip, 32 cols of panel jp] (+)= Ap[ip, k0:k0+kc]^T @ Bp[jp, k0:k0+kc].
+@intrinsic
+def _stack_tile(typingctx, like):
+    """Pointer to MR * NR values of like's dtype on the stack: a tile private to the thread that runs it."""
+    dtype = like.dtype
 
-    The six accumulator rows c0..c5 are stack arrays of NR values; the j loop is vectorized and unrolled so
-    they live in registers for the whole k loop.
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(dtype)
+        return cgutils.alloca_once(builder, value_type, size=context.get_constant(types.intp, MR * NR))
+
+    return types.CPointer(dtype)(like), codegen
+
+
+@intrinsic
+def _use_512_bit_vectors(typingctx):
+    """Ask LLVM to vectorize the calling function with the widest registers the CPU has.
+
+    It sets the LLVM function attribute "prefer-vector-width"="512", which overrides the "prefer-256-bit"
+    tuning LLVM applies to Intel server cores. llvmlite's attribute set only accepts the attributes it knows,
+    so the string attribute is added with set.add.
     """
-    c0 = carray(_stack_row(ap), NR)
-    c1 = carray(_stack_row(ap), NR)
-    c2 = carray(_stack_row(ap), NR)
-    c3 = carray(_stack_row(ap), NR)
-    c4 = carray(_stack_row(ap), NR)
-    c5 = carray(_stack_row(ap), NR)
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@njit(inline="always")
+def new_tile(like):
+    """An uninitialised (MR, NR) array of like's dtype on the stack of the calling function (no heap
+    allocation, so it may be created inside a prange loop: every thread gets its own)."""
+    return carray(_stack_tile(like), (MR, NR))
+
+
+@njit(fastmath=True, cache=True)
+def _micro_kernel(a, a_rows, a_cols, b, b_rows, b_start, tile, accumulate):
+    """tile[r, j] (+)= Σ_k a[a_rows[r] + a_cols[k]] · b[b_start + b_rows[k] + j]     r < MR, j < NR, k < len(a_cols)
+
+    a, b: 1-D arrays; a_rows (MR,), a_cols (K,), b_rows (K,): np.uint64 offsets into them. Adds to tile when
+    accumulate, else overwrites it. The eight accumulator rows c0..c7 are stack arrays of NR values; the j loop is
+    vectorized and unrolled so they live in registers for the whole k loop.
+    """
+    _use_512_bit_vectors()
+    c0 = carray(_stack_row(tile), NR)
+    c1 = carray(_stack_row(tile), NR)
+    c2 = carray(_stack_row(tile), NR)
+    c3 = carray(_stack_row(tile), NR)
+    c4 = carray(_stack_row(tile), NR)
+    c5 = carray(_stack_row(tile), NR)
+    c6 = carray(_stack_row(tile), NR)
+    c7 = carray(_stack_row(tile), NR)
     for j in range(NR):
-        c0[j] = 0
-        c1[j] = 0
-        c2[j] = 0
-        c3[j] = 0
-        c4[j] = 0
-        c5[j] = 0
-    for k in range(k0, k0 + kc):
-        a0 = ap[batch, ip, k, 0]
-        a1 = ap[batch, ip, k, 1]
-        a2 = ap[batch, ip, k, 2]
-        a3 = ap[batch, ip, k, 3]
-        a4 = ap[batch, ip, k, 4]
-        a5 = ap[batch, ip, k, 5]
-        for j in range(NR):
-            b_kj = bp[batch, jp, k, j]
+        c0[j] = tile[0, j] if accumulate else 0
+        c1[j] = tile[1, j] if accumulate else 0
+        c2[j] = tile[2, j] if accumulate else 0
+        c3[j] = tile[3, j] if accumulate else 0
+        c4[j] = tile[4, j] if accumulate else 0
+        c5[j] = tile[5, j] if accumulate else 0
+        c6[j] = tile[6, j] if accumulate else 0
+        c7[j] = tile[7, j] if accumulate else 0
+    row0 = a_rows[0]
+    row1 = a_rows[1]
+    row2 = a_rows[2]
+    row3 = a_rows[3]
+    row4 = a_rows[4]
+    row5 = a_rows[5]
+    row6 = a_rows[6]
+    row7 = a_rows[7]
+    for k in range(a_cols.shape[0]):
+        col = a_cols[k]
+        a0 = a[row0 + col]
+        a1 = a[row1 + col]
+        a2 = a[row2 + col]
+        a3 = a[row3 + col]
+        a4 = a[row4 + col]
+        a5 = a[row5 + col]
+        a6 = a[row6 + col]
+        a7 = a[row7 + col]
+        b_k = b_start + b_rows[k]
+        for j in range(NR_UNSIGNED):
+            b_kj = b[b_k + j]
             c0[j] += a0 * b_kj
             c1[j] += a1 * b_kj
             c2[j] += a2 * b_kj
             c3[j] += a3 * b_kj
             c4[j] += a4 * b_kj
             c5[j] += a5 * b_kj
-    # write back only the part of the tile that lies inside out (the packed panels are zero-padded)
-    M = out.shape[1]
-    N = out.shape[2]
-    i0 = ip * MR
-    j0 = jp * NR
-    n_valid = min(NR, N - j0)
-    m_valid = min(MR, M - i0)
-    # one call per row (not a loop picking c0..c5): a pointer chosen at run time would stop LLVM from keeping
-    # the rows in registers
-    _store_row(out, batch, i0 + 0, j0, n_valid, c0, accumulate, 0 < m_valid)
-    _store_row(out, batch, i0 + 1, j0, n_valid, c1, accumulate, 1 < m_valid)
-    _store_row(out, batch, i0 + 2, j0, n_valid, c2, accumulate, 2 < m_valid)
-    _store_row(out, batch, i0 + 3, j0, n_valid, c3, accumulate, 3 < m_valid)
-    _store_row(out, batch, i0 + 4, j0, n_valid, c4, accumulate, 4 < m_valid)
-    _store_row(out, batch, i0 + 5, j0, n_valid, c5, accumulate, 5 < m_valid)
+            c6[j] += a6 * b_kj
+            c7[j] += a7 * b_kj
+    for j in range(NR):
+        tile[0, j] = c0[j]
+        tile[1, j] = c1[j]
+        tile[2, j] = c2[j]
+        tile[3, j] = c3[j]
+        tile[4, j] = c4[j]
+        tile[5, j] = c5[j]
+        tile[6, j] = c6[j]
+        tile[7, j] = c7[j]
 
 
-@njit(fastmath=True, cache=True)
-def _store_row(out, batch, row, j0, n_valid, values, accumulate, inside):
-    """out[batch, row, j0:j0+n_valid] (+)= values[:n_valid], if the row lies inside out."""
-    if not inside:
-        return
-    if accumulate:
-        for j in range(n_valid):
-            out[batch, row, j0 + j] += values[j]
-    else:
-        for j in range(n_valid):
-            out[batch, row, j0 + j] = values[j]
+if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; the same contracts in NumPy
+    def new_tile(like):  # noqa: F811
+        return np.empty((MR, NR), like.dtype)
+
+    def _micro_kernel(a, a_rows, a_cols, b, b_rows, b_start, tile, accumulate):  # noqa: F811
+        a_block = a[a_rows[:, None] + a_cols[None, :]]  # (MR, K)
+        b_block = b[b_start + b_rows[:, None] + np.arange(NR, dtype=np.uint64)[None, :]]  # (K, NR)
+        tile[...] = (tile if accumulate else 0) + a_block @ b_block
 
 
-@njit(parallel=True, cache=True)
-def _pack_a(a, ap):
-    """ap[b, ip, k, i] = a[b, ip*MR + i, k], zero past row M.   a (B, M, K) -> ap (B, ceil(M/MR), K, MR)."""
+def _gemm_body(a, b, out):
+    """out (B, M, N) = a (B, M, K) @ b (B, K, N), all C-contiguous, through packed B panels and register tiles.
+
+        1. bp[batch, jp, k, j] = b[batch, k, jp·NR + j], zero past column N      prange over (batch, panel)
+        2. offset tables: a_rows[t, r] = min(t·MR + r, M - 1)·K (rows past M repeat the last row and are never
+           stored, so the k loop has no branch), a_cols[k] = k, b_rows[k] = k·NR
+        3. for task in prange(B × M-blocks × N-blocks): panels × row tiles of the block, as the module
+           docstring shows; each tile is stored where it lies inside out
+    """
     n_batch, M, K = a.shape
-    n_panels = ap.shape[1]
-    for task in prange(n_batch * n_panels):
-        batch = task // n_panels
-        ip = task % n_panels
-        for k in range(K):
-            for i in range(MR):
-                row = ip * MR + i
-                ap[batch, ip, k, i] = a[batch, row, k] if row < M else 0
-
-
-@njit(parallel=True, cache=True)
-def _pack_b(b, bp):
-    """bp[b, jp, k, j] = b[b, k, jp*NR + j], zero past column N.   b (B, K, N) -> bp (B, ceil(N/NR), K, NR)."""
-    n_batch, K, N = b.shape
-    n_panels = bp.shape[1]
+    N = b.shape[2]
+    n_panels = (N + NR - 1) // NR
+    bp = np.empty((n_batch, n_panels, K, NR), dtype=b.dtype)
     for task in prange(n_batch * n_panels):
         batch = task // n_panels
         jp = task % n_panels
         j0 = jp * NR
-        if j0 + NR <= N:
-            # full panel: a branch-free copy of NR contiguous values per k, which LLVM vectorizes
-            for k in range(K):
-                for j in range(NR):
-                    bp[batch, jp, k, j] = b[batch, k, j0 + j]
-        else:
-            for k in range(K):
-                for j in range(NR):
-                    bp[batch, jp, k, j] = b[batch, k, j0 + j] if j0 + j < N else 0
-
-
-@njit(parallel=True, fastmath=True, cache=True)
-def _gemm_packed(ap, bp, out):
-    """out = A @ B from packed panels; one prange over (batch, M-block, N-block) tasks; out fully written."""
-    n_batch = out.shape[0]
-    K = ap.shape[2]
-    n_a_panels = ap.shape[1]
-    n_b_panels = bp.shape[1]
-    a_panels_per_block = MC // MR
-    b_panels_per_block = NC // NR
-    n_m_blocks = (n_a_panels + a_panels_per_block - 1) // a_panels_per_block
-    n_n_blocks = (n_b_panels + b_panels_per_block - 1) // b_panels_per_block
-    n_tasks = n_batch * n_m_blocks * n_n_blocks
-    for task in prange(n_tasks):
+        width = min(NR, N - j0)
+        for k in range(K):
+            for j in range(width):
+                bp[batch, jp, k, j] = b[batch, k, j0 + j]
+            for j in range(width, NR):
+                bp[batch, jp, k, j] = 0
+    n_row_tiles = (M + MR - 1) // MR
+    a_rows = np.empty((n_row_tiles, MR), dtype=np.uint64)
+    for t in range(n_row_tiles):
+        for r in range(MR):
+            a_rows[t, r] = min(t * MR + r, M - 1) * K
+    a_cols = np.arange(K).astype(np.uint64)
+    b_rows = a_cols * np.uint64(NR)
+    a_flat = a.reshape(-1)
+    bp_flat = bp.reshape(-1)
+    tiles_per_block = MC // MR
+    panels_per_block = NC // NR
+    n_m_blocks = (n_row_tiles + tiles_per_block - 1) // tiles_per_block
+    n_n_blocks = (n_panels + panels_per_block - 1) // panels_per_block
+    for task in prange(n_batch * n_m_blocks * n_n_blocks):
+        tile = new_tile(out)
         batch = task // (n_m_blocks * n_n_blocks)
         m_block = (task // n_n_blocks) % n_m_blocks
         n_block = task % n_n_blocks
-        ip_start = m_block * a_panels_per_block
-        ip_stop = min(n_a_panels, ip_start + a_panels_per_block)
-        jp_start = n_block * b_panels_per_block
-        jp_stop = min(n_b_panels, jp_start + b_panels_per_block)
-        for k0 in range(0, K, KC):
-            kc = min(KC, K - k0)
-            for jp in range(jp_start, jp_stop):
-                for ip in range(ip_start, ip_stop):
-                    _micro_kernel(ap, bp, out, batch, ip, jp, k0, kc, k0 > 0)
+        a_batch = a_flat[batch * M * K:(batch + 1) * M * K]
+        for jp in range(n_block * panels_per_block, min(n_panels, (n_block + 1) * panels_per_block)):
+            b_start = np.uint64((batch * n_panels + jp) * K * NR)
+            j0 = jp * NR
+            width = min(NR, N - j0)
+            for t in range(m_block * tiles_per_block, min(n_row_tiles, (m_block + 1) * tiles_per_block)):
+                _micro_kernel(a_batch, a_rows[t], a_cols, bp_flat, b_rows, b_start, tile, False)
+                i0 = t * MR
+                for r in range(min(MR, M - i0)):
+                    for j in range(width):
+                        out[batch, i0 + r, j0 + j] = tile[r, j]
 
 
-ROWS = 4  # rows of the register tile; its columns are matmul's NR (32): ROWS x NR accumulators in registers
+_gemm_serial, _gemm_parallel = serial_and_parallel(_gemm_body, fastmath=True)
+
+
+ROWS = 4  # rows of tile_product's register tile; its columns are NR (32): ROWS x NR accumulators in registers
 
 
 @njit(inline="always", fastmath=True)
 def tile_product(a, b, out, row0, col0):
     """out[row0:row0+4, col0:col0+NR] = a[row0:row0+4, :] @ b[:, col0:col0+NR]     a (M, K), b (K, >= col0+NR)
 
-    The register tile of `_micro_kernel` without its packing, for serial calls on small operands: four
-    accumulator rows of NR values on the stack (`_stack_row`), one broadcast of a[r, k] per row and NR
-    contiguous values of b per k, so the j loop
-    is NR/16 (float32) AVX-512 FMAs per row, and the rows stay in registers for the whole k loop. Rows past M
-    are clamped to M - 1: they recompute (and rewrite) the last row, so the k loop has no branches.
+    A register tile read straight from two 2-D arrays, for serial calls on small operands inside other kernels
+    (kernels/cpu/rnn.py): four accumulator rows of NR values on the stack (`_stack_row`), one broadcast of
+    a[r, k] per row and NR contiguous values of b per k, so the rows stay in registers for the whole k loop.
+    Rows past M are clamped to M - 1: they recompute (and rewrite) the last row, so the k loop has no branches.
     """
     n_rows = a.shape[0]
     r0 = row0
@@ -257,35 +310,6 @@ if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: `_stack_row` needs the JIT, so th
     def tile_product(a, b, out, row0, col0):  # noqa: F811 -- same contract as the compiled tile above
         rows = [min(row0 + r, a.shape[0] - 1) for r in range(ROWS)]
         out[rows, col0:col0 + NR] = a[rows] @ b[:, col0:col0 + NR]
-
-
-@njit(fastmath=True, cache=True)
-def _matmul_tiled(a, b, out):
-    """Serial, unpacked register tiles for products too small to pay for packing and threads (needs N >= NR).
-
-        for batch, row block i0 (ROWS rows), full panel j0 (NR columns):  out[i0:i0+4, j0:j0+NR] = tile_product
-        columns past the last full panel (N % NR of them): the i-k-j loop of _matmul_small
-
-    b's rows are read NR values at a time straight from b (no packed copy): at these sizes b sits in L1/L2.
-    """
-    n_batch, M, K = a.shape
-    N = b.shape[2]
-    full = N // NR * NR
-    for batch in range(n_batch):
-        a2 = a[batch]
-        b2 = b[batch]
-        out2 = out[batch]
-        for block in range((M + ROWS - 1) // ROWS):
-            for panel in range(full // NR):
-                tile_product(a2, b2, out2, block * ROWS, panel * NR)
-        if full < N:
-            for i in range(M):
-                for j in range(full, N):
-                    out2[i, j] = 0
-                for k in range(K):
-                    a_ik = a2[i, k]
-                    for j in range(full, N):
-                        out2[i, j] += a_ik * b2[k, j]
 
 
 @njit(fastmath=True, cache=True)
@@ -337,17 +361,11 @@ def matmul(a, b):
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     flops = 2 * n_batch * M * N * K
-    if N >= NR and flops < TILED_FLOPS and not config.DISABLE_JIT:
-        _matmul_tiled(a, b, out)
-        return out
-    if flops < SMALL_FLOPS:
+    if flops < SMALL_FLOPS or (N < NR and flops < TILED_FLOPS):
         _matmul_small(a, b, out)
-        return out
-    if config.DISABLE_JIT:
-        return np.matmul(a, b)
-    ap = np.empty((n_batch, (M + MR - 1) // MR, K, MR), dtype=a.dtype)
-    bp = np.empty((n_batch, (N + NR - 1) // NR, K, NR), dtype=a.dtype)
-    _pack_a(a, ap)
-    _pack_b(b, bp)
-    _gemm_packed(ap, bp, out)
+    elif flops < TILED_FLOPS or numba.get_num_threads() == 1:
+        # with one thread the serial variant runs the same loops without the parallel launch (≈5% at 256^3)
+        _gemm_serial(a, b, out)
+    else:
+        _gemm_parallel(a, b, out)
     return out

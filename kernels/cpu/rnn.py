@@ -1,4 +1,5 @@
-"""One step of the recurrent cells as Numba kernels: tanh RNN, LSTM and GRU. Each forward is the two small
+"""The recurrent cells as Numba kernels: one step of tanh RNN, LSTM and GRU, and whole LSTM / GRU sequences
+(at the end of the file). Each step's forward is the two small
 matmuls (x W_ihᵀ and h W_hhᵀ) as one register-tiled GEMM of [x | h] against the stacked weights, then bias and
 activations in vectorised passes; each backward is the gate pass, then two register-tiled GEMMs.
 
@@ -16,12 +17,13 @@ workers still spin on). The scratch arrays (packed operands, the padded product)
 allocated by the wrappers: np.empty of a few KiB costs ≈0.2 µs.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from kernels.cpu.matmul import NR, ROWS, tile_product
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
-from kernels.reference.rnn import check_rnn_inputs
+from kernels.reference.rnn import check_rnn_inputs, check_sequence_inputs
 
 # Work = N·H·(I + H) multiply-adds of the forward. Below it the wrappers call the serial variant (see
 # kernels/cpu/variants.py). Measured, float32, median µs serial / parallel (2 threads, quiet machine), since the
@@ -637,3 +639,503 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
            contiguous(grad_h_new), grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh,
            *_gated_backward_scratch(n_batch, n_in, n_hidden, dtype))
     return grad_x, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+
+
+# ----- whole sequences: one call per layer and direction --------------------------------------------------------
+# The plan of kernels/reference/rnn.py (the input projection of all T steps as one GEMM before the loop, the
+# weight gradients as GEMMs over all T·N rows after it) with the loop over time inside one compiled call, so a
+# step costs one register-tiled h W_hhᵀ (or dz W_hh) and one vectorised gate pass, and no Python at all.
+# Weights are packed once per call, zero-padded to whole NR-column panels (`_padded`), so that every product is
+# `tile_product` on full panels; the padding columns of the products are zero and are cut off by the wrappers.
+# The LSTM's gate columns are [i | f | g | o]; the GRU's are [r | z | n] (3H): its input and hidden products are
+# kept apart (GI and zh), so W_in x and W_hn h need no zero blocks as in the one-step GRU kernel.
+
+
+# The gate activations run in the data's precision: float32 data gets float32 σ and tanh (twice the lanes per vector
+# register, a float32 division, a shorter polynomial), float64 data the float64 forms above. In the
+# float64 forms the divisions and the 13-term exp polynomial made the activations cost as much as the step's GEMM.
+_LOG2E_32 = np.float32(1.4426950408889634)
+_LN2_HI_32 = np.float32(0.693145751953125)  # ln 2 in two parts: n·_LN2_HI_32 is exact for |n| < 256
+_LN2_LO_32 = np.float32(1.4286068203094172e-06)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def exp32_vectorizable(x):
+    """exp(x) for a float32 x in float32 arithmetic, so that a loop over it vectorises 16 lanes wide:
+
+        n = round(x / ln2);  r = x - n·ln2  (|r| ≤ ln2/2, ln2 in two parts)
+        exp(r) by its Taylor series to r^7 (remainder < 5e-9 relative: below float32's rounding)
+        2^n built as the float32 bit pattern (n + 127) << 23.
+    Below -87.3 the result is 0 (where float32 turns subnormal), above 88.7 it saturates at exp(88.7). NaN stays NaN.
+    """
+    clamped = np.float32(-87.3) if x < np.float32(-87.3) else x
+    clamped = np.float32(88.7) if clamped > np.float32(88.7) else clamped
+    n = np.floor(clamped * _LOG2E_32 + np.float32(0.5))
+    r = (clamped - n * _LN2_HI_32) - n * _LN2_LO_32
+    p = np.float32(1.0 / 5040.0)
+    p = p * r + np.float32(1.0 / 720.0)
+    p = p * r + np.float32(1.0 / 120.0)
+    p = p * r + np.float32(1.0 / 24.0)
+    p = p * r + np.float32(1.0 / 6.0)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1.0)
+    p = p * r + np.float32(1.0)
+    two_to_n = np.int32((np.int32(n) + 127) << 23).view(np.float32)
+    result = p * two_to_n
+    return np.float32(0.0) if x < np.float32(-87.3) else result
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _sigmoid32(z):
+    """σ(z) for a float32 z, as sigmoid_vectorizable: e = exp(-|z|) ≤ 1, 1/(1+e) or e/(1+e)."""
+    e = exp32_vectorizable(-abs(z))
+    s = np.float32(1.0) / (np.float32(1.0) + e)
+    return s if z >= np.float32(0.0) else e * s
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _tanh32(z):
+    """tanh(z) for a float32 z, as tanh_vectorizable: the odd series to z^7 below |z| = 0.0625 (the next term is
+    < 1e-11 relative), else (1 - t)/(1 + t) with t = exp(-2|z|), sign restored."""
+    a = abs(z)
+    z2 = z * z
+    series = z * (np.float32(1.0) + z2 * (np.float32(-1.0 / 3.0) + z2 * (np.float32(2.0 / 15.0)
+                                                                         + z2 * np.float32(-17.0 / 315.0))))
+    t = exp32_vectorizable(np.float32(-2.0) * a)
+    large = (np.float32(1.0) - t) / (np.float32(1.0) + t)
+    large = -large if z < np.float32(0.0) else large
+    return series if a < np.float32(0.0625) else large
+
+
+def sigmoid_in_precision(z):
+    """σ(z) computed in z's own precision: float32 for float32 values, float64 otherwise (Numba only)."""
+    raise NotImplementedError("sigmoid_in_precision is for compiled kernels")
+
+
+def tanh_in_precision(z):
+    """tanh(z) computed in z's own precision: float32 for float32 values, float64 otherwise (Numba only)."""
+    raise NotImplementedError("tanh_in_precision is for compiled kernels")
+
+
+@overload(sigmoid_in_precision, jit_options={"fastmath": FASTMATH})
+def _sigmoid_in_precision(z):
+    if z == types.float32:
+        return lambda z: _sigmoid32(z)
+    return lambda z: sigmoid_vectorizable(np.float64(z))
+
+
+@overload(tanh_in_precision, jit_options={"fastmath": FASTMATH})
+def _tanh_in_precision(z):
+    if z == types.float32:
+        return lambda z: _tanh32(z)
+    return lambda z: tanh_vectorizable(np.float64(z))
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _sequence_activate(gi, row, zh, n, b_ih, b_hh, start, count, use_tanh, out, out_row):
+    """out[out_row, start + j] = act(gi[row, start + j] + zh[n, start + j] + b_ih + b_hh) for j < count, in the
+    data's precision."""
+    for j in range(start, start + count):
+        a = gi[row, j] + zh[n, j] + b_ih[j] + b_hh[j]
+        out[out_row, j] = tanh_in_precision(a) if use_tanh else sigmoid_in_precision(a)
+
+
+@njit(inline="always")
+def _previous_index(t, reverse):
+    """The step visited just before step t (the first step visited has none: its state is the initial one)."""
+    return t + 1 if reverse else t - 1
+
+
+@njit(inline="always")
+def _fill_previous(hs, h0, reverse, previous):
+    """previous (T·N, H) = H_prev: row block t holds the h that step t started from (h0 at the first step)."""
+    steps, n_batch, n_hidden = hs.shape
+    for t in range(steps):
+        first = t == (steps - 1 if reverse else 0)
+        source = _previous_index(t, reverse)
+        for n in range(n_batch):
+            for k in range(n_hidden):
+                previous[t * n_batch + n, k] = h0[n, k] if first else hs[source, n, k]
+
+
+def _lstm_sequence_forward_body(x2d, h0, c0, w_ih_t, w_hh_t, b_ih, b_hh, reverse, gi, zh, states, gates):
+    """x2d (T·N, I); w_ih_t (I, Gp), w_hh_t (H, Gp) the weights transposed, zero past column 4H; gi (T·N, Gp) and
+    zh (N, Gp) scratch; states (2, T, N, H) = [hs ; cs] and gates (T, N, 4H) out.
+
+        for row block in prange(T·N / 4), panel:  gi[rows, panel] = x2d[rows] @ w_ih_t[:, panel]     (all steps)
+        for t in the direction's order:
+            for row block in prange(N / 4), panel:  zh[rows, panel] = h_prev[rows] @ w_hh_t[:, panel]
+            for n in prange(N):   i, f, o = σ(gi[t·N + n, ·] + zh[n, ·] + b_ih + b_hh), g = tanh(...)
+                                  c = f c_prev + i g;  h = o tanh(c)       (one vectorised loop per gate block)
+
+    Why it is fast: the products run in registers (`tile_product`), the input projection is one product of
+    T·N rows instead of T of N, and the step loop has no call overhead between steps.
+    """
+    steps = states.shape[1]
+    n_batch = states.shape[2]
+    n_hidden = states.shape[3]
+    row_blocks, panels = _tile_count(x2d.shape[0], 4 * n_hidden)
+    for block in prange(row_blocks):
+        for panel in range(panels):
+            tile_product(x2d, w_ih_t, gi, block * ROWS, panel * NR)
+    step_blocks, _ = _tile_count(n_batch, 4 * n_hidden)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        h_prev = h0 if step == 0 else states[0, _previous_index(t, reverse)]
+        c_prev = c0 if step == 0 else states[1, _previous_index(t, reverse)]
+        for block in prange(step_blocks):
+            for panel in range(panels):
+                tile_product(h_prev, w_hh_t, zh, block * ROWS, panel * NR)
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            row = t * n_batch + n
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, 0, n_hidden, False, gates_t, n)  # i
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, n_hidden, n_hidden, False, gates_t, n)  # f
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, 2 * n_hidden, n_hidden, True, gates_t, n)  # g
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, 3 * n_hidden, n_hidden, False, gates_t, n)  # o
+            for j in range(n_hidden):
+                states[1, t, n, j] = gates_t[n, n_hidden + j] * c_prev[n, j] + gates_t[n, j] * gates_t[n, 2 * n_hidden + j]
+            for j in range(n_hidden):
+                states[0, t, n, j] = gates_t[n, 3 * n_hidden + j] * tanh_in_precision(states[1, t, n, j])
+
+
+_lstm_sequence_forward_serial, _lstm_sequence_forward_parallel = serial_and_parallel(
+    _lstm_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _lstm_sequence_backward_body(x2d, h0, c0, w_ih_p, w_hh_p, states, gates, grad_states, reverse, need_grad_x, dz,
+                                 grad_h, grad_c, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_bias):
+    """w_ih_p (Gp, Ip), w_hh_p (Gp, Hp) the weights zero-padded; dz (T·N, Gp) scratch; grad_h (N, Hp) and
+    grad_c (N, H) the gradients carried back to the previous step, zero on entry, grad_h0 and grad_c0 on exit;
+    previous (T·N, H) scratch; grad_x_p (T·N, Ip), grad_w_ih_t (I, Gp), grad_w_hh_t (H, Gp), grad_bias (Gp) out.
+
+        for t newest first:
+            for n in prange(N), j:  g_h = grad_states[0, t] + grad_h;  tc = tanh(c);  dc = grad_states[1, t] +
+                grad_c + g_h o (1 - tc²);  dz[t·N + n, (i f g o)·H + j] = dc g i(1-i), dc c_prev f(1-f),
+                dc i (1-g²), g_h tc o(1-o);  grad_c = dc f
+            for row block in prange(N / 4), panel:  grad_h = dz[t·N : t·N + N] @ w_hh_p
+        grad_x_p = dz @ w_ih_p (if need_grad_x);  grad_w_ih_t = x2dᵀ @ dz;  grad_w_hh_t = H_prevᵀ @ dz   (prange)
+        grad_bias = Σ_rows dz
+
+    The weight gradients come out transposed (I, Gp) so that dz is read along its rows by the tile (the
+    transposed operand x2dᵀ is the one read four values at a time); the wrapper transposes the small result.
+    """
+    steps = states.shape[1]
+    n_batch = states.shape[2]
+    n_hidden = states.shape[3]
+    gate_width = dz.shape[1]
+    for row in range(dz.shape[0]):
+        for col in range(4 * n_hidden, gate_width):
+            dz[row, col] = 0
+    step_blocks, hidden_panels = _tile_count(n_batch, grad_h.shape[1])
+    for step in range(steps):
+        t = step if reverse else steps - 1 - step
+        first = step == steps - 1  # the step visited first in the forward: it started from c0
+        c_prev = c0 if first else states[1, _previous_index(t, reverse)]
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            row = t * n_batch + n
+            # short loops, each vectorised (as in the one-step kernel); grad_c holds dc until the last loop
+            for j in range(n_hidden):
+                o = gates_t[n, 3 * n_hidden + j]
+                tanh_c = tanh_in_precision(states[1, t, n, j])
+                d_h = grad_states[0, t, n, j] + grad_h[n, j]
+                dz[row, 3 * n_hidden + j] = d_h * tanh_c * o * (1.0 - o)
+                grad_c[n, j] = grad_states[1, t, n, j] + grad_c[n, j] + d_h * o * (1.0 - tanh_c * tanh_c)
+            for j in range(n_hidden):
+                i = gates_t[n, j]
+                dz[row, j] = grad_c[n, j] * gates_t[n, 2 * n_hidden + j] * i * (1.0 - i)
+            for j in range(n_hidden):
+                f = gates_t[n, n_hidden + j]
+                dz[row, n_hidden + j] = grad_c[n, j] * c_prev[n, j] * f * (1.0 - f)
+            for j in range(n_hidden):
+                g = gates_t[n, 2 * n_hidden + j]
+                dz[row, 2 * n_hidden + j] = grad_c[n, j] * gates_t[n, j] * (1.0 - g * g)
+            for j in range(n_hidden):
+                grad_c[n, j] = grad_c[n, j] * gates_t[n, n_hidden + j]  # dc · f: the gradient of the previous c
+        dz_t = dz[t * n_batch:(t + 1) * n_batch]
+        for block in prange(step_blocks):
+            for panel in range(hidden_panels):
+                tile_product(dz_t, w_hh_p, grad_h, block * ROWS, panel * NR)
+    _fill_previous(states[0], h0, reverse, previous)
+    row_blocks, in_panels = _tile_count(dz.shape[0], grad_x_p.shape[1])
+    for block in prange(row_blocks if need_grad_x else 0):
+        for panel in range(in_panels):
+            tile_product(dz, w_ih_p, grad_x_p, block * ROWS, panel * NR)
+    x_t = x2d.T  # (I, T·N), a strided view: the tile reads 4 neighbouring values of a row of x2d per k
+    in_blocks, gate_panels = _tile_count(x_t.shape[0], gate_width)
+    for block in prange(in_blocks):
+        for panel in range(gate_panels):
+            tile_product(x_t, dz, grad_w_ih_t, block * ROWS, panel * NR)
+    previous_t = previous.T  # (H, T·N)
+    hidden_blocks, _ = _tile_count(n_hidden, gate_width)
+    for block in prange(hidden_blocks):
+        for panel in range(gate_panels):
+            tile_product(previous_t, dz, grad_w_hh_t, block * ROWS, panel * NR)
+    for col in range(gate_width):
+        grad_bias[col] = 0
+    for row in range(dz.shape[0]):  # serial: a sum over T·N rows
+        for col in range(gate_width):
+            grad_bias[col] += dz[row, col]
+
+
+_lstm_sequence_backward_serial, _lstm_sequence_backward_parallel = serial_and_parallel(
+    _lstm_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _gru_sequence_forward_body(x2d, h0, w_ih_t, w_hh_t, b_ih, b_hh, reverse, gi, zh, hs, gates):
+    """As the LSTM's, with w_ih_t (I, Gp) and w_hh_t (H, Gp) for the 3H columns [r | z | n]; hs (T, N, H) and
+    gates (T, N, 4H) = [r | z | n | W_hn h + b_hn] out:
+
+        gi = x2d @ w_ih_t                                                    (all steps, prange over row blocks)
+        for t in order:  zh = h_prev @ w_hh_t
+            for n in prange(N), j:  r = σ(gi_r + b_ir + zh_r + b_hr);  u = σ(gi_z + b_iz + zh_z + b_hz)
+                                    a = zh_n + b_hn;  m = tanh(gi_n + b_in + r a);  h = (1 - u) m + u h_prev
+    """
+    steps, n_batch, n_hidden = hs.shape
+    row_blocks, panels = _tile_count(x2d.shape[0], 3 * n_hidden)
+    for block in prange(row_blocks):
+        for panel in range(panels):
+            tile_product(x2d, w_ih_t, gi, block * ROWS, panel * NR)
+    step_blocks, _ = _tile_count(n_batch, 3 * n_hidden)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        h_prev = h0 if step == 0 else hs[_previous_index(t, reverse)]
+        for block in prange(step_blocks):
+            for panel in range(panels):
+                tile_product(h_prev, w_hh_t, zh, block * ROWS, panel * NR)
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            row = t * n_batch + n
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, 0, 2 * n_hidden, False, gates_t, n)  # r and z (u here)
+            for j in range(n_hidden):
+                gates_t[n, 3 * n_hidden + j] = zh[n, 2 * n_hidden + j] + b_hh[2 * n_hidden + j]  # a = W_hn h + b_hn
+            for j in range(n_hidden):
+                pre = gi[row, 2 * n_hidden + j] + b_ih[2 * n_hidden + j] + gates_t[n, j] * gates_t[n, 3 * n_hidden + j]
+                gates_t[n, 2 * n_hidden + j] = tanh_in_precision(pre)  # the candidate n (m here)
+            for j in range(n_hidden):
+                u = gates_t[n, n_hidden + j]
+                hs[t, n, j] = (1.0 - u) * gates_t[n, 2 * n_hidden + j] + u * h_prev[n, j]
+
+
+_gru_sequence_forward_serial, _gru_sequence_forward_parallel = serial_and_parallel(
+    _gru_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _gru_sequence_backward_body(x2d, h0, w_ih_p, w_hh_p, hs, gates, grad_hs, reverse, need_grad_x, d_gi, d_gh, grad_h,
+                                direct, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_b_ih, grad_b_hh):
+    """w_ih_p (Gp, Ip), w_hh_p (Gp, Hp) zero-padded, Gp = 3H padded; d_gi, d_gh (T·N, Gp) scratch; grad_h (N, Hp)
+    the gradient carried back, zero on entry and grad_h0 on exit; direct (N, H) scratch:
+
+        for t newest first:
+            for n in prange(N), j:  g = grad_hs[t] + grad_h;  dm = g (1-u)(1-m²);  dr = dm a r(1-r)
+                d_gi[t·N + n] = [dr | g (h_prev - m) u(1-u) | dm];  d_gh likewise with dm r;  direct = g u
+            grad_h = d_gh[t·N : t·N + N] @ w_hh_p + direct
+        grad_x_p = d_gi @ w_ih_p (if need_grad_x);  grad_w_ih_t = x2dᵀ @ d_gi;  grad_w_hh_t = H_prevᵀ @ d_gh;
+        biases Σ_rows
+    """
+    steps, n_batch, n_hidden = hs.shape
+    gate_width = d_gi.shape[1]
+    for row in range(d_gi.shape[0]):
+        for col in range(3 * n_hidden, gate_width):
+            d_gi[row, col] = 0
+            d_gh[row, col] = 0
+    step_blocks, hidden_panels = _tile_count(n_batch, grad_h.shape[1])
+    for step in range(steps):
+        t = step if reverse else steps - 1 - step
+        h_prev = h0 if step == steps - 1 else hs[_previous_index(t, reverse)]
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            row = t * n_batch + n
+            for j in range(n_hidden):
+                g = grad_hs[t, n, j] + grad_h[n, j]
+                u = gates_t[n, n_hidden + j]
+                m = gates_t[n, 2 * n_hidden + j]
+                d_gi[row, 2 * n_hidden + j] = g * (1.0 - u) * (1.0 - m * m)  # dm
+                d_u = g * (h_prev[n, j] - m) * u * (1.0 - u)
+                d_gi[row, n_hidden + j] = d_u
+                d_gh[row, n_hidden + j] = d_u
+                direct[n, j] = g * u
+            for j in range(n_hidden):
+                r = gates_t[n, j]
+                d_m = d_gi[row, 2 * n_hidden + j]
+                d_r = d_m * gates_t[n, 3 * n_hidden + j] * r * (1.0 - r)
+                d_gi[row, j] = d_r
+                d_gh[row, j] = d_r
+                d_gh[row, 2 * n_hidden + j] = d_m * r
+        d_gh_t = d_gh[t * n_batch:(t + 1) * n_batch]
+        for block in prange(step_blocks):
+            for panel in range(hidden_panels):
+                tile_product(d_gh_t, w_hh_p, grad_h, block * ROWS, panel * NR)
+        for n in range(n_batch):
+            for j in range(n_hidden):
+                grad_h[n, j] += direct[n, j]
+    _fill_previous(hs, h0, reverse, previous)
+    row_blocks, in_panels = _tile_count(d_gi.shape[0], grad_x_p.shape[1])
+    for block in prange(row_blocks if need_grad_x else 0):
+        for panel in range(in_panels):
+            tile_product(d_gi, w_ih_p, grad_x_p, block * ROWS, panel * NR)
+    x_t = x2d.T  # (I, T·N)
+    in_blocks, gate_panels = _tile_count(x_t.shape[0], gate_width)
+    for block in prange(in_blocks):
+        for panel in range(gate_panels):
+            tile_product(x_t, d_gi, grad_w_ih_t, block * ROWS, panel * NR)
+    previous_t = previous.T  # (H, T·N)
+    hidden_blocks, _ = _tile_count(n_hidden, gate_width)
+    for block in prange(hidden_blocks):
+        for panel in range(gate_panels):
+            tile_product(previous_t, d_gh, grad_w_hh_t, block * ROWS, panel * NR)
+    for col in range(gate_width):
+        grad_b_ih[col] = 0
+        grad_b_hh[col] = 0
+    for row in range(d_gi.shape[0]):  # serial: sums over T·N rows
+        for col in range(gate_width):
+            grad_b_ih[col] += d_gi[row, col]
+            grad_b_hh[col] += d_gh[row, col]
+
+
+_gru_sequence_backward_serial, _gru_sequence_backward_parallel = serial_and_parallel(
+    _gru_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _transposed_padded(w, rows, dtype):
+    """(rows, w.shape[0] padded to NR columns) = [wᵀ | 0]: a weight transposed for the forward's products."""
+    out = np.zeros((rows, _padded(w.shape[0])), dtype=dtype)
+    out[:, :w.shape[0]] = w.T
+    return out
+
+
+def _padded_copy(w, dtype):
+    """w (G·H, F) in a zero (Gp, Fp) array, both sides padded to NR: the backward's product operand."""
+    out = np.zeros((_padded(w.shape[0]), _padded(w.shape[1])), dtype=dtype)
+    out[:w.shape[0], :w.shape[1]] = w
+    return out
+
+
+def _sequence_is_small(n_batch, n_in, n_hidden, gate_blocks):
+    """Serial below SERIAL_MAX_WORK multiply-adds per step, the cells' cut-over: the step loop launches its
+    threads once per step, which only pays for steps as large as a cell that would run parallel."""
+    return n_batch * gate_blocks * n_hidden * (n_in + n_hidden) < SERIAL_MAX_WORK
+
+
+def _lstm_sequence_arguments(kernel, x, h0, c0, w_ih, w_hh, extras=()):
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    check_sequence_inputs(kernel, x, h0, w_ih, w_hh, [("c0", c0, shape)] + list(extras), gates=4)
+    if c0 is None:
+        raise TypeError(f"{kernel}: c0 must be a numpy.ndarray, got NoneType")
+    return n_hidden
+
+
+def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """-> (states (2, T, N, H) = [hs ; cs], gates (T, N, 4H)). See the reference."""
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    _lstm_sequence_arguments("lstm_sequence_forward", x, h0, c0, w_ih, w_hh,
+                             [("b_ih", b_ih, (4 * n_hidden,)), ("b_hh", b_hh, (4 * n_hidden,))])
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    states = np.empty((2, steps, n_batch, n_hidden), dtype=dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=dtype)
+    if states.size == 0:
+        return states, gates
+    gate_width = _padded(4 * n_hidden)
+    kernel = (_lstm_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
+              else _lstm_sequence_forward_parallel)
+    kernel(np.ascontiguousarray(x).reshape(steps * n_batch, n_in), np.ascontiguousarray(h0),
+           np.ascontiguousarray(c0), _transposed_padded(w_ih, n_in, dtype), _transposed_padded(w_hh, n_hidden, dtype),
+           _bias_or_zeros(b_ih, 4 * n_hidden, dtype), _bias_or_zeros(b_hh, 4 * n_hidden, dtype), bool(reverse),
+           np.empty((steps * n_batch, gate_width), dtype=dtype), np.empty((n_batch, gate_width), dtype=dtype),
+           states, gates)
+    return states, gates
+
+
+def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, reverse=False, need_grad_x=True):
+    """-> (grad_x (T, N, I) or None, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias). See the reference."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    state_shape = (2, steps) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    n_hidden = _lstm_sequence_arguments("lstm_sequence_backward", x, h0, c0, w_ih, w_hh,
+                                        [("states", states, state_shape), ("gates", gates, gates_shape),
+                                         ("grad_states", grad_states, state_shape)])
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    rows = steps * n_batch
+    gate_width = _padded(4 * n_hidden)
+    grad_h = np.zeros((n_batch, _padded(n_hidden)), dtype=dtype)
+    grad_c = np.zeros((n_batch, n_hidden), dtype=dtype)
+    grad_x = np.zeros((rows if need_grad_x else 0, _padded(n_in)), dtype=dtype)
+    grad_w_ih_t = np.zeros((n_in, gate_width), dtype=dtype)
+    grad_w_hh_t = np.zeros((n_hidden, gate_width), dtype=dtype)
+    grad_bias = np.zeros(gate_width, dtype=dtype)
+    if rows and n_hidden:
+        kernel = (_lstm_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
+                  else _lstm_sequence_backward_parallel)
+        contiguous = np.ascontiguousarray
+        kernel(contiguous(x).reshape(rows, n_in), contiguous(h0), contiguous(c0), _padded_copy(w_ih, dtype),
+               _padded_copy(w_hh, dtype), contiguous(states), contiguous(gates), contiguous(grad_states),
+               bool(reverse), bool(need_grad_x), np.empty((rows, gate_width), dtype=dtype), grad_h, grad_c,
+               np.empty((rows, n_hidden), dtype=dtype), grad_x, grad_w_ih_t, grad_w_hh_t, grad_bias)
+    gate_rows = 4 * n_hidden
+    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
+            np.ascontiguousarray(grad_h[:, :n_hidden]), grad_c,
+            np.ascontiguousarray(grad_w_ih_t[:, :gate_rows].T), np.ascontiguousarray(grad_w_hh_t[:, :gate_rows].T),
+            grad_bias[:gate_rows].copy())
+
+
+def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """-> (hs (T, N, H), gates (T, N, 4H) = [r | z | n | W_hn h + b_hn]). See the reference."""
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    check_sequence_inputs("gru_sequence_forward", x, h0, w_ih, w_hh,
+                          [("b_ih", b_ih, (3 * n_hidden,)), ("b_hh", b_hh, (3 * n_hidden,))], gates=3)
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    hs = np.empty((steps, n_batch, n_hidden), dtype=dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=dtype)
+    if hs.size == 0:
+        return hs, gates
+    gate_width = _padded(3 * n_hidden)
+    kernel = (_gru_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
+              else _gru_sequence_forward_parallel)
+    kernel(np.ascontiguousarray(x).reshape(steps * n_batch, n_in), np.ascontiguousarray(h0),
+           _transposed_padded(w_ih, n_in, dtype), _transposed_padded(w_hh, n_hidden, dtype),
+           _bias_or_zeros(b_ih, 3 * n_hidden, dtype), _bias_or_zeros(b_hh, 3 * n_hidden, dtype), bool(reverse),
+           np.empty((steps * n_batch, gate_width), dtype=dtype), np.empty((n_batch, gate_width), dtype=dtype),
+           hs, gates)
+    return hs, gates
+
+
+def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, need_grad_x=True):
+    """-> (grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh). See the reference."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("gru_sequence_backward", x, h0, w_ih, w_hh,
+                          [("hs", hs, hs_shape), ("gates", gates, gates_shape), ("grad_hs", grad_hs, hs_shape)],
+                          gates=3)
+    steps, n_batch, n_in = x.shape
+    n_hidden = h0.shape[1]
+    dtype = x.dtype
+    rows = steps * n_batch
+    gate_width = _padded(3 * n_hidden)
+    grad_h = np.zeros((n_batch, _padded(n_hidden)), dtype=dtype)
+    grad_x = np.zeros((rows if need_grad_x else 0, _padded(n_in)), dtype=dtype)
+    grad_w_ih_t = np.zeros((n_in, gate_width), dtype=dtype)
+    grad_w_hh_t = np.zeros((n_hidden, gate_width), dtype=dtype)
+    grad_b_ih = np.zeros(gate_width, dtype=dtype)
+    grad_b_hh = np.zeros(gate_width, dtype=dtype)
+    if rows and n_hidden:
+        kernel = (_gru_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
+                  else _gru_sequence_backward_parallel)
+        contiguous = np.ascontiguousarray
+        kernel(contiguous(x).reshape(rows, n_in), contiguous(h0), _padded_copy(w_ih, dtype), _padded_copy(w_hh, dtype),
+               contiguous(hs), contiguous(gates), contiguous(grad_hs), bool(reverse), bool(need_grad_x),
+               np.empty((rows, gate_width), dtype=dtype), np.empty((rows, gate_width), dtype=dtype), grad_h,
+               np.empty((n_batch, n_hidden), dtype=dtype), np.empty((rows, n_hidden), dtype=dtype), grad_x,
+               grad_w_ih_t, grad_w_hh_t, grad_b_ih, grad_b_hh)
+    gate_rows = 3 * n_hidden
+    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
+            np.ascontiguousarray(grad_h[:, :n_hidden]),
+            np.ascontiguousarray(grad_w_ih_t[:, :gate_rows].T), np.ascontiguousarray(grad_w_hh_t[:, :gate_rows].T),
+            grad_b_ih[:gate_rows].copy(), grad_b_hh[:gate_rows].copy())

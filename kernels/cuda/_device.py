@@ -1,8 +1,10 @@
-"""Glue shared by every CUDA kernel module: availability, host <-> device transfers, validation proxies.
+"""Host-side glue shared by every CUDA kernel module: availability, host <-> device transfers, device memory
+(from the caching allocator, kernels/cuda/allocator.py), validation proxies and launch sizes.
 
-Nothing in here runs on the GPU. Kernel modules import `cuda` from here so that importing `kernels.cuda` works on
-a machine with no GPU and no simulator: `@cuda.jit` only records the Python function, compilation happens at the
-first launch, and every public kernel calls `require_cuda()` before it launches anything.
+The device functions that kernels share (block reductions, index arithmetic) are in kernels/cuda/device_functions.py.
+Importing `kernels.cuda` works on a machine with no GPU and no simulator: `@cuda.jit` only records the Python
+function, compilation happens at the first launch, and every public kernel calls `require_cuda()` before it
+launches anything.
 
 Run the kernels without a GPU under Numba's CUDA simulator (pure Python threads, slow, exact semantics):
 
@@ -14,6 +16,8 @@ CI environment, not from a test module that runs after numba was imported).
 import numba
 import numpy as np
 from numba import cuda
+
+from kernels.cuda import allocator
 
 MAX_THREADS = 256  # threads per block for row-wise kernels; shared reduction buffers have this many slots
 WARP = 32  # the smallest block we launch: one warp
@@ -50,7 +54,7 @@ def to_device(array):
     require_cuda()
     if is_device_array(array):
         return array
-    return cuda.to_device(np.ascontiguousarray(array))
+    return allocator.upload(array)
 
 
 def to_host(device_array):
@@ -66,8 +70,8 @@ def as_contiguous_device(array):
     if is_device_array(array):
         if array.is_c_contiguous():
             return array
-        return cuda.to_device(np.ascontiguousarray(array.copy_to_host()))
-    return cuda.to_device(np.ascontiguousarray(array))
+        return allocator.upload(array.copy_to_host())
+    return allocator.upload(array)
 
 
 def host_proxy(value):
@@ -86,8 +90,8 @@ def host_proxy(value):
 
 
 def empty(shape, dtype):
-    """An uninitialised device array (device-resident output)."""
-    return cuda.device_array(tuple(int(s) for s in shape), dtype=np.dtype(dtype))
+    """An uninitialised device array (device-resident output), from the caching allocator."""
+    return allocator.allocate(shape, dtype)
 
 
 def zeros(shape, dtype):
@@ -130,7 +134,8 @@ def launch_config(count, threads=WARP * 4):
 
 def row_threads(length):
     """Threads per block for a one-block-per-row kernel: the next power of two >= length, clamped to
-    [WARP, MAX_THREADS]. The tree reductions below need a power of two; a short row wastes at most a warp.
+    [WARP, MAX_THREADS]. The tree reductions (device_functions.block_sum) need a power of two; a short row
+    wastes at most a warp.
 
     Under the simulator every thread is a Python thread (~0.1 ms each, more per barrier), so there the clamp is
     [1, 8]: the kernels are correct for any power-of-two block, and rows longer than 8 still exercise the
@@ -141,48 +146,6 @@ def row_threads(length):
     while threads < length and threads < ceiling:
         threads *= 2
     return threads
-
-
-@cuda.jit(device=True)
-def block_sum(buffer, value):
-    """Sum `value` over all threads of the (1-D, power-of-two) block; every thread gets the total.
-
-    Shared-memory tree: each round, thread t < stride adds slot t + stride into slot t, then everybody waits at
-    the barrier, so log2(blockDim) rounds. The trailing barrier lets the caller reuse `buffer` at once.
-    (A faster version reduces inside each warp with shuffles first and only goes through shared memory once per
-    warp; the tree is kept because it is the one a reader can check on paper.)
-    """
-    t = cuda.threadIdx.x
-    buffer[t] = value
-    cuda.syncthreads()
-    stride = cuda.blockDim.x // 2
-    while stride > 0:
-        if t < stride:
-            buffer[t] += buffer[t + stride]
-        cuda.syncthreads()
-        stride //= 2
-    total = buffer[0]
-    cuda.syncthreads()
-    return total
-
-
-@cuda.jit(device=True)
-def block_max(buffer, value):
-    """Maximum of `value` over the block, same tree as block_sum. NaN wins (as np.max), -inf is the identity."""
-    t = cuda.threadIdx.x
-    buffer[t] = value
-    cuda.syncthreads()
-    stride = cuda.blockDim.x // 2
-    while stride > 0:
-        if t < stride:
-            other = buffer[t + stride]
-            if other > buffer[t] or other != other:
-                buffer[t] = other
-        cuda.syncthreads()
-        stride //= 2
-    total = buffer[0]
-    cuda.syncthreads()
-    return total
 
 
 _NUMBA_TYPES = {np.dtype(np.float32): numba.float32, np.dtype(np.float64): numba.float64}

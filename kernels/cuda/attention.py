@@ -29,8 +29,9 @@ import numpy as np
 from numba import cuda
 
 from kernels.cuda._device import (
-    MAX_THREADS, as_contiguous_device, block_max, block_sum, empty, host_proxy, per_dtype, require_cuda, row_threads,
+    MAX_THREADS, as_contiguous_device, empty, host_proxy, per_dtype, require_cuda, row_threads,
 )
+from kernels.cuda.device_functions import block_max, block_sum
 from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
 
 

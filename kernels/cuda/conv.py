@@ -11,7 +11,7 @@ Cog = C_out/G, CK = Cg*KH*KW, L = H_out*W_out.
               grad_cols (G, CK, N*L) = wᵀ @ gy2               GEMM reading w transposed
               grad_x = col2im(grad_cols)                     one thread per element of x, *gathering* the taps
                                                              that read it: no atomics, deterministic
-              grad_b = Σ_{n, l} grad_y                        two block-reduction sums (elementwise.sum_axis)
+              grad_b = Σ_{n, l} grad_y                        two block-reduction sums (reduce.sum_axis)
 
 Why: all the FLOPs land in one GEMM, which is the kernel worth tuning (shared-memory tiles, register tiles); the
 index shuffles around it are memory-bound one-thread-per-element kernels with coalesced writes. The price is
@@ -21,8 +21,9 @@ the cols buffer (CK x N*L values); an implicit GEMM that forms the tiles of cols
 from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
-from kernels.cuda.elementwise import sum_axis
+from kernels.cuda.device_functions import unravel4
 from kernels.cuda.matmul import gemm
+from kernels.cuda.reduce import sum_axis
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
 THREADS = 128
@@ -32,78 +33,56 @@ THREADS = 128
 def _im2col(x, cols, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
     """cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q] = x[n, g*Cg + c, p*sh - ph + i*dh, q*sw - pw + j*dw] (0 outside)."""
     n_batch, channels, height, width = x.shape
-    groups, ck, columns = cols.shape
+    groups, ck = cols.shape[0], cols.shape[1]
     index = cuda.grid(1)  # one element of cols per thread; consecutive threads write consecutive columns
     if index >= cols.size:
         return
-    column = index % columns
-    r = (index // columns) % ck
-    g = index // (columns * ck)
-    positions = h_out * w_out
-    n = column // positions
-    p = (column % positions) // w_out
-    q = column % w_out
-    c = r // (kh_count * kw_count)
-    i = (r // kw_count) % kh_count
-    j = r % kw_count
-    ih = p * sh - ph + i * dh
-    iw = q * sw - pw + j * dw
+    g, r, n, l = unravel4(index, (groups, ck, n_batch, h_out * w_out))  # cols read as (G, CK, N, L)
+    _, c, i, j = unravel4(r, (1, channels // groups, kh_count, kw_count))  # row r = (c, i, j) of the window
+    ih = (l // w_out) * sh - ph + i * dh
+    iw = (l % w_out) * sw - pw + j * dw
     value = x[0, 0, 0, 0] * 0
     if 0 <= ih < height and 0 <= iw < width:
         value = x[n, g * (channels // groups) + c, ih, iw]
-    cols[g, r, column] = value
+    cols[g, r, n * h_out * w_out + l] = value
 
 
 @cuda.jit
 def _unfold_output(y2, b, has_bias, y):
-    """y[n, g*Cog + o, l] = y2[g, o, n*L + l] (+ b[g*Cog + o])."""
-    n_batch, c_out, h_out, w_out = y.shape
+    """y[n, g*Cog + o, p, q] = y2[g, o, n*L + p*W_out + q] (+ b[g*Cog + o])."""
     cog = y2.shape[1]
-    positions = h_out * w_out
+    h_out, w_out = y.shape[2], y.shape[3]
     index = cuda.grid(1)
     if index >= y.size:
         return
-    l = index % positions
-    channel = (index // positions) % c_out
-    n = index // (positions * c_out)
-    value = y2[channel // cog, channel % cog, n * positions + l]
+    n, channel, p, q = unravel4(index, y.shape)
+    value = y2[channel // cog, channel % cog, (n * h_out + p) * w_out + q]
     if has_bias:
         value += b[channel]
-    y[n, channel, l // w_out, l % w_out] = value
+    y[n, channel, p, q] = value
 
 
 @cuda.jit
 def _fold_grad_y(grad_y, gy2):
     """gy2[g, o, n*L + l] = grad_y[n, g*Cog + o, l]: the inverse shuffle of _unfold_output."""
-    n_batch, c_out, h_out, w_out = grad_y.shape
-    groups, cog, columns = gy2.shape
-    positions = h_out * w_out
+    n_batch, h_out, w_out = grad_y.shape[0], grad_y.shape[2], grad_y.shape[3]
+    cog = gy2.shape[1]
     index = cuda.grid(1)
     if index >= gy2.size:
         return
-    column = index % columns
-    o = (index // columns) % cog
-    g = index // (columns * cog)
-    n = column // positions
-    l = column % positions
-    gy2[g, o, column] = grad_y[n, g * cog + o, l // w_out, l % w_out]
+    g, o, n, l = unravel4(index, (gy2.shape[0], cog, n_batch, h_out * w_out))  # gy2 read as (G, Cog, N, L)
+    gy2[g, o, n * h_out * w_out + l] = grad_y[n, g * cog + o, l // w_out, l % w_out]
 
 
 @cuda.jit
 def _col2im(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out, w_out):
     """grad_x[n, ch, h, w] = Σ_{i, j} grad_cols[g, (c*KH + i)*KW + j, n*L + p*W_out + q] over the taps (i, j)
     whose window (p, q) reads (h, w): p*sh - ph + i*dh = h, i.e. p = (h + ph - i*dh) / sh when that divides."""
-    n_batch, channels, height, width = grad_x.shape
-    groups = grad_cols.shape[0]
-    c_per_group = channels // groups
-    positions = h_out * w_out
+    c_per_group = grad_x.shape[1] // grad_cols.shape[0]
     index = cuda.grid(1)
     if index >= grad_x.size:
         return
-    w = index % width
-    h = (index // width) % height
-    channel = (index // (width * height)) % channels
-    n = index // (width * height * channels)
+    n, channel, h, w = unravel4(index, grad_x.shape)
     g = channel // c_per_group
     c = channel % c_per_group
     total = grad_cols[0, 0, 0] * 0
@@ -117,7 +96,7 @@ def _col2im(grad_cols, grad_x, kh_count, kw_count, sh, sw, ph, pw, dh, dw, h_out
             if q_scaled < 0 or q_scaled % sw != 0 or q_scaled // sw >= w_out:
                 continue
             q = q_scaled // sw
-            total += grad_cols[g, (c * kh_count + i) * kw_count + j, n * positions + p * w_out + q]
+            total += grad_cols[g, (c * kh_count + i) * kw_count + j, (n * h_out + p) * w_out + q]
     grad_x[n, channel, h, w] = total
 
 

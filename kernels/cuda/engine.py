@@ -10,10 +10,9 @@ device arrays in the result (tuples element by element). The kernels themselves 
 """
 import functools
 
-import kernels.cuda as raw
-from kernels.cuda import elementwise
-from kernels.cuda.array import CudaArray, wrap
 from kernels.cuda._device import is_device_array
+from kernels.cuda.array import CudaArray, wrap
+from kernels.interface import implementations
 
 
 def _unwrap(value):
@@ -27,7 +26,7 @@ def _wrap(value):
 
 
 def _engine_kernel(function):
-    """`function` taking and returning CudaArray instead of numba device arrays."""
+    """`function` taking and returning CudaArray instead of numba device arrays (same name and signature)."""
 
     @functools.wraps(function)
     def call(*args, **kwargs):
@@ -38,29 +37,7 @@ def _engine_kernel(function):
     return call
 
 
-attention_forward = _engine_kernel(raw.attention_forward)
-attention_backward = _engine_kernel(raw.attention_backward)
-conv2d_forward = _engine_kernel(raw.conv2d_forward)
-conv2d_backward = _engine_kernel(raw.conv2d_backward)
-matmul = _engine_kernel(raw.matmul)
-layer_norm_forward = _engine_kernel(raw.layer_norm_forward)
-layer_norm_backward = _engine_kernel(raw.layer_norm_backward)
-adam_step = _engine_kernel(raw.adam_step)
-adamw_step = _engine_kernel(raw.adamw_step)
-max_pool2d_forward = _engine_kernel(raw.max_pool2d_forward)
-max_pool2d_backward = _engine_kernel(raw.max_pool2d_backward)
-avg_pool2d_forward = _engine_kernel(raw.avg_pool2d_forward)
-avg_pool2d_backward = _engine_kernel(raw.avg_pool2d_backward)
-rnn_tanh_cell_forward = _engine_kernel(raw.rnn_tanh_cell_forward)
-rnn_tanh_cell_backward = _engine_kernel(raw.rnn_tanh_cell_backward)
-lstm_cell_forward = _engine_kernel(raw.lstm_cell_forward)
-lstm_cell_backward = _engine_kernel(raw.lstm_cell_backward)
-gru_cell_forward = _engine_kernel(raw.gru_cell_forward)
-gru_cell_backward = _engine_kernel(raw.gru_cell_backward)
-softmax_forward = _engine_kernel(raw.softmax_forward)
-softmax_backward = _engine_kernel(raw.softmax_backward)
-log_softmax_forward = _engine_kernel(raw.log_softmax_forward)
-log_softmax_backward = _engine_kernel(raw.log_softmax_backward)
-cross_entropy_forward = _engine_kernel(raw.cross_entropy_forward)
-cross_entropy_backward = _engine_kernel(raw.cross_entropy_backward)
-erf = _engine_kernel(elementwise.erf)
+# Every function declared in kernels/interface.py, wrapped.
+_kernels = {name: _engine_kernel(function) for name, function in implementations("kernels.cuda").items()}
+globals().update(_kernels)
+__all__ = list(_kernels)

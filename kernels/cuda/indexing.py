@@ -1,8 +1,8 @@
 """Movement and indexing on the GPU: strided gathers and scatters, fills, casts, integer-array take / put.
 
-These are the kernels behind `CudaArray` (kernels/cuda/array.py). Every CudaArray owns one flat C-contiguous
-device buffer, so a NumPy *view* (a transpose, a broadcast, a basic slice) is described by a shape, element
-strides and a base offset into that buffer, and materialised by one gather:
+These are the kernels behind `CudaArray` (kernels/cuda/array.py, array_indexing.py). Every CudaArray owns one flat
+C-contiguous device buffer, so a NumPy *view* (a transpose, a broadcast, a basic slice) is described by a shape,
+element strides and a base offset into that buffer, and materialised by one gather:
 
     gather:      thread i -> output element i;  coord = unravel(i, shape)
                  out[i] = src[base + Σ_d coord[d] * strides[d]]          (strides may be 0 or negative)
@@ -19,8 +19,8 @@ each; a production array library keeps strided views instead (CuPy does) and pay
 import numpy as np
 from numba import cuda
 
-from kernels.cuda.elementwise import NDIM, _offset
 from kernels.cuda._device import launch_config
+from kernels.cuda.device_functions import NDIM, strided_offset
 
 THREADS = 128
 
@@ -29,14 +29,14 @@ THREADS = 128
 def _gather_kernel(src, base, strides, shape, out):
     i = cuda.grid(1)
     if i < out.size:
-        out[i] = src[base + _offset(i, shape, strides)]
+        out[i] = src[base + strided_offset(i, shape, strides)]
 
 
 @cuda.jit
 def _scatter_kernel(dst, base, dst_strides, src, src_strides, shape, size):
     i = cuda.grid(1)
     if i < size:
-        dst[base + _offset(i, shape, dst_strides)] = src[_offset(i, shape, src_strides)]
+        dst[base + strided_offset(i, shape, dst_strides)] = src[strided_offset(i, shape, src_strides)]
 
 
 @cuda.jit
@@ -99,7 +99,7 @@ def _put_kernel(dst, index, strides, dims, rest, src, accumulate):
 
 
 def _padded(shape, strides):
-    """Shape and strides padded on the left to NDIM dims (what _offset expects)."""
+    """Shape and strides padded on the left to NDIM dims (what strided_offset expects)."""
     if len(shape) > NDIM:
         raise NotImplementedError(f"views with more than {NDIM} dims are not supported on cuda, got {shape}")
     missing = NDIM - len(shape)

@@ -18,9 +18,10 @@ import math
 from numba import cuda
 
 from kernels.cuda._device import (
-    MAX_THREADS, as_contiguous_device, block_sum, launch_config, empty, host_proxy, per_dtype, require_cuda, row_threads,
+    MAX_THREADS, as_contiguous_device, empty, host_proxy, launch_config, per_dtype, require_cuda, row_threads,
     zeros,
 )
+from kernels.cuda.device_functions import block_sum
 from kernels.reference.norm import check_norm_inputs
 
 THREADS = 128

@@ -18,7 +18,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from kernels.cuda._device import host_proxy, is_device_array, launch_config, require_cuda
+from kernels.cuda._device import (
+    as_contiguous_device, host_proxy, is_device_array, launch_config, require_cuda, to_device,
+)
 from kernels.reference.optim import check_adam_inputs
 
 THREADS = 128
@@ -46,10 +48,8 @@ def _run(kernel_name, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, 
     if size == 0:
         return
     in_place = [param, exp_avg, exp_avg_sq]
-    device = [a if is_device_array(a) else cuda.to_device(a) for a in in_place]  # host: copy over
-    grad_d = grad if is_device_array(grad) else cuda.to_device(np.ascontiguousarray(grad))
-    if is_device_array(grad_d) and not grad_d.is_c_contiguous():
-        grad_d = cuda.to_device(np.ascontiguousarray(grad_d.copy_to_host()))
+    device = [a if is_device_array(a) else to_device(a) for a in in_place]  # host: copy over
+    grad_d = as_contiguous_device(grad)
     flat = [a.reshape(size) for a in device]
     step_size = lr / (1.0 - beta1 ** step)
     inv_bc2_sqrt = 1.0 / math.sqrt(1.0 - beta2 ** step)

@@ -2,7 +2,8 @@
 
 Same interface as kernels/reference/pool.py (floor mode; avg counts padding in the divisor).
 
-Thread mapping (flat 1-D grid over every element, 128 threads per block):
+Thread mapping (flat 1-D grid over every element, 128 threads per block; device_functions.unravel4 turns the
+thread's index into the coordinates of its element):
 
     forward:        thread -> (n, c, p, q) of y;  loops over the KH x KW window of x (clipped to the image)
     max backward:   thread -> (n, c, p, q) of grad_y;  cuda.atomic.add(grad_x[n, c, argmax], grad_y)
@@ -14,12 +15,11 @@ Why it is fast: pooling is memory-bound (a few FLOPs per load); one thread per o
 flight, neighbouring threads read neighbouring q (coalesced), and the overlap between windows is served by L1/L2.
 Atomics are cheap here because collisions are rare (only where windows overlap).
 """
-import math
-
 import numpy as np
 from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
+from kernels.cuda.device_functions import unravel4
 from kernels.reference.matmul import check_float_array
 from kernels.reference.pool import check_pool_args, check_pool_grad
 
@@ -29,15 +29,11 @@ THREADS = 128
 @cuda.jit
 def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
     """y = max of the window (first maximum; the last NaN wins, as PyTorch), argmax = its flat index ih*W + iw."""
-    n_batch, channels, height, width = x.shape
-    h_out, w_out = y.shape[2], y.shape[3]
+    height, width = x.shape[2], x.shape[3]
     index = cuda.grid(1)  # blockIdx.x * blockDim.x + threadIdx.x: one output per thread
     if index >= y.size:
         return
-    q = index % w_out
-    p = (index // w_out) % h_out
-    c = (index // (w_out * h_out)) % channels
-    n = index // (w_out * h_out * channels)
+    n, c, p, q = unravel4(index, y.shape)  # the output this thread owns
     h_lo = max(p * sh - ph, 0)
     h_hi = min(p * sh - ph + kh, height)
     w_lo = max(q * sw - pw, 0)
@@ -57,29 +53,21 @@ def _max_forward(x, y, argmax, kh, kw, sh, sw, ph, pw):
 @cuda.jit
 def _max_backward(grad_y, argmax, grad_x):
     """grad_x[n, c, argmax[n, c, p, q]] += grad_y[n, c, p, q] (atomic); grad_x (N, C, H*W) starts at zero."""
-    channels, h_out, w_out = grad_y.shape[1], grad_y.shape[2], grad_y.shape[3]
     index = cuda.grid(1)
     if index >= grad_y.size:
         return
-    q = index % w_out
-    p = (index // w_out) % h_out
-    c = (index // (w_out * h_out)) % channels
-    n = index // (w_out * h_out * channels)
+    n, c, p, q = unravel4(index, grad_y.shape)
     cuda.atomic.add(grad_x, (n, c, argmax[n, c, p, q]), grad_y[n, c, p, q])
 
 
 @cuda.jit
 def _avg_forward(x, y, kh, kw, sh, sw, ph, pw):
     """y = sum of the window (padding counts as 0) / (KH*KW)."""
-    n_batch, channels, height, width = x.shape
-    h_out, w_out = y.shape[2], y.shape[3]
+    height, width = x.shape[2], x.shape[3]
     index = cuda.grid(1)
     if index >= y.size:
         return
-    q = index % w_out
-    p = (index // w_out) % h_out
-    c = (index // (w_out * h_out)) % channels
-    n = index // (w_out * h_out * channels)
+    n, c, p, q = unravel4(index, y.shape)
     total = x[n, c, 0, 0] * 0  # a zero of x's dtype
     for ih in range(max(p * sh - ph, 0), min(p * sh - ph + kh, height)):
         for iw in range(max(q * sw - pw, 0), min(q * sw - pw + kw, width)):
@@ -93,15 +81,11 @@ def _avg_backward(grad_y, grad_x, kh, kw, sh, sw, ph, pw):
 
     (h, w) sits at tap i = h + ph - p*sh of window p, so p runs over ceil((h + ph - kh + 1) / sh) ..
     floor((h + ph) / sh), clipped to [0, H_out)."""
-    n_batch, channels, height, width = grad_x.shape
     h_out, w_out = grad_y.shape[2], grad_y.shape[3]
     index = cuda.grid(1)
     if index >= grad_x.size:
         return
-    w = index % width
-    h = (index // width) % height
-    c = (index // (width * height)) % channels
-    n = index // (width * height * channels)
+    n, c, h, w = unravel4(index, grad_x.shape)
     p_lo = max(0, (h + ph - kh + sh) // sh)  # ceil((h + ph - kh + 1) / sh) for the non-negative numerator
     p_hi = min(h_out - 1, (h + ph) // sh)
     q_lo = max(0, (w + pw - kw + sw) // sw)

@@ -20,8 +20,8 @@ import math
 from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda
-from kernels.cuda.elementwise import sum_axis
 from kernels.cuda.matmul import gemm
+from kernels.cuda.reduce import sum_axis
 from kernels.reference.rnn import check_rnn_inputs
 
 SIDE = 16  # forward blocks are SIDE x SIDE threads
@@ -369,3 +369,204 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
     grad_w_ih = gemm(d_gi3, x3, trans_a=True).reshape(3 * n_hidden, n_in)  # d_giᵀ x
     grad_w_hh = gemm(d_gh3, h3, trans_a=True).reshape(3 * n_hidden, n_hidden)  # d_ghᵀ h
     return grad_x, grad_h, grad_w_ih, grad_w_hh, sum_axis(d_gi, 0), sum_axis(d_gh, 0)
+
+
+# ----- whole sequences: one call per layer and direction --------------------------------------------------------
+# Composed from the cell kernels above: each step's forward is the fused cell launch on slices of one (T, N, ·)
+# output; the backward runs the cells' gate-gradient launches step by step (newest first), carrying the gradient
+# at h back with one GEMM per step (dz W_hh), then forms grad_x and the weight gradients as GEMMs over all T·N rows
+# at once (dZ W_ih, dZᵀ X, dZᵀ H_prev), as kernels/reference/rnn.py.
+from kernels.cuda._device import zeros  # noqa: E402 -- this section's own imports
+from kernels.reference.rnn import check_sequence_inputs  # noqa: E402
+
+
+def _sequence_order(steps, reverse):
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def _device_copy(source):
+    """A new contiguous device array holding the values of the contiguous device array `source`."""
+    out = empty(source.shape, source.dtype)
+    if out.size:
+        out.copy_to_device(source)
+    return out
+
+
+def _add_into(out, addend):
+    """out += addend for contiguous device arrays of one shape."""
+    if out.size:
+        _add_kernel[launch_config(out.size, THREADS)](out.reshape(out.size), addend.reshape(out.size))
+
+
+def _previous_states_device(hs, h0, reverse):
+    """H_prev (T·N, H): row block t holds the h that step t started from (h0 at the first step visited)."""
+    steps, n_batch, n_hidden = hs.shape
+    previous = empty((steps, n_batch, n_hidden), hs.dtype)
+    for t in range(steps):
+        first = t == (steps - 1 if reverse else 0)
+        if n_batch * n_hidden:
+            previous[t].copy_to_device(h0 if first else hs[t + 1 if reverse else t - 1])
+    return previous.reshape(steps * n_batch, n_hidden)
+
+
+def _sequence_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x):
+    """(grad_x (T, N, I) or None, grad_w_ih, grad_w_hh) = (dGI W_ih, dGIᵀ X, dGHᵀ H_prev): GEMMs over all T·N rows."""
+    steps, n_batch, n_in = x.shape
+    rows, gate_rows = steps * n_batch, d_gi.shape[2]
+    d_gi3 = d_gi.reshape(1, rows, gate_rows)  # (1, T·N, G·H): the GEMM is batched
+    d_gh3 = d_gh.reshape(1, rows, gate_rows)
+    x3 = as_contiguous_device(x).reshape(1, rows, n_in)
+    grad_x = None
+    if need_grad_x:
+        grad_x = gemm(d_gi3, as_contiguous_device(w_ih).reshape(1, gate_rows, n_in)).reshape(steps, n_batch, n_in)
+    grad_w_ih = gemm(d_gi3, x3, trans_a=True).reshape(gate_rows, n_in)  # dGIᵀ X
+    grad_w_hh = gemm(d_gh3, previous.reshape(1, rows, previous.shape[1]), trans_a=True).reshape(
+        gate_rows, previous.shape[1])  # dGHᵀ H_prev
+    return grad_x, grad_w_ih, grad_w_hh
+
+
+def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """(states (2, T, N, H) = [hs ; cs], gates (T, N, 4H)) as device arrays, one fused cell launch per step t (in
+    the direction's order), each thread (n, j) computing
+
+        [i f g o] = σ σ tanh σ(x[t] W_ihᵀ + b_ih + h W_hhᵀ + b_hh);  c = f c + i g;  h = o tanh(c)
+    """
+    n_hidden = h0.shape[1] if len(getattr(h0, "shape", ())) == 2 else -1
+    shape = tuple(h0.shape) if hasattr(h0, "shape") else None
+    check_sequence_inputs("lstm_sequence_forward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
+                          [("c0", host_proxy(c0), shape), ("b_ih", host_proxy(b_ih), (4 * n_hidden,)),
+                           ("b_hh", host_proxy(b_hh), (4 * n_hidden,))], gates=4)
+    if c0 is None:
+        raise TypeError("lstm_sequence_forward: c0 must be a numpy.ndarray, got NoneType")
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    states = empty((2, steps, n_batch, n_hidden), x.dtype)
+    gates = empty((steps, n_batch, 4 * n_hidden), x.dtype)
+    if states.size == 0:
+        return states, gates
+    x_d, w_ih_d, w_hh_d = as_contiguous_device(x), as_contiguous_device(w_ih), as_contiguous_device(w_hh)
+    h, c = as_contiguous_device(h0), as_contiguous_device(c0)
+    grid, block = _grid(n_batch, n_hidden)
+    biases = _bias_args(b_ih, b_hh, states)
+    for t in _sequence_order(steps, reverse):
+        _lstm_forward_kernel[grid, block](x_d[t], h, c, w_ih_d, w_hh_d, *biases, states[0, t], states[1, t], gates[t])
+        h, c = states[0, t], states[1, t]
+    return states, gates
+
+
+def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, reverse=False, need_grad_x=True):
+    """(grad_x (T, N, I) or None, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias) as device arrays:
+
+        for t newest first:  g_h += grad_states[0, t];  g_c += grad_states[1, t]
+            dc = g_c + g_h o (1 - tanh²c);  dz[t] = [dc g i(1-i) | dc c_prev f(1-f) | dc i (1-g²) | g_h tanh(c) o(1-o)]
+            g_c = dc f;  g_h = dz[t] W_hh                                   (the gate launch, then one GEMM)
+        grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_bias = Σ dZ     (T·N rows at once)
+    """
+    shape = tuple(h0.shape) if hasattr(h0, "shape") else None
+    steps = x.shape[0] if len(getattr(x, "shape", ())) == 3 else -1
+    state_shape = (2, steps) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("lstm_sequence_backward", host_proxy(x), host_proxy(h0), host_proxy(w_ih),
+                          host_proxy(w_hh), [("c0", host_proxy(c0), shape), ("states", host_proxy(states), state_shape),
+                                             ("gates", host_proxy(gates), gates_shape),
+                                             ("grad_states", host_proxy(grad_states), state_shape)], gates=4)
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    n_hidden = h0.shape[1]
+    states, gates = as_contiguous_device(states), as_contiguous_device(gates)
+    grad_states, w_hh_d = as_contiguous_device(grad_states), as_contiguous_device(w_hh)
+    c0 = as_contiguous_device(c0)
+    dz = empty((steps, n_batch, 4 * n_hidden), x.dtype)
+    grad_h = grad_c = None  # what flows back from the step after (nothing yet)
+    grid, block = _grid(n_batch, n_hidden)
+    order = list(_sequence_order(steps, reverse))
+    for index in range(steps - 1, -1, -1):  # newest first
+        t = order[index]
+        grad_h_new, grad_c_new = _device_copy(grad_states[0, t]), _device_copy(grad_states[1, t])
+        if grad_h is not None:
+            _add_into(grad_h_new, grad_h)
+            _add_into(grad_c_new, grad_c)
+        c_prev = c0 if index == 0 else states[1, order[index - 1]]
+        grad_c = empty((n_batch, n_hidden), x.dtype)
+        if grad_c.size:
+            _lstm_gate_grad_kernel[grid, block](c_prev, states[1, t], gates[t], grad_h_new, grad_c_new, dz[t], grad_c)
+        grad_h = gemm(dz[t].reshape(1, n_batch, 4 * n_hidden),
+                      w_hh_d.reshape(1, 4 * n_hidden, n_hidden)).reshape(n_batch, n_hidden)  # dz W_hh
+    if grad_h is None:  # no steps: nothing flows back to the initial state
+        grad_h, grad_c = zeros((n_batch, n_hidden), x.dtype), zeros((n_batch, n_hidden), x.dtype)
+    previous = _previous_states_device(states[0], as_contiguous_device(h0), reverse)
+    grad_x, grad_w_ih, grad_w_hh = _sequence_gradients(x, previous, w_ih, dz, dz, need_grad_x)
+    return grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, sum_axis(dz.reshape(steps * n_batch, 4 * n_hidden), 0)
+
+
+def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """(hs (T, N, H), gates (T, N, 4H) = [r | z | n | W_hn h + b_hn]) as device arrays, one fused cell launch per
+    step t (in the direction's order), each thread (n, j) computing
+
+        r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr);  z likewise;  n = tanh(x W_inᵀ + b_in + r (h W_hnᵀ + b_hn))
+        h = (1 - z) n + z h
+    """
+    n_hidden = h0.shape[1] if len(getattr(h0, "shape", ())) == 2 else -1
+    check_sequence_inputs("gru_sequence_forward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
+                          [("b_ih", host_proxy(b_ih), (3 * n_hidden,)), ("b_hh", host_proxy(b_hh), (3 * n_hidden,))],
+                          gates=3)
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    hs = empty((steps, n_batch, n_hidden), x.dtype)
+    gates = empty((steps, n_batch, 4 * n_hidden), x.dtype)
+    if hs.size == 0:
+        return hs, gates
+    x_d, w_ih_d, w_hh_d = as_contiguous_device(x), as_contiguous_device(w_ih), as_contiguous_device(w_hh)
+    h = as_contiguous_device(h0)
+    grid, block = _grid(n_batch, n_hidden)
+    biases = _bias_args(b_ih, b_hh, hs)
+    for t in _sequence_order(steps, reverse):
+        _gru_forward_kernel[grid, block](x_d[t], h, w_ih_d, w_hh_d, *biases, hs[t], gates[t])
+        h = hs[t]
+    return hs, gates
+
+
+def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, need_grad_x=True):
+    """(grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh) as device arrays:
+
+        for t newest first:  g += grad_hs[t];  dn = g (1-z)(1-n²);  dr = dn (W_hn h + b_hn) r(1-r)
+            d_gi[t] = [dr | g (h_prev - n) z(1-z) | dn];  d_gh[t] = [dr | dz | dn r]   (the gate launch)
+            g = d_gh[t] W_hh + g z                                                      (one GEMM, one add)
+        grad_x = dGI W_ih;  grad_w_ih = dGIᵀ X;  grad_w_hh = dGHᵀ H_prev;  biases Σ dGI, Σ dGH  (T·N rows at once)
+    """
+    shape = tuple(h0.shape) if hasattr(h0, "shape") else None
+    steps = x.shape[0] if len(getattr(x, "shape", ())) == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("gru_sequence_backward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
+                          [("hs", host_proxy(hs), hs_shape), ("gates", host_proxy(gates), gates_shape),
+                           ("grad_hs", host_proxy(grad_hs), hs_shape)], gates=3)
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    n_hidden = h0.shape[1]
+    hs, gates, h0 = as_contiguous_device(hs), as_contiguous_device(gates), as_contiguous_device(h0)
+    grad_hs, w_hh_d = as_contiguous_device(grad_hs), as_contiguous_device(w_hh)
+    d_gi = empty((steps, n_batch, 3 * n_hidden), x.dtype)
+    d_gh = empty((steps, n_batch, 3 * n_hidden), x.dtype)
+    grad_h = None  # what flows back from the step after (nothing yet)
+    grid, block = _grid(n_batch, n_hidden)
+    order = list(_sequence_order(steps, reverse))
+    for index in range(steps - 1, -1, -1):  # newest first
+        t = order[index]
+        grad_h_new = _device_copy(grad_hs[t])
+        if grad_h is not None:
+            _add_into(grad_h_new, grad_h)
+        h_prev = h0 if index == 0 else hs[order[index - 1]]
+        grad_h_direct = empty((n_batch, n_hidden), x.dtype)
+        if grad_h_direct.size:
+            _gru_gate_grad_kernel[grid, block](h_prev, gates[t], grad_h_new, d_gi[t], d_gh[t], grad_h_direct)
+        grad_h = gemm(d_gh[t].reshape(1, n_batch, 3 * n_hidden),
+                      w_hh_d.reshape(1, 3 * n_hidden, n_hidden)).reshape(n_batch, n_hidden)  # d_gh W_hh
+        _add_into(grad_h, grad_h_direct)  # + g ∘ z
+    if grad_h is None:  # no steps: nothing flows back to the initial state
+        grad_h = zeros((n_batch, n_hidden), x.dtype)
+    previous = _previous_states_device(hs, h0, reverse)
+    grad_x, grad_w_ih, grad_w_hh = _sequence_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x)
+    rows = steps * n_batch
+    return (grad_x, grad_h, grad_w_ih, grad_w_hh, sum_axis(d_gi.reshape(rows, 3 * n_hidden), 0),
+            sum_axis(d_gh.reshape(rows, 3 * n_hidden), 0))

@@ -14,7 +14,7 @@ Thread/block mapping:
 Why it is fast: a row is read 2-3 times but by one block, so the re-reads hit L1/L2, not DRAM; consecutive
 threads read consecutive columns (coalesced); each reduction is log2(T) shared-memory rounds instead of a second
 kernel launch. Rows are independent, so thousands of rows fill the GPU. (A row of a few hundred values would
-rather be one *warp* per row with shuffle reductions; see _device.block_sum.)
+rather be one *warp* per row with shuffle reductions; see device_functions.block_sum.)
 
 Non-finite inputs give PyTorch's answers, as the reference does: -inf logits get probability 0; a row of all
 -inf, or one holding +inf or NaN, is NaN throughout (block_max lets NaN win); the label-smoothing term is
@@ -26,9 +26,9 @@ import numpy as np
 from numba import cuda
 
 from kernels.cuda._device import (
-    MAX_THREADS, as_contiguous_device, block_max, block_sum, empty, host_proxy, per_dtype, require_cuda, row_threads,
-    is_device_array,
+    MAX_THREADS, as_contiguous_device, empty, host_proxy, is_device_array, per_dtype, require_cuda, row_threads,
 )
+from kernels.cuda.device_functions import block_max, block_sum
 from kernels.reference.softmax import check_cross_entropy_inputs, check_float_array, check_float_pair
 
 

@@ -23,17 +23,17 @@ _FLOATS = (np.float32, np.float64)
 
 def check_attention_inputs(kernel, q, k, v, mask=None, grads=()):
     """Validate dtypes and shapes of q, k, v (and mask / extra (name, array, shape) triples). Shared with cpu."""
-    arrays = [("q", q), ("k", k), ("v", v)] + ([("mask", mask)] if mask is not None else [])
-    arrays += [(name, array) for name, array, _ in grads]
-    for name, array in arrays:
+    arrays = [("q", q, 3), ("k", k, 3), ("v", v, 3)] + ([("mask", mask, 3)] if mask is not None else [])
+    arrays += [(name, array, len(shape)) for name, array, shape in grads]
+    for name, array, n_dims in arrays:
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got {type(array).__name__}")
         if array.dtype not in _FLOATS:
             raise TypeError(f"{kernel}: {name} must be float32 or float64, got {array.dtype}")
         if array.dtype != q.dtype:
             raise TypeError(f"{kernel}: {name} is {array.dtype} but q is {q.dtype}; all must share one dtype")
-        if array.ndim != 3:
-            raise ValueError(f"{kernel}: {name} must be 3-D, got shape {array.shape}")
+        if array.ndim != n_dims:
+            raise ValueError(f"{kernel}: {name} must be {n_dims}-D, got shape {array.shape}")
     batch, t_q, d = q.shape
     if k.shape[0] != batch or k.shape[2] != d:
         raise ValueError(f"{kernel}: k {k.shape} does not match q {q.shape}; expected (B, Tk, D)=({batch}, Tk, {d})")

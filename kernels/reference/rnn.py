@@ -171,3 +171,206 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
     d_gh = np.concatenate([d_r, d_z, d_n * r], axis=1)  # (N, 3H)
     grad_h = d_gh @ w_hh + grad_h_new * z
     return d_gi @ w_ih, grad_h, d_gi.T @ x, d_gh.T @ h, d_gi.sum(axis=0), d_gh.sum(axis=0)
+
+
+# ----- whole sequences: one call per layer and direction --------------------------------------------------------
+# A layer run step by step pays, per step, a call, two small GEMMs against W_ih and W_hh and, in the backward, two
+# weight-gradient GEMMs with only N rows to sum over. Only h W_hhᵀ depends on the step before; the rest is one
+# GEMM over all T·N rows at once:
+#
+#     forward    GI = X W_ihᵀ                                  (T·N, I) @ (I, G·H), all steps before the loop
+#                for t in the direction's order:  z = GI[t] + h W_hhᵀ + biases;  h (and c) = the cell's math
+#     backward   for t newest first:  dz[t] = the cell's gate gradients;  dh = dz[t] W_hh (+ g ∘ z for the GRU)
+#                grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_b = Σ dZ    (T·N rows each)
+#
+# H_prev (T, N, H) holds the state each step started from: h0, then the states in the direction's order.
+
+
+def check_sequence_inputs(kernel, x, h0, w_ih, w_hh, extras=(), gates=1):
+    """check_rnn_inputs for a sequence x (T, N, I): the same checks on one step's shapes."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{kernel}: x must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"{kernel}: x {x.shape} must be 3-D (T, N, I)")
+    one_step = np.empty(x.shape[1:], dtype=x.dtype)  # (N, I): x[0] would not exist for T = 0
+    check_rnn_inputs(kernel, one_step, h0, w_ih, w_hh, extras, gates)
+
+
+def step_order(steps, reverse):
+    """The time steps in the order a direction visits them."""
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def previous_states(states, initial, reverse):
+    """(T, N, H) -> (T, N, H): the state each step starts from, i.e. `initial` at the first step visited, then the
+    state of the step visited before."""
+    if len(states) == 0:
+        return states
+    if reverse:
+        return np.concatenate([states[1:], initial[None]], axis=0)
+    return np.concatenate([initial[None], states[:-1]], axis=0)
+
+
+def _input_projection(x, w_ih):
+    """X W_ihᵀ for every step at once: x (T, N, I) -> (T, N, G·H), one GEMM of T·N rows."""
+    steps, n_batch, n_in = x.shape
+    return (x.reshape(steps * n_batch, n_in) @ w_ih.T).reshape(steps, n_batch, w_ih.shape[0])
+
+
+def _sequence_weight_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x):
+    """(grad_x, grad_w_ih, grad_w_hh) from the pre-activation gradients of all steps, as whole-sequence GEMMs:
+    grad_x = dGI W_ih (None unless need_grad_x), grad_w_ih = dGIᵀ X, grad_w_hh = dGHᵀ H_prev, with T·N rows summed
+    over at once."""
+    steps, n_batch, n_in = x.shape
+    rows = steps * n_batch
+    d_gi2 = d_gi.reshape(rows, d_gi.shape[2])  # (T·N, G·H)
+    d_gh2 = d_gh.reshape(rows, d_gh.shape[2])
+    grad_x = (d_gi2 @ w_ih).reshape(steps, n_batch, n_in) if need_grad_x else None
+    return grad_x, d_gi2.T @ x.reshape(rows, n_in), d_gh2.T @ previous.reshape(rows, previous.shape[2])
+
+
+def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """The LSTM over a whole sequence x (T, N, I) from (h0, c0) (N, H), in time order or (reverse) backwards:
+
+        GI = X W_ihᵀ + b_ih + b_hh                                 (T, N, 4H), one GEMM for all steps
+        for t in order:  [i | f | g | o] = σσtanhσ(GI[t] + h W_hhᵀ);  c = f ∘ c + i ∘ g;  h = o ∘ tanh(c)
+
+    Returns (states, gates): states (2, T, N, H) = [hs ; cs], the h and c after each step t (in time order
+    whatever the direction); gates (T, N, 4H) the activated [i | f | g | o] of each step, kept for the backward.
+    """
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    check_sequence_inputs("lstm_sequence_forward", x, h0, w_ih, w_hh,
+                          [("c0", c0, shape), ("b_ih", b_ih, (4 * n_hidden,)), ("b_hh", b_hh, (4 * n_hidden,))],
+                          gates=4)
+    if c0 is None:
+        raise TypeError("lstm_sequence_forward: c0 must be a numpy.ndarray, got NoneType")
+    steps, n_batch, _ = x.shape
+    gi = _input_projection(x, w_ih)
+    for bias in (b_ih, b_hh):
+        if bias is not None:
+            gi = gi + bias
+    states = np.empty((2, steps, n_batch, n_hidden), dtype=x.dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=x.dtype)
+    h, c = h0, c0
+    for t in step_order(steps, reverse):
+        i, f, g, o = np.split(gi[t] + h @ w_hh.T, 4, axis=1)
+        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        states[0, t], states[1, t], gates[t] = h, c, np.concatenate([i, f, g, o], axis=1)
+    return states, gates
+
+
+def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, reverse=False, need_grad_x=True):
+    """Backprop through time for lstm_sequence_forward; grad_states (2, T, N, H) = [gradients at hs ; at cs].
+
+        g_h = g_c = 0                                          (what flows back from the step after)
+        for t newest first:
+            g_h += grad_states[0, t];  g_c += grad_states[1, t]
+            dz[t], g_c = lstm_cell_backward's gate math at step t (g_c becomes dc ∘ f, the previous c's)
+            g_h = dz[t] W_hh
+        grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_bias = Σ_{t,n} dZ
+
+    Returns (grad_x (T, N, I), grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias); grad_bias serves b_ih and b_hh;
+    grad_x is None when need_grad_x is false (the input needs no gradient: its GEMM is skipped).
+    """
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    state_shape = (2, steps) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("lstm_sequence_backward", x, h0, w_ih, w_hh,
+                          [("c0", c0, shape), ("states", states, state_shape), ("gates", gates, gates_shape),
+                           ("grad_states", grad_states, state_shape)], gates=4)
+    hs, cs = states
+    c_previous = previous_states(cs, c0, reverse)
+    dz = np.empty_like(gates)
+    grad_h = np.zeros_like(h0)
+    grad_c = np.zeros_like(c0)
+    for t in reversed(step_order(steps, reverse)):
+        grad_h = grad_h + grad_states[0, t]
+        grad_c = grad_c + grad_states[1, t]
+        i, f, g, o = np.split(gates[t], 4, axis=1)
+        tanh_c = np.tanh(cs[t])
+        d_o = grad_h * tanh_c
+        d_c = grad_c + grad_h * o * (1.0 - tanh_c * tanh_c)
+        dz[t] = np.concatenate([d_c * g * i * (1.0 - i), d_c * c_previous[t] * f * (1.0 - f), d_c * i * (1.0 - g * g),
+                                d_o * o * (1.0 - o)], axis=1)
+        grad_c = d_c * f
+        grad_h = dz[t] @ w_hh
+    grad_x, grad_w_ih, grad_w_hh = _sequence_weight_gradients(x, previous_states(hs, h0, reverse), w_ih, dz, dz,
+                                                              need_grad_x)
+    return grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, dz.sum(axis=(0, 1))
+
+
+def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """The GRU over a whole sequence x (T, N, I) from h0 (N, H), in time order or (reverse) backwards:
+
+        GI = X W_ihᵀ + b_ih                                        (T, N, 3H), one GEMM for all steps
+        for t in order:  [gh_r | gh_z | gh_n] = h W_hhᵀ + b_hh
+                         r = σ(GI_r[t] + gh_r);  z = σ(GI_z[t] + gh_z);  n = tanh(GI_n[t] + r ∘ gh_n)
+                         h = (1 - z) ∘ n + z ∘ h
+
+    Returns (hs, gates): hs (T, N, H) the h after each step t (in time order), gates (T, N, 4H) = [r | z | n | gh_n]
+    of each step, kept for the backward.
+    """
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    check_sequence_inputs("gru_sequence_forward", x, h0, w_ih, w_hh,
+                          [("b_ih", b_ih, (3 * n_hidden,)), ("b_hh", b_hh, (3 * n_hidden,))], gates=3)
+    steps, n_batch, _ = x.shape
+    gi = _input_projection(x, w_ih)
+    if b_ih is not None:
+        gi = gi + b_ih
+    hs = np.empty((steps, n_batch, n_hidden), dtype=x.dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=x.dtype)
+    h = h0
+    for t in step_order(steps, reverse):
+        gh = h @ w_hh.T
+        if b_hh is not None:
+            gh = gh + b_hh
+        gi_r, gi_z, gi_n = np.split(gi[t], 3, axis=1)
+        gh_r, gh_z, gh_n = np.split(gh, 3, axis=1)
+        r = sigmoid(gi_r + gh_r)
+        z = sigmoid(gi_z + gh_z)
+        n = np.tanh(gi_n + r * gh_n)
+        h = (1.0 - z) * n + z * h
+        hs[t], gates[t] = h, np.concatenate([r, z, n, gh_n], axis=1)
+    return hs, gates
+
+
+def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, need_grad_x=True):
+    """Backprop through time for gru_sequence_forward; grad_hs (T, N, H) the gradients at hs.
+
+        g = 0                                                  (what flows back from the step after)
+        for t newest first:
+            g += grad_hs[t]
+            d_gi[t] = [dr | dz | dn],  d_gh[t] = [dr | dz | dn ∘ r]     (gru_cell_backward's gate math at step t)
+            g = d_gh[t] W_hh + g ∘ z
+        grad_x = dGI W_ih;  grad_w_ih = dGIᵀ X;  grad_w_hh = dGHᵀ H_prev;  grad_b_ih = Σ dGI;  grad_b_hh = Σ dGH
+
+    Returns (grad_x (T, N, I), grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh); grad_x is None when
+    need_grad_x is false.
+    """
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("gru_sequence_backward", x, h0, w_ih, w_hh,
+                          [("hs", hs, hs_shape), ("gates", gates, gates_shape), ("grad_hs", grad_hs, hs_shape)],
+                          gates=3)
+    previous = previous_states(hs, h0, reverse)
+    n_hidden = h0.shape[1]
+    d_gi = np.empty(gates.shape[:2] + (3 * n_hidden,), dtype=x.dtype)
+    d_gh = np.empty_like(d_gi)
+    grad_h = np.zeros_like(h0)
+    for t in reversed(step_order(steps, reverse)):
+        grad_h = grad_h + grad_hs[t]
+        r, z, n, gh_n = np.split(gates[t], 4, axis=1)
+        d_n = grad_h * (1.0 - z) * (1.0 - n * n)
+        d_r = d_n * gh_n * r * (1.0 - r)
+        d_z = grad_h * (previous[t] - n) * z * (1.0 - z)
+        d_gi[t] = np.concatenate([d_r, d_z, d_n], axis=1)
+        d_gh[t] = np.concatenate([d_r, d_z, d_n * r], axis=1)
+        grad_h = d_gh[t] @ w_hh + grad_h * z
+    grad_x, grad_w_ih, grad_w_hh = _sequence_weight_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x)
+    return grad_x, grad_h, grad_w_ih, grad_w_hh, d_gi.sum(axis=(0, 1)), d_gh.sum(axis=(0, 1))

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from finite_differences import numerical_gradients
+
 cpu_conv = importlib.import_module("kernels.cpu.conv")
 ref_conv = importlib.import_module("kernels.reference.conv")
 
@@ -83,14 +85,7 @@ def test_conv2d_reference_grad_matches_finite_differences_with_stride_padding_di
     def loss(x_, w_, b_):
         return float((ref_conv.conv2d_forward(x_, w_, b_, *geometry) * grad_y).sum())
 
-    for array, grad, args in ((x, grad_x, lambda a: (a, w, b)), (w, grad_w, lambda a: (x, a, b)),
-                              (b, grad_b, lambda a: (x, w, a))):
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            plus, minus = array.copy(), array.copy()
-            plus[index] += 1e-6
-            minus[index] -= 1e-6
-            numeric[index] = (loss(*args(plus)) - loss(*args(minus))) / 2e-6
+    for grad, numeric in zip((grad_x, grad_w, grad_b), numerical_gradients(loss, [x, w, b])):
         np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
 
 
@@ -131,23 +126,55 @@ def test_conv2d_cpu_handles_non_contiguous_inputs_and_skips_unneeded_grads():
     np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
 
 
-@pytest.mark.parametrize("dot_max_work", [0, 1 << 62], ids=["gemm", "dots"])
-def test_conv2d_cpu_weight_and_bias_grads_on_both_paths(monkeypatch, dot_max_work):
-    """grad_w / grad_b by the per-channel dots (toy layers) and by the GEMM (deep layers); groups=2, 5 channels
-    per group (a ragged block of 4), bias asked for alone as well."""
-    monkeypatch.setattr(cpu_conv, "DOT_MAX_WORK", dot_max_work)
-    rng = np.random.default_rng(11)
-    x, w, grad_y = rng.standard_normal((3, 4, 6, 5)), rng.standard_normal((10, 2, 3, 2)), None
-    geometry = ((1, 2), (1, 0), (1, 1), 2)
-    y = cpu_conv.conv2d_forward(x, w, None, *geometry)
-    grad_y = rng.standard_normal(y.shape)
-    want = ref_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, True)
-    got = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, False, True, True)
-    np.testing.assert_allclose(got[1], want[1], rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(got[2], want[2], rtol=1e-10, atol=1e-12)
+def _assert_cpu_matches_reference(x, w, b, geometry, rng):
+    """Forward and all three gradients of the cpu kernels against the reference (in float64), for one case."""
+    dtype = x.dtype
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    b64 = None if b is None else b.astype(np.float64)
+    y_ref = ref_conv.conv2d_forward(x64, w64, b64, *geometry)
+    grad_y = rng.standard_normal(y_ref.shape).astype(dtype)
+    if dtype == np.float64:
+        tolerances = dict(rtol=1e-10, atol=1e-10)
+    else:
+        tolerances = dict(rtol=1e-4, atol=1e-5 * np.sqrt(max(w[0].size, grad_y[:, 0].size)))
+    y = cpu_conv.conv2d_forward(x, w, b, *geometry)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, y_ref, **tolerances)
+    want = ref_conv.conv2d_backward(x64, w64, grad_y.astype(np.float64), *geometry, True, True, True)
+    for got, expected in zip(cpu_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True), want):
+        assert got.dtype == dtype and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, **tolerances)
     only_bias = cpu_conv.conv2d_backward(x, w, grad_y, *geometry, False, False, True)
-    assert only_bias[1] is None
-    np.testing.assert_allclose(only_bias[2], want[2], rtol=1e-10, atol=1e-12)
+    assert only_bias[0] is None and only_bias[1] is None
+    np.testing.assert_allclose(only_bias[2], want[2], **tolerances)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("store_cost", [0.0, 1e9], ids=["channel-tiles", "row-tiles"])
+def test_conv2d_cpu_row_tiles_and_channel_tiles_match_reference(monkeypatch, store_cost, dtype):
+    """Both tilings of the implicit GEMM (forward and grad_x): a store cost of 0 makes `_correlate` always take
+    channel tiles, a huge one row tiles whenever the stride is 1. Rows of 37 (more than one tile of NR = 32
+    positions per row, the last tile reading past the image), 5 channels per group (ragged MR and NR tiles),
+    dilation, asymmetric padding; rows of 9 in a padded width of 11, so the second tile starts in a row's
+    dropped columns; then a strided case, which always takes channel tiles."""
+    monkeypatch.setattr(cpu_conv, "CHANNEL_TILES_STORE_COST", store_cost)
+    rng = np.random.default_rng(5)
+    for x_shape, w_shape, geometry in [((2, 6, 9, 37), (10, 3, 3, 2), ((1, 1), (1, 2), (2, 1), 2)),
+                                       ((2, 2, 4, 9), (3, 2, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((3, 2, 8, 11), (3, 2, 3, 3), ((2, 3), (1, 1), (1, 1), 1))]:
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        b = rng.standard_normal(w_shape[0]).astype(dtype)
+        _assert_cpu_matches_reference(x, w, b, geometry, rng)
+
+
+def test_conv2d_cpu_crosses_tile_panel_and_block_edges():
+    """70 output channels (three panels of NR = 32, nine tiles of MR = 8, both ragged), CK = 45 taps (ragged tap
+    tiles in grad_w), 2·17·19 = 646 positions (grad_w's reduction crosses blocks of KC = 256); float64."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 17, 19))
+    w = rng.standard_normal((70, 5, 3, 3))
+    _assert_cpu_matches_reference(x, w, rng.standard_normal(70), ((1, 1), (1, 1), (1, 1), 1), rng)
 
 
 @pytest.mark.parametrize("module", [cpu_conv, ref_conv], ids=["cpu", "reference"])
@@ -167,3 +194,18 @@ def test_conv2d_rejects_bad_inputs_with_the_kernel_name(module):
         module.conv2d_forward(x, np.ones((6, 2, 9, 9), np.float32), None, (1, 1), (0, 0), (1, 1), 2)
     with pytest.raises(ValueError, match="conv2d_backward"):
         module.conv2d_backward(x, w, np.ones((1, 6, 4, 4), np.float32), *ok, 2, True, True, True)
+
+
+@pytest.mark.parametrize("store_cost", [0.0, 1e9], ids=["channel-tiles", "row-tiles"])
+def test_conv2d_op_gradcheck_in_float64_on_both_tilings(monkeypatch, store_cost):
+    """The Conv2d op on the cpu kernels, through autograd: float64 finite differences against a random
+    cotangent, for x, w and b, with each tiling of the implicit GEMM forced (a row of 34: two row tiles)."""
+    import tinygrad_edu as tg
+    from tinygrad_edu.nn import functional as F
+
+    monkeypatch.setattr(cpu_conv, "CHANNEL_TILES_STORE_COST", store_cost)
+    rng = np.random.default_rng(7)
+    inputs = [tg.Tensor(rng.standard_normal(shape), requires_grad=True)
+              for shape in ((2, 4, 3, 34), (6, 2, 3, 2), (6,))]
+    with tg.set_backend("cpu"):
+        assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, (1, 0), (1, 2), 2), *inputs)

@@ -68,6 +68,18 @@ def test_reductions_match_numpy(dtype):
     close(np.add.reduce(dx, axis=1), np.add.reduce(x, axis=1), dtype)
 
 
+def test_any_all_and_arg_reductions_treat_negatives_zeros_and_nan_as_numpy():
+    x = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [2.0, -3.0, 1.0], [np.nan, 0.0, 1.0], [1.0, np.nan, 5.0]])
+    dx = to_cuda(x)
+    close(dx.any(axis=1), x.any(axis=1))
+    close(dx.all(axis=1), x.all(axis=1))
+    close(np.logical_or.reduce(dx, axis=0), np.logical_or.reduce(x, axis=0))
+    close(dx.argmax(axis=1), x.argmax(axis=1))
+    close(dx.argmin(axis=1), x.argmin(axis=1))
+    close(dx.max(axis=1), x.max(axis=1))
+    close(to_cuda(np.array([[3, -7, 2]])).sum(axis=1), np.array([-2]))
+
+
 def test_movement_functions_match_numpy():
     x = RNG.standard_normal((2, 3, 4))
     dx = to_cuda(x)

@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 import kernels.cuda as cuda_kernels
+from kernels.cuda import rnn as cuda_rnn
 from kernels.cpu import rnn as cpu
 from kernels.reference import rnn as ref
+
+from finite_differences import numerical_gradients
 
 DIMS = st.sampled_from([1, 2, 3, 7, 13])
 
@@ -58,16 +61,9 @@ def test_reference_rnn_cell_gradients_match_finite_differences_with_random_cotan
     h_new = ref.rnn_tanh_cell_forward(*inputs)
     grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias = ref.rnn_tanh_cell_backward(*inputs[:4], h_new, c)
     analytic = [grad_x, grad_h, grad_w_ih, grad_w_hh, grad_bias, grad_bias]
-    for which, want in enumerate(analytic):
-        numeric = np.zeros_like(inputs[which])
-        for index in np.ndindex(numeric.shape):
-            values = []
-            for step in (1e-6, -1e-6):
-                shifted = [a.copy() for a in inputs]
-                shifted[which][index] += step
-                values.append((ref.rnn_tanh_cell_forward(*shifted) * c).sum())
-            numeric[index] = (values[0] - values[1]) / 2e-6
-        np.testing.assert_allclose(want, numeric, rtol=1e-6, atol=1e-8)
+    numeric = numerical_gradients(lambda *arrays: (ref.rnn_tanh_cell_forward(*arrays) * c).sum(), inputs)
+    for want, got in zip(analytic, numeric):
+        np.testing.assert_allclose(want, got, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
@@ -218,3 +214,202 @@ def test_gated_cell_errors_name_the_kernel_and_the_argument(module):
 def test_gated_cells_cuda_match_reference(cell, dtype, shape, bias):
     """Tiny shapes: the simulator runs every GPU thread as a Python thread."""
     _assert_matches_reference(cuda_kernels, cell, _gated_case(cell, *shape, bias, 9), dtype, host=cuda_kernels.to_host)
+
+
+# ----- whole LSTM and GRU sequences -----------------------------------------------------------------------------
+def _sequence_case(cell, steps, n, i, h, bias, seed, scale=0.5):
+    """float64 arrays for one sequence kernel call and a random cotangent for its backward."""
+    rng = np.random.default_rng(seed)
+    rows = GATE_BLOCKS[cell] * h
+    case = dict(x=rng.standard_normal((steps, n, i)), h0=rng.standard_normal((n, h)),
+                w_ih=rng.standard_normal((rows, i)) * scale, w_hh=rng.standard_normal((rows, h)) * scale,
+                b_ih=rng.standard_normal(rows) if bias else None, b_hh=rng.standard_normal(rows) if bias else None)
+    if cell == "lstm":
+        case["c0"] = rng.standard_normal((n, h))
+        case["grad"] = rng.standard_normal((2, steps, n, h))  # at [hs ; cs]
+    else:
+        case["grad"] = rng.standard_normal((steps, n, h))  # at hs
+    return case
+
+
+def _run_sequence(module, cell, case, dtype, reverse, host=np.asarray):
+    """Forward then backward of the sequence kernel of `module`, the backward fed the reference's float64 forward
+    results (cast), so that a forward error does not hide in the backward comparison."""
+    cast = {k: None if v is None else v.astype(dtype) for k, v in case.items()}
+    if cell == "lstm":
+        args = (cast["x"], cast["h0"], cast["c0"], cast["w_ih"], cast["w_hh"])
+        forward = module.lstm_sequence_forward(*args, cast["b_ih"], cast["b_hh"], reverse)
+        states, gates = ref.lstm_sequence_forward(case["x"], case["h0"], case["c0"], case["w_ih"], case["w_hh"],
+                                                  case["b_ih"], case["b_hh"], reverse)
+        backward = module.lstm_sequence_backward(*args, states.astype(dtype), gates.astype(dtype), cast["grad"],
+                                                 reverse)
+    else:
+        args = (cast["x"], cast["h0"], cast["w_ih"], cast["w_hh"])
+        forward = module.gru_sequence_forward(*args, cast["b_ih"], cast["b_hh"], reverse)
+        hs, gates = ref.gru_sequence_forward(case["x"], case["h0"], case["w_ih"], case["w_hh"], case["b_ih"],
+                                             case["b_hh"], reverse)
+        backward = module.gru_sequence_backward(*args, hs.astype(dtype), gates.astype(dtype), cast["grad"], reverse)
+    return [host(a) for a in forward], [host(a) for a in backward]
+
+
+def _assert_sequence_matches_reference(module, cell, case, dtype, reverse, host=np.asarray):
+    want_forward, want_backward = _run_sequence(ref, cell, case, np.float64, reverse)
+    got_forward, got_backward = _run_sequence(module, cell, case, dtype, reverse, host)
+    for got, want in zip(got_forward + got_backward, want_forward + want_backward):
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **_gated_tol(dtype))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_reference_sequences_equal_the_reference_cells_applied_step_by_step(cell, reverse):
+    """The sequence kernels' oracle: the one-step kernels composed over time, the weight gradients summed step by
+    step, the gradient at the state carried back by hand."""
+    case = _sequence_case(cell, 5, 3, 4, 6, True, 10)
+    x, h0, w_ih, w_hh, b_ih, b_hh, grad = (case[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh", "grad"))
+    order = list(range(len(x)))[::-1] if reverse else list(range(len(x)))
+    state, saved, hs = (h0, case.get("c0")), {}, np.zeros((len(x),) + h0.shape)
+    cs = np.zeros_like(hs)
+    for t in order:
+        if cell == "lstm":
+            h_new, c_new, gates = ref.lstm_cell_forward(x[t], *state, w_ih, w_hh, b_ih, b_hh)
+        else:
+            (h_new, gates), c_new = ref.gru_cell_forward(x[t], state[0], w_ih, w_hh, b_ih, b_hh), None
+        saved[t] = (state, c_new, gates)
+        state, hs[t], cs[t] = (h_new, c_new), h_new, c_new if cell == "lstm" else 0
+    carried = [np.zeros_like(h0), np.zeros_like(h0)]
+    grad_x, sums = np.zeros_like(x), None
+    for t in reversed(order):
+        (h_prev, c_prev), c_new, gates = saved[t]
+        if cell == "lstm":
+            step = ref.lstm_cell_backward(x[t], h_prev, c_prev, w_ih, w_hh, c_new, gates, carried[0] + grad[0, t],
+                                          carried[1] + grad[1, t])
+            grad_x[t], carried, weights = step[0], [step[1], step[2]], step[3:]
+        else:
+            step = ref.gru_cell_backward(x[t], h_prev, w_ih, w_hh, gates, carried[0] + grad[t])
+            grad_x[t], carried[0], weights = step[0], step[1], step[2:]
+        sums = list(weights) if sums is None else [s + w for s, w in zip(sums, weights)]
+    if cell == "lstm":
+        want = [np.stack([hs, cs])], [grad_x, *carried, *sums]
+    else:
+        want = [hs], [grad_x, carried[0], *sums]
+    got_forward, got_backward = _run_sequence(ref, cell, case, np.float64, reverse)
+    for got, expected in zip(got_forward[:1] + got_backward, want[0] + want[1]):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@given(cell=st.sampled_from(["lstm", "gru"]), steps=st.sampled_from([1, 2, 5]), n=DIMS, i=DIMS, h=DIMS,
+       bias=st.booleans(), reverse=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 99))
+def test_sequence_kernels_cpu_match_reference_on_odd_shapes(cell, steps, n, i, h, bias, reverse, dtype, seed):
+    _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, steps, n, i, h, bias, seed), dtype, reverse)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype):
+    """N = 70 (ragged 4-row tiles), H = 37 (gate and hidden columns padded to 32-column panels), I = 5, and
+    T·N = 210 rows in the whole-sequence products."""
+    _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 3, 70, 5, 37, True, 5, scale=0.3), dtype,
+                                       reverse=True)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_kernels_cpu_take_the_parallel_path_on_large_steps(cell):
+    """N = 128, H = 64: a step is over the serial threshold, so the prange variant runs."""
+    assert not cpu._sequence_is_small(128, 8, 64, GATE_BLOCKS[cell])
+    _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 2, 128, 8, 64, True, 11, scale=0.2),
+                                       np.float64, reverse=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_kernels_saturate_without_nan_at_huge_preactivations(cell):
+    case = _sequence_case(cell, 3, 4, 3, 6, True, 7, scale=3e3)
+    for module in (ref, cpu):
+        forward, backward = _run_sequence(module, cell, case, np.float64, reverse=False)
+        assert all(np.all(np.isfinite(a)) for a in forward + backward)
+    _assert_sequence_matches_reference(cpu, cell, case, np.float64, reverse=False)
+
+
+def test_cpu_sequence_activations_are_float32_accurate_from_saturation_to_the_series_switch():
+    """float32 data runs float32 σ and tanh: one LSTM step with H = 1, every gate's pre-activation = x (weights 1,
+    no recurrence), so the kernel's gates are [σ(x), σ(x), tanh(x), σ(x)]; checked against float64 to a few ulp,
+    with ±inf and NaN as PyTorch (σ(±inf) = 1, 0; tanh(±inf) = ±1; NaN stays NaN)."""
+    z = np.concatenate([np.linspace(-100, 100, 4001), np.linspace(-0.1, 0.1, 2001),
+                        [0.0625, -0.0625, 1e-30, 87.0, -87.0, 88.0, -88.0, 1e4, -1e4, np.inf, -np.inf, np.nan]])
+    x = z.astype(np.float32).reshape(1, -1, 1)  # (T=1, N, I=1)
+    zeros = np.zeros((len(z), 1), np.float32)
+    _, gates = cpu.lstm_sequence_forward(x, zeros, zeros, np.ones((4, 1), np.float32), np.zeros((4, 1), np.float32))
+    exact = x[0, :, 0].astype(np.float64)
+    with np.errstate(over="ignore"):
+        sigmoid = 1.0 / (1.0 + np.exp(-exact))
+    for column, want in ((0, sigmoid), (1, sigmoid), (2, np.tanh(exact)), (3, sigmoid)):
+        got = gates[0, :, column]
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-37)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("steps, n, i", [(0, 2, 3), (3, 0, 3), (3, 2, 0)])
+def test_sequence_kernels_accept_empty_sequences_batches_and_inputs(cell, steps, n, i):
+    case = _sequence_case(cell, steps, n, i, 3, True, 8)
+    want_forward, want_backward = _run_sequence(ref, cell, case, np.float64, reverse=False)
+    for module in (ref, cpu):
+        forward, backward = _run_sequence(module, cell, case, np.float64, reverse=False)
+        for got, want in zip(forward + backward, want_forward + want_backward):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-12)
+    grad_h0 = want_backward[1]
+    if steps == 0:  # nothing ran: no gradient reaches the initial state
+        assert not grad_h0.any()
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_backward_skips_grad_x_when_the_input_needs_none(module, cell):
+    case = _sequence_case(cell, 3, 2, 4, 5, True, 12)
+    _, want = _run_sequence(ref, cell, case, np.float64, reverse=True)
+    if cell == "lstm":
+        states, gates = ref.lstm_sequence_forward(*(case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")),
+                                                  True)
+        got = module.lstm_sequence_backward(*(case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh")), states, gates,
+                                            case["grad"], True, need_grad_x=False)
+    else:
+        hs, gates = ref.gru_sequence_forward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")), True)
+        got = module.gru_sequence_backward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh")), hs, gates, case["grad"],
+                                           True, need_grad_x=False)
+    assert got[0] is None
+    for g, w in zip(got[1:], want[1:]):
+        np.testing.assert_allclose(g, w, **_gated_tol(np.float64))
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_sequence_kernel_errors_name_the_kernel_and_the_argument(module):
+    x, h, c = np.ones((5, 2, 3)), np.ones((2, 4)), np.ones((2, 4))
+    w4, u4, w3, u3 = np.ones((16, 3)), np.ones((16, 4)), np.ones((12, 3)), np.ones((12, 4))
+    with pytest.raises(ValueError, match=r"lstm_sequence_forward: x \(2, 3\) must be 3-D \(T, N, I\)"):
+        module.lstm_sequence_forward(np.ones((2, 3)), h, c, w4, u4)
+    with pytest.raises(ValueError, match=r"lstm_sequence_forward: w_ih \(12, 3\) must be \(16, 3\)"):
+        module.lstm_sequence_forward(x, h, c, w3, u4)
+    with pytest.raises(TypeError, match="lstm_sequence_forward: c0 must be a numpy.ndarray"):
+        module.lstm_sequence_forward(x, h, None, w4, u4)
+    with pytest.raises(ValueError, match=r"lstm_sequence_backward: states \(2, 4, 2, 4\) must be \(2, 5, 2, 4\)"):
+        module.lstm_sequence_backward(x, h, c, w4, u4, np.ones((2, 4, 2, 4)), np.ones((5, 2, 16)),
+                                      np.ones((2, 5, 2, 4)))
+    with pytest.raises(ValueError, match=r"gru_sequence_forward: h \(3, 4\) must be \(2, 4\)"):
+        module.gru_sequence_forward(x, np.ones((3, 4)), w3, u3)
+    with pytest.raises(TypeError, match="gru_sequence_forward: w_hh is float32"):
+        module.gru_sequence_forward(x, h, w3, u3.astype(np.float32))
+    with pytest.raises(ValueError, match=r"gru_sequence_backward: grad_hs \(5, 2, 5\) must be \(5, 2, 4\)"):
+        module.gru_sequence_backward(x, h, w3, u3, np.ones((5, 2, 4)), np.ones((5, 2, 16)), np.ones((5, 2, 5)))
+
+
+@pytest.mark.skipif(not cuda_kernels.is_available(),
+                    reason="no CUDA GPU and no simulator (set NUMBA_ENABLE_CUDASIM=1 before numba loads)")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype, shape, bias, reverse", [(np.float64, (3, 2, 3, 2), True, False),
+                                                          (np.float32, (2, 3, 1, 2), False, True)])
+def test_sequence_kernels_cuda_match_reference(cell, dtype, shape, bias, reverse):
+    """Tiny shapes (T, N, I, H): the simulator runs every GPU thread as a Python thread."""
+    _assert_sequence_matches_reference(cuda_rnn, cell, _sequence_case(cell, *shape, bias, 9), dtype, reverse,
+                                       host=cuda_kernels.to_host)

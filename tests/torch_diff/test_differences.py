@@ -3,6 +3,7 @@
 do instead. The rest of the suite compares only where the two engines agree by design (e.g. in-place ops on
 tensors outside a graph, specs.py), so without these tests a difference could drift unnoticed.
 """
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ DIFFERENCES_DOC = Path(__file__).resolve().parents[2] / "docs" / "differences-fr
 DOCUMENTED_DIFFERENCES = {
     "inplace_op_on_tensor_in_a_graph": "in-place ops on a tensor that is part of a graph",
     "attention_fused_kernel_at_non_finite_scores": "`F.scaled_dot_product_attention` on 4-D inputs with a NaN score",
+    "anomaly_detection_checks_forward_outputs": "`detect_anomaly()` and a NaN or inf made in forward",
 }
 
 
@@ -132,3 +134,45 @@ def test_multihead_attention_without_weights_follows_torch_math_path():
         math_path = run(torch, torch_module)
     assert np.isfinite(fused).all() and np.isnan(math_path).all()
     np.testing.assert_array_equal(run(tg, ours), math_path)
+
+
+# ----- anomaly detection: torch checks backward for NaN only, we also check forward and infinities ----------------
+def _anomaly_raised(library, planted):
+    """The RuntimeError message `planted(library)` raised inside the library's anomaly mode, or None."""
+    detect_anomaly = torch.autograd.detect_anomaly if library is torch else tg.detect_anomaly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the mode is on; NumPy that log(-1) is invalid
+        try:
+            with detect_anomaly():
+                planted(library)
+        except RuntimeError as error:
+            return str(error)
+    return None
+
+
+def _log_of_a_negative(library):
+    """A NaN made in forward and passed on: the loss is NaN, the gradient of x is finite (1/x = -1)."""
+    x = library.tensor(np.array([-1.0]), requires_grad=True)
+    x.log().sum().backward()
+
+
+def _sqrt_at_zero(library):
+    """An infinite gradient: d sqrt(x)/dx at x = 0 is 1/0."""
+    x = library.tensor(np.array([0.0]), requires_grad=True)
+    x.sqrt().sum().backward()
+
+
+def _nan_gradient(library):
+    """0 · 1/0 = NaN: sqrt's backward at 0, given a zero gradient."""
+    x = library.tensor(np.array([0.0]), requires_grad=True)
+    (x.sqrt() * 0.0).sum().backward()
+
+
+def test_anomaly_detection_checks_forward_outputs_and_infinities_where_torch_checks_nan_gradients_only():
+    assert _anomaly_raised(torch, _log_of_a_negative) is None
+    assert "Function 'Log' returned nan values in its forward output" in _anomaly_raised(tg, _log_of_a_negative)
+    assert _anomaly_raised(torch, _sqrt_at_zero) is None
+    assert "Function 'Sqrt' returned inf values in its 0th output" in _anomaly_raised(tg, _sqrt_at_zero)
+    # Where both check, the messages agree (torch names the node SqrtBackward0, we name the op).
+    assert "Function 'SqrtBackward0' returned nan values in its 0th output" in _anomaly_raised(torch, _nan_gradient)
+    assert "Function 'Sqrt' returned nan values in its 0th output" in _anomaly_raised(tg, _nan_gradient)

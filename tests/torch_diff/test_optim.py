@@ -31,6 +31,9 @@ OPTIMIZERS = {
     "Adam_weight_decay_amsgrad": lambda optim, ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
     "AdamW": lambda optim, ps: optim.AdamW(ps, lr=0.01),
     "AdamW_weight_decay_amsgrad": lambda optim, ps: optim.AdamW(ps, lr=0.05, weight_decay=0.5, amsgrad=True),
+    "RMSprop": lambda optim, ps: optim.RMSprop(ps),
+    "RMSprop_centered_momentum_weight_decay": lambda optim, ps: optim.RMSprop(ps, lr=0.02, alpha=0.9, momentum=0.5,
+                                                                              centered=True, weight_decay=0.1),
 }
 
 

@@ -42,17 +42,37 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _find(directory, stem):
-    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            return path
-    raise FileNotFoundError(f"load_mnist: {stem}[.gz] not found in {directory}")
+def _candidates(stem):
+    """The names a file is found under: gzipped or raw, and with '.idx' in place of '-idx' (as some mirrors name it)."""
+    return (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx"))
+
+
+def _find_files(directory):
+    """{key: path} of the four MNIST files in `directory`; a clear error naming what is missing otherwise."""
+    directory = os.fspath(directory)
+    if not os.path.exists(directory):
+        raise FileNotFoundError(f"load_mnist: directory {directory} does not exist")
+    if not os.path.isdir(directory):
+        raise NotADirectoryError(f"load_mnist: {directory} is a file; expected the directory that holds the four "
+                                 f"MNIST IDX files")
+    found, missing = {}, []
+    for key, stem in FILES.items():
+        paths = [os.path.join(directory, name) for name in _candidates(stem)]
+        existing = [path for path in paths if os.path.isfile(path)]
+        if existing:
+            found[key] = existing[0]
+        else:
+            missing.append(stem)
+    if missing:
+        needed = ", ".join(f"{stem}[.gz]" for stem in FILES.values())
+        raise FileNotFoundError(f"load_mnist: {directory} lacks {', '.join(missing)} (gzipped or raw); MNIST needs "
+                                f"these four IDX files: {needed}")
+    return found
 
 
 def load_mnist(directory):
     """(train_images, train_labels, test_images, test_labels): images (N, 1, 28, 28) float32 in [0, 1]."""
-    arrays = {key: read_idx(_find(directory, stem)) for key, stem in FILES.items()}
+    arrays = {key: read_idx(path) for key, path in _find_files(directory).items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):

@@ -132,6 +132,10 @@ def read_labelled_text(path):
     file and line. label_names are sorted, so the same file always gives the same ids.
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--data: file {path} does not exist (expected a CSV or TSV file of text,label rows)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--data: {path} is a directory; expected a CSV or TSV file of text,label rows")
     with open(path, encoding="utf-8", newline="") as handle:
         first_line = handle.readline()
         handle.seek(0)

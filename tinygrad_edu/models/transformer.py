@@ -36,7 +36,14 @@ class DecoderTransformer(nn.Module):
 
     @no_grad()
     def generate(self, tokens, new_tokens, temperature=1.0, greedy=False):
-        """Extend (B, T) integer tokens by sampling one token at a time from the predicted distribution."""
+        """Extend (B, T) integer tokens by sampling one token at a time from softmax(logits / temperature).
+
+        temperature 0 (or greedy=True) takes the most likely token each time (argmax), the limit of a vanishing
+        temperature; a negative temperature is refused.
+        """
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be 0 (greedy) or positive, got {temperature}")
+        greedy = greedy or temperature == 0
         tokens = np.asarray(tokens, dtype=np.int64)
         for _ in range(new_tokens):
             context = tokens[:, -self.block_size:]

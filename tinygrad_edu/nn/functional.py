@@ -8,7 +8,10 @@ Arguments PyTorch has but this engine does not implement (max_norm, ceil_mode th
 modes other than 'zeros'/'constant', ...) raise NotImplementedError naming the argument; `inplace=True` is accepted
 and computed out of place (the result is the same; the input tensor is left unchanged).
 """
+from __future__ import annotations
+
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,7 +34,18 @@ from tinygrad_edu.ops.elementwise import where
 from tinygrad_edu.ops.linalg import linear
 from tinygrad_edu.ops.norm import layer_norm as _fused_layer_norm
 from tinygrad_edu.ops.rnn import rnn_tanh_cell
-from tinygrad_edu.tensor import Tensor, array_to_device, as_array, default_generator, is_device_array
+from tinygrad_edu.tensor import (
+    DTypeArg,
+    Number,
+    Tensor,
+    TensorLike,
+    array_to_device,
+    as_array,
+    default_generator,
+    is_device_array,
+)
+
+Pair = int | tuple[int, int]  # a size for both spatial dims, or (height, width)
 
 __all__ = [
     "normalize",
@@ -43,37 +57,37 @@ __all__ = [
 
 
 # ----- activations ----------------------------------------------------------------------------------------------
-def relu(input, inplace=False):
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return input.relu()
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False):
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return input.leaky_relu(negative_slope)
 
 
-def gelu(input, approximate="none"):
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return input.gelu(approximate=approximate)
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     return input.tanh()
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
-def softplus(input, beta=1.0, threshold=20.0):
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """(1/β) log(1 + e^(βx)), and x itself where βx > threshold (fused and stable: see ops/elementwise.py)."""
     return elementwise.softplus(input, beta, threshold)
 
 
-def logsigmoid(input):
+def logsigmoid(input: Tensor) -> Tensor:
     """log σ(x) = -softplus(-x), stable at both tails (fused: see ops/elementwise.py)."""
     return elementwise.logsigmoid(input)
 
 
-def _softmax_dim(name, ndim, dim, axis, stacklevel):
+def _softmax_dim(name: str, ndim: int, dim: int | None, axis: int | None, stacklevel: int) -> int:
     if axis is not None:  # the engine's own spelling, kept as an alias
         return axis
     if dim is not None:
@@ -83,27 +97,29 @@ def _softmax_dim(name, ndim, dim, axis, stacklevel):
     return 0 if ndim in (0, 1, 3) else 1  # PyTorch's legacy rule
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: DTypeArg = None, *,
+            axis: int | None = None) -> Tensor:
     """e^x / Σ e^x along `dim` (fused and max-shifted). Without dim, PyTorch's deprecated implicit choice."""
     if dtype is not None:
         input = input.astype(dtype)
     return softmax_ops.softmax(input, _softmax_dim("softmax", input.ndim, dim, axis, _stacklevel))
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: DTypeArg = None, *,
+                axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along `dim` (fused). Without dim, PyTorch's deprecated implicit choice."""
     if dtype is not None:
         input = input.astype(dtype)
     return softmax_ops.log_softmax(input, _softmax_dim("log_softmax", input.ndim, dim, axis, _stacklevel))
 
 
-def normalize(input, p=2.0, dim=1, eps=1e-12):
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """input / max(‖input‖_p along dim, eps): rows (or columns) scaled to unit p-norm, as torch's F.normalize."""
     norm = input.norm(p=p, dim=dim, keepdim=True)
     return input / norm.clamp(min=eps)
 
 
-def dropout(input, p=0.5, training=True, inplace=False):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p), so the expectation is unchanged."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -117,17 +133,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 # ----- linear, convolution, pooling ------------------------------------------------------------------------------
-def _same_padding(op_name, kernel_size, stride, dilation):
+def _same_padding(op_name: str, kernel_size: Sequence[int], stride: Pair, dilation: Pair) -> list[tuple[int, int]]:
     """padding='same': total dilation·(k-1) per spatial dim, the odd one on the right/bottom (as PyTorch)."""
-    stride = conv_ops.pair(stride, "stride", op_name)
-    if stride != (1, 1):
-        raise RuntimeError(f"{op_name}: padding='same' is not supported for strided convolutions (stride={stride})")
-    dilation = conv_ops.pair(dilation, "dilation", op_name)
-    totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+    strides = conv_ops.pair(stride, "stride", op_name)
+    if strides != (1, 1):
+        raise RuntimeError(f"{op_name}: padding='same' is not supported for strided convolutions (stride={strides})")
+    dilations = conv_ops.pair(dilation, "dilation", op_name)
+    totals = [d * (k - 1) for d, k in zip(dilations, kernel_size)]
     return [(total // 2, total - total // 2) for total in totals]
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Pair = 1, padding: Pair | str = 0,
+           dilation: Pair = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation, as `torch.nn.functional.conv2d`; padding may also be 'valid' or 'same'."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -144,7 +161,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return conv_ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
 
 
-def _check_ceil_mode(op_name, input, kernel_size, stride, padding, ceil_mode):
+def _check_ceil_mode(op_name: str, input: Tensor, kernel_size: Pair, stride: Pair | None, padding: Pair,
+                     ceil_mode: bool) -> None:
     """ceil_mode=True is accepted when it gives the same output size as floor (the common even-size case)."""
     if not ceil_mode:
         return
@@ -162,7 +180,8 @@ def _check_ceil_mode(op_name, input, kernel_size, stride, padding, ceil_mode):
                                       f"pad the input instead")
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+def max_pool2d(input: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0, dilation: Pair = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """Max over each window, as `torch.nn.functional.max_pool2d`; stride defaults to kernel_size."""
     if dilation not in (1, (1, 1)):
         raise NotImplementedError(f"max_pool2d: dilation={dilation} is not supported; only dilation=1")
@@ -172,8 +191,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return conv_ops.max_pool2d(input, kernel_size, stride, padding)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(input: Tensor, kernel_size: Pair, stride: Pair | None = None, padding: Pair = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """Mean over each window, as `torch.nn.functional.avg_pool2d`; stride defaults to kernel_size."""
     if not count_include_pad and padding not in (0, (0, 0)):
         raise NotImplementedError("avg_pool2d: count_include_pad=False with padding > 0 is not supported")
@@ -188,7 +207,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 # ----- normalization ----------------------------------------------------------------------------------------------
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalise over the last len(normalized_shape) dims, then scale by weight and shift by bias (fused)."""
     if weight is None and bias is not None:
         # The fused op takes a bias only with a weight; a bias alone is one more (broadcast) add.
@@ -196,7 +216,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _fused_layer_norm(input, normalized_shape, weight, bias, eps)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise each channel (dim 1) over the batch and spatial dims, as `torch.nn.functional.batch_norm`.
 
     training=True uses the batch statistics (biased variance) and, when running stats are given, updates them
@@ -231,13 +252,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _update_running_stats(running_mean, running_var, mean, var, count, momentum)
         normalized = (centered * (var + eps) ** -0.5).to(dtype=input.dtype)
     else:
+        assert running_mean is not None and running_var is not None  # checked above: evaluation needs both
         mean = running_mean.detach().to(dtype=input.dtype).reshape(shape)
         var = running_var.detach().to(dtype=input.dtype).reshape(shape)
         normalized = (input - mean) * (var + eps) ** -0.5
     return _affine(normalized, weight, bias, shape)
 
 
-def _affine(normalized, weight, bias, shape):
+def _affine(normalized: Tensor, weight: Tensor | None, bias: Tensor | None, shape: list[int]) -> Tensor:
     """normalized · weight + bias, with the per-channel vectors reshaped to broadcast over (N, C, ...)."""
     if weight is not None:
         normalized = normalized * weight.reshape(shape)
@@ -246,7 +268,8 @@ def _affine(normalized, weight, bias, shape):
     return normalized
 
 
-def _update_running_stats(running_mean, running_var, mean, var, count, momentum):
+def _update_running_stats(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor, var: Tensor,
+                          count: int, momentum: float) -> None:
     """The in-place running-statistics update, outside the graph. The arithmetic runs on the buffers' own
     arrays (NumPy, or CudaArray for buffers on cuda), so nothing leaves the device."""
     unbiased = var.data.reshape(-1) * (count / (count - 1))
@@ -258,7 +281,7 @@ def _update_running_stats(running_mean, running_var, mean, var, count, momentum)
 
 
 # ----- embedding, one-hot, padding ------------------------------------------------------------------------------
-def normalize_padding_idx(padding_idx, num_embeddings, op_name):
+def normalize_padding_idx(padding_idx: int | None, num_embeddings: int, op_name: str) -> int | None:
     """padding_idx in [-num_embeddings, num_embeddings) as a non-negative row index (AssertionError as PyTorch)."""
     if padding_idx is None:
         return None
@@ -268,7 +291,8 @@ def normalize_padding_idx(padding_idx, num_embeddings, op_name):
     return padding_idx + num_embeddings if padding_idx < 0 else padding_idx
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of `weight` picked by integer indices; the backward scatter-adds into the picked rows.
 
     padding_idx: that row is returned as it is, but receives no gradient (so it stays what it was initialised
@@ -298,7 +322,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     return rows
 
 
-def one_hot(tensor, num_classes=-1):
+def one_hot(tensor: TensorLike, num_classes: int = -1) -> Tensor:
     """(..., num_classes) int64 tensor with a 1 at each index; num_classes=-1 takes max(tensor) + 1."""
     indices = as_array(tensor)
     device = tensor.device if isinstance(tensor, Tensor) else "cpu"
@@ -320,7 +344,7 @@ def one_hot(tensor, num_classes=-1):
     return Tensor._from_array(array_to_device(out, device), device=device)
 
 
-def pad(input, pad, mode="constant", value=None):
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: Number | None = None) -> Tensor:
     """Pad (or, with negative amounts, crop) the last len(pad) // 2 dims, as `torch.nn.functional.pad`.
 
     `pad` is PyTorch's order, last dim first: (left, right) pads the last dim, (left, right, top, bottom) the

@@ -12,12 +12,18 @@ As in PyTorch, `Module.__setattr__` sorts what is assigned into three registries
 
 Buffers are registered explicitly with `register_buffer` (state that is saved but not learned).
 """
-from collections import OrderedDict, namedtuple
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from tinygrad_edu.autograd import no_grad
-from tinygrad_edu.tensor import DEFAULT_FLOAT, Tensor, _check_device, array_to_device, parse_to_args
+from tinygrad_edu.tensor import DEFAULT_FLOAT, DTypeArg, Tensor, _check_device, array_to_device, parse_to_args
+
+ModuleT = TypeVar("ModuleT", bound="Module")  # train(), to(), ... return the module itself, with its own type
 
 
 class Parameter(Tensor):
@@ -33,7 +39,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, dtype=DEFAULT_FLOAT)
         source = data if isinstance(data, Tensor) else Tensor(data)
@@ -43,23 +49,27 @@ class Parameter(Tensor):
         self._version = source._version  # shared storage, shared version counter (as torch)
         self.requires_grad_(requires_grad)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, Any]) -> Parameter:
         copy = Parameter(Tensor._from_array(self.data.copy(), device=self.device), requires_grad=self.requires_grad)
         memo[id(self)] = copy
         return copy
 
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class IncompatibleKeys(NamedTuple):
+    """What load_state_dict reports: the keys the model has and the state lacked, and the other way round."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
-def _type_name(value):
+def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _check_member_name(kind, name):
+def _check_member_name(kind: str, name: object) -> None:
     """The checks torch.nn.Module makes before registering a parameter, buffer or submodule called `name`."""
     if not isinstance(name, str):
         raise TypeError(f"{kind} name should be a string. Got {_type_name(name)}")
@@ -70,7 +80,7 @@ def _check_member_name(kind, name):
         raise KeyError(f'{kind} name can\'t be empty string ""')
 
 
-def _add_indent(text, spaces):
+def _add_indent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     if len(lines) == 1:
         return text
@@ -91,7 +101,13 @@ class Module:
     ['fc.weight', 'fc.bias']
     """
 
-    def __init__(self):
+    training: bool
+    _parameters: OrderedDict[str, Parameter | None]
+    _buffers: OrderedDict[str, Tensor | None]
+    _non_persistent_buffers_set: set[str]
+    _modules: OrderedDict[str, Module | None]
+
+    def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -99,13 +115,13 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
 
     # ----- the attribute protocol ----------------------------------------------------------------------------
-    def _forget(self, name, *registries):
+    def _forget(self, name: str, *registries: dict[str, Any]) -> None:
         for registry in registries:
             registry.pop(name, None)
         self.__dict__.pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         parameters = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             if parameters is None:
@@ -135,7 +151,7 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: look in the registries.
         for registry_name in ("_parameters", "_buffers", "_modules"):
             registry = self.__dict__.get(registry_name)
@@ -143,7 +159,7 @@ class Module:
                 return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         if name in self._parameters:
             del self._parameters[name]
         elif name in self._buffers:
@@ -154,10 +170,10 @@ class Module:
         else:
             object.__delattr__(self, name)
 
-    def __dir__(self):
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (a `Parameter`, or None for an optional one that is absent, e.g. bias=False)."""
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
@@ -173,7 +189,7 @@ class Module:
                              f"the forward() method.")
         self._parameters[name] = param
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """State that is not learned but belongs to the model (BatchNorm's running mean): saved, never trained.
 
         persistent=False keeps it out of `state_dict()` (it still moves with `to()`).
@@ -191,7 +207,7 @@ class Module:
         else:
             self._non_persistent_buffers_set.add(name)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """Register `module` (or None) as the child `name`; `setattr(self, name, module)` does the same."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_type_name(module)} is not a Module subclass")
@@ -204,7 +220,7 @@ class Module:
 
     register_module = add_module
 
-    def get_submodule(self, target):
+    def get_submodule(self, target: str) -> Module:
         """The submodule at a dotted path, e.g. `model.get_submodule("encoder.layers.0")`; "" is the module itself."""
         module = self
         if target == "":
@@ -217,7 +233,7 @@ class Module:
                 raise AttributeError(f"`{item}` is not an nn.Module")
         return module
 
-    def get_parameter(self, target):
+    def get_parameter(self, target: str) -> Parameter:
         """The parameter at a dotted path, e.g. `model.get_parameter("fc.weight")`."""
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
@@ -228,7 +244,7 @@ class Module:
             raise AttributeError(f"`{name}` is not an nn.Parameter")
         return param
 
-    def get_buffer(self, target):
+    def get_buffer(self, target: str) -> Tensor | None:
         """The buffer at a dotted path, e.g. `model.get_buffer("bn.running_mean")`."""
         module_path, _, name = target.rpartition(".")
         module = self.get_submodule(module_path)
@@ -239,7 +255,8 @@ class Module:
         return module._buffers[name]
 
     # ----- traversal -----------------------------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(self, memo: set[Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """(dotted name, module) pairs, this module first, depth first; a module reached twice is listed once."""
         if memo is None:
             memo = set()
@@ -254,20 +271,21 @@ class Module:
             child_prefix = f"{prefix}.{name}" if prefix else name
             yield from child.named_modules(memo, child_prefix, remove_duplicate)
 
-    def modules(self, remove_duplicate=True):
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
         return (module for _, module in self.named_modules(remove_duplicate=remove_duplicate))
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, child in self._modules.items():
             if child is not None and child not in seen:
                 seen.add(child)
                 yield name, child
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         return (child for _, child in self.named_children())
 
-    def _named_members(self, members_of, prefix, recurse, remove_duplicate):
+    def _named_members(self, members_of: Callable[[Module], Iterable[tuple[str, Any]]], prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple[str, Any]]:
         # Ids, not a set of tensors: `==` on tensors is elementwise, so identity is tracked by id().
         seen = set()
         modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
@@ -279,25 +297,27 @@ class Module:
                     seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
         return self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         return (param for _, param in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         return (buffer for _, buffer in self.named_buffers(recurse=recurse))
 
-    def num_parameters(self, trainable_only=False):
+    def num_parameters(self, trainable_only: bool = False) -> int:
         """The number of parameter elements (each shared parameter counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ----- modes and gradients -------------------------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: ModuleT, mode: bool = True) -> ModuleT:
         """Set training mode here and (through each child's own `train`) in every submodule; returns self."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
@@ -306,10 +326,10 @@ class Module:
             child.train(mode)
         return self
 
-    def eval(self):
+    def eval(self: ModuleT) -> ModuleT:
         return self.train(False)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.parameters():
             if param.grad is None:
                 continue
@@ -319,19 +339,20 @@ class Module:
                 param.grad = param.grad.detach()
                 param.grad.zero_()
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: ModuleT, requires_grad: bool = True) -> ModuleT:
         for param in self.parameters():
             param.requires_grad_(requires_grad)
         return self
 
-    def apply(self, fn):
+    def apply(self: ModuleT, fn: Callable[[Module], object]) -> ModuleT:
         """Call fn on every submodule (children first) and on self, as PyTorch; used for custom initialisation."""
         for child in self.children():
             child.apply(fn)
         fn(self)
         return self
 
-    def to(self, *args, device=None, dtype=None, non_blocking=False):
+    def to(self: ModuleT, *args: Any, device: str | None = None, dtype: DTypeArg = None,
+           non_blocking: bool = False) -> ModuleT:
         """Move every parameter and buffer to a device and/or convert float ones to a dtype, in place.
 
         `model.to("cuda")`, `model.to(np.float64)` (e.g. for a gradcheck), `model.to("cuda", np.float64)`,
@@ -356,20 +377,21 @@ class Module:
                     tensor.grad = tensor.grad.to(device).detach()
         return self
 
-    def cuda(self, device=None):
+    def cuda(self: ModuleT, device: str | int | None = None) -> ModuleT:
         return self.to("cuda")
 
-    def cpu(self):
+    def cpu(self: ModuleT) -> ModuleT:
         return self.to("cpu")
 
-    def double(self):
+    def double(self: ModuleT) -> ModuleT:
         return self.to(np.float64)
 
-    def float(self):
+    def float(self: ModuleT) -> ModuleT:
         return self.to(np.float32)
 
     # ----- state dict ----------------------------------------------------------------------------------------
-    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+    def state_dict(self, *args: Any, destination: OrderedDict[str, Tensor] | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name, as PyTorch names them, as detached tensors that
         share the model's data (keep_vars=True: the parameters themselves).
 
@@ -390,14 +412,16 @@ class Module:
                 child.state_dict(destination=destination, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
         return destination
 
-    def _local_state(self):
+    def _local_state(self) -> OrderedDict[str, Tensor]:
         """This module's own parameters and persistent buffers that are not None, by name."""
-        state = OrderedDict((name, p) for name, p in self._parameters.items() if p is not None)
+        state: OrderedDict[str, Tensor] = OrderedDict()
+        state.update((name, p) for name, p in self._parameters.items() if p is not None)
         state.update((name, b) for name, b in self._buffers.items()
                      if b is not None and name not in self._non_persistent_buffers_set)
         return state
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
         """Copy values (Tensors or arrays) into this module's parameters and buffers, in place.
 
         strict=True: every key must match (RuntimeError listing missing and unexpected keys, as PyTorch). A
@@ -451,19 +475,19 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # ----- calling and printing ------------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
-    def _get_name(self):
+    def _get_name(self) -> str:
         return type(self).__name__
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
         child_lines = [f"({name}): {_add_indent(repr(child), 2)}" for name, child in self._modules.items()]
@@ -477,7 +501,7 @@ class Module:
         return text + ")"
 
 
-def empty_parameter(shape, device=None, dtype=None):
+def empty_parameter(shape: int | tuple[int, ...], device: str | None = None, dtype: DTypeArg = None) -> Parameter:
     """An uninitialised float Parameter for a layer's constructor (float32 unless `dtype` says float64), made on
     `device`; the layer's reset_parameters() then fills it, as PyTorch's factory_kwargs."""
     dtype = DEFAULT_FLOAT if dtype is None else np.dtype(dtype)

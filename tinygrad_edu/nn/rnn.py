@@ -1,23 +1,23 @@
 """Recurrent layers as `torch.nn`'s: the cells `RNNCell`, `LSTMCell`, `GRUCell` (one time step) and the stacks
-`RNN`, `LSTM`, `GRU` (several layers, either direction, unrolled over time).
+`RNN`, `LSTM`, `GRU` (several layers, either direction, over a whole sequence).
 
 Every step of a cell is one fused op (tinygrad_edu/ops/rnn.py, whose kernels hold the gate math); the 'relu' RNN
 step is two linear ops and a relu. The three stacks share one driver, `_RecurrentStack._run`:
 
-    xs = the input's L steps, each (N, input_size)
+    x = the input (L, N, input_size)
     for each layer:
         for each direction (forward in time; and backward in time when bidirectional):
-            state = initial state of this (layer, direction)
-            for t in the direction's order:  state = cell(xs[t], state)        # `_run_direction`
-        xs = the layer's hidden states at each step, the directions side by side (N, D·H),
-             with dropout in training (between layers: never after the last)
-    output = the last layer's states stacked over time (L, N, D·H); h_n = each (layer, direction)'s final state
+            hidden states (L, N, H), final state = `_run_direction`(x, initial state of this (layer, direction))
+        x = the layer's hidden states, the directions side by side (L, N, D·H),
+            with dropout in training (between layers: never after the last)
+    output = the last layer's x; h_n = each (layer, direction)'s final state
 
-What a step carries: RNN and GRU carry h (N, H); LSTM carries [h | c] (N, 2H) as one tensor, because an op has
-one output (see ops/rnn.py), and `_hidden` takes its h half where the layer's output is needed.
-Parameters are named, shaped, ordered and initialised as PyTorch's (weight_ih_l0, weight_hh_l0, bias_ih_l0,
-bias_hh_l0, then the `_reverse` direction, then layer 1 ...; all U(-1/√H, 1/√H)), so a torch state dict loads
-by key and gives torch's outputs.
+`_run_direction` is where the stacks differ. LSTM and GRU run a whole direction as one op (`lstm_sequence`,
+`gru_sequence`): the input projection of all L steps is one GEMM, the loop over time runs inside the kernel, and
+the weight gradients are GEMMs over all L·N rows; the cells stay per step for LSTMCell and GRUCell. RNN applies
+its cell step by step. Parameters are named, shaped, ordered and initialised as PyTorch's (weight_ih_l0,
+weight_hh_l0, bias_ih_l0, bias_hh_l0, then the `_reverse` direction, then layer 1 ...; all U(-1/√H, 1/√H)), so a
+torch state dict loads by key and gives torch's outputs.
 """
 import math
 import numbers
@@ -28,7 +28,7 @@ from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn import init
 from tinygrad_edu.nn.module import Module, empty_parameter
 from tinygrad_edu.ops.movement import concatenate, stack
-from tinygrad_edu.ops.rnn import gru_cell, lstm_cell
+from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
 from tinygrad_edu.creation import zeros
 
 NONLINEARITIES = ("tanh", "relu")
@@ -178,11 +178,10 @@ class GRUCell(_CellBase):
 class _RecurrentStack(Module):
     """What RNN, LSTM and GRU share (torch's RNNBase): arguments, parameters, checks and the driver.
 
-    A subclass sets `gate_blocks` (G), `state_width` (1, or 2 for LSTM's [h | c]) and defines `_cell`.
+    A subclass sets `gate_blocks` (G) and defines `_run_direction`.
     """
 
     gate_blocks = 1
-    state_width = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None, proj_size=0):
@@ -256,13 +255,9 @@ class _RecurrentStack(Module):
             if self.bias else (None, None)
         return tuple(getattr(self, name) for name in names) + biases
 
-    def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
-        """One step: x (N, F), state (N, state_width·H) -> the new state."""
+    def _run_direction(self, input, initial_state, parameters, reverse):
+        """One layer in one direction: input (L, N, F) -> (hidden states (L, N, H) in time order, final state)."""
         raise NotImplementedError
-
-    def _hidden(self, state):
-        """h (..., H) out of states (..., state_width·H)."""
-        return state
 
     # ----- checks, as torch's RNNBase ------------------------------------------------------------------------
     def _check_input(self, input):
@@ -283,44 +278,28 @@ class _RecurrentStack(Module):
             raise RuntimeError(f"Expected {what} size {expected}, got {list(state.shape)}")
 
     def _initial_states(self, hx, batch, like):
-        """One initial state (N, state_width·H) per (layer, direction), from hx (layers·D, N, H) or zeros."""
+        """One initial state (N, H) per (layer, direction), from hx (layers·D, N, H) or zeros."""
         count, _, hidden = self._expected_state_shape(batch)
         if hx is None:
-            return [zeros(batch, self.state_width * hidden, dtype=like.dtype, device=like.device)
-                    for _ in range(count)]
+            return [zeros(batch, hidden, dtype=like.dtype, device=like.device) for _ in range(count)]
         return [hx[k] for k in range(count)]  # (N, H) each
 
     # ----- the driver ----------------------------------------------------------------------------------------
-    def _run_direction(self, xs, state, parameters, reverse):
-        """The cell over time: xs holds L inputs (N, F); returns the L states, in time order."""
-        states = [None] * len(xs)
-        for t in (reversed(range(len(xs))) if reverse else range(len(xs))):
-            state = self._cell(xs[t], state, *parameters)
-            states[t] = state
-        return states
-
     def _run(self, input, initial_states):
         """input (L, N, input_size) -> (output (L, N, D·H), final states: one per (layer, direction))."""
         directions = 2 if self.bidirectional else 1
-        xs = [input[t] for t in range(input.shape[0])]  # L inputs (N, input_size)
         finals = []
         for layer in range(self.num_layers):
-            states_by_direction = []
+            outputs = []
             for direction in range(directions):
-                states = self._run_direction(xs, initial_states[layer * directions + direction],
-                                             self._cell_parameters(layer, direction), reverse=direction == 1)
-                finals.append(states[0] if direction == 1 else states[-1])
-                states_by_direction.append(states)
-            if layer == self.num_layers - 1:
-                break
-            # the next layer's inputs: this layer's hidden states at each step, the directions side by side
-            hidden = [[self._hidden(state) for state in states] for states in states_by_direction]
-            xs = hidden[0] if directions == 1 else [concatenate(pair, 1) for pair in zip(*hidden)]  # L × (N, D·H)
-            if self.dropout and self.training:
-                xs = [F.dropout(x, self.dropout) for x in xs]
-        # the output: the last layer's states stacked over time, h taken out once (not one slice per step)
-        outputs = [self._hidden(_stack_steps(states)) for states in states_by_direction]  # D × (L, N, H)
-        return (outputs[0] if directions == 1 else concatenate(outputs, 2)), finals  # (L, N, D·H)
+                hidden, final = self._run_direction(input, initial_states[layer * directions + direction],
+                                                    self._cell_parameters(layer, direction), reverse=direction == 1)
+                outputs.append(hidden)
+                finals.append(final)
+            input = outputs[0] if directions == 1 else concatenate(outputs, 2)  # (L, N, D·H)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                input = F.dropout(input, self.dropout)
+        return input, finals
 
     def _prepare(self, input, hx_parts):
         """Checks as torch; -> (input (L, N, input_size), hx parts each (layers·D, N, H) or None, unbatched)."""
@@ -342,6 +321,8 @@ class _RecurrentStack(Module):
         elif self.batch_first:
             input = input.transpose(0, 1)  # (L, N, input_size)
         self._check_input(input)
+        if input.shape[0] == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         return input, hx_parts, unbatched
 
     def _finish(self, output, unbatched):
@@ -397,8 +378,15 @@ class RNN(_SingleStateStack):
                          dtype)
         self.nonlinearity = nonlinearity
 
-    def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
-        return _rnn_step(self.nonlinearity, x, state, w_ih, w_hh, b_ih, b_hh)
+    def _run_direction(self, input, initial_state, parameters, reverse):
+        """The cell step by step: L inputs (N, F) in the direction's order."""
+        steps = input.shape[0]
+        states = [None] * steps
+        state = initial_state
+        for t in (reversed(range(steps)) if reverse else range(steps)):
+            state = _rnn_step(self.nonlinearity, input[t], state, *parameters)
+            states[t] = state
+        return _stack_steps(states), state  # (L, N, H), the state after the last step visited
 
 
 class GRU(_SingleStateStack):
@@ -413,15 +401,17 @@ class GRU(_SingleStateStack):
 
     gate_blocks = 3
 
-    def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
-        return gru_cell(x, state, w_ih, w_hh, b_ih, b_hh)
+    def _run_direction(self, input, initial_state, parameters, reverse):
+        hidden = gru_sequence(input, initial_state, *parameters, reverse=reverse)  # (L, N, H)
+        return hidden, hidden[0 if reverse else -1]  # the state after the last step visited (N, H)
 
 
 class LSTM(_RecurrentStack):
     """A stack of LSTM layers over a sequence, as `torch.nn.LSTM`; each step is `LSTMCell`'s (gates i, f, g, o).
 
-    forward(input, (h_0, c_0)) -> (output, (h_n, c_n)); shapes as `RNN`'s, c like h. The step carries
-    [h | c] (N, 2H) as one tensor. proj_size > 0 (an LSTM with projections) is not implemented.
+    forward(input, (h_0, c_0)) -> (output, (h_n, c_n)); shapes as `RNN`'s, c like h. Each layer and direction
+    is one `lstm_sequence` op, which gives h and c at every step as one (2, L, N, H) tensor. proj_size > 0 (an
+    LSTM with projections) is not implemented.
 
     >>> import tinygrad_edu as tg
     >>> output, (h_n, c_n) = LSTM(3, 5, bidirectional=True, batch_first=True)(tg.ones(4, 7, 3))
@@ -430,34 +420,29 @@ class LSTM(_RecurrentStack):
     """
 
     gate_blocks = 4
-    state_width = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
                          dtype, proj_size=proj_size)
 
-    def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
-        return lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh)
-
-    def _hidden(self, state):
-        return state[..., :self.hidden_size]  # (..., H) out of [h | c]
+    def _run_direction(self, input, initial_state, parameters, reverse):
+        """initial_state = (h0, c0) -> (hs (L, N, H), [h ; c] (2, N, H) after the last step visited)."""
+        states = lstm_sequence(input, *initial_state, *parameters, reverse=reverse)  # (2, L, N, H) = [hs ; cs]
+        return states[0], states[:, 0 if reverse else -1]
 
     def forward(self, input, hx=None):
         input, (h_0, c_0), unbatched = self._prepare(input, [None, None] if hx is None else list(hx))
         steps, batch, _ = input.shape
-        if h_0 is None:
-            initial_states = self._initial_states(None, batch, input)
-        else:
+        if h_0 is not None:
             expected = self._expected_state_shape(batch)
             self._check_state(h_0, expected, "hidden[0]")
             self._check_state(c_0, expected, "hidden[1]")
-            initial_states = [concatenate([h, c], 1)  # (N, 2H) = [h | c]
-                              for h, c in zip(self._initial_states(h_0, batch, input),
-                                              self._initial_states(c_0, batch, input))]
+        initial_states = list(zip(self._initial_states(h_0, batch, input),
+                                  self._initial_states(c_0, batch, input)))  # (h0, c0) per (layer, direction)
         output, finals = self._run(input, initial_states)
-        h_n = stack([state[:, :self.hidden_size] for state in finals], 0)  # (layers·D, N, H)
-        c_n = stack([state[:, self.hidden_size:] for state in finals], 0)  # (layers·D, N, H)
+        final = stack(finals, 1)  # (2, layers·D, N, H) = [h_n ; c_n]
+        h_n, c_n = final[0], final[1]
         if unbatched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)  # (layers·D, H)
         return self._finish(output, unbatched), (h_n, c_n)

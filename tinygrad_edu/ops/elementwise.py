@@ -478,7 +478,12 @@ class ClipByTensors(ArrayFunction):
         x, low, high = ctx.saved_tensors
         zero = np.zeros((), dtype=grad_out.dtype)
         need = ctx.needs_input_grad  # one flag per tensor input: x, then each bound that was given
-        inside = (True if low is None else x >= low) & (True if high is None else x <= high)
+        if low is None:
+            inside = x <= high
+        elif high is None:
+            inside = x >= low
+        else:
+            inside = (x >= low) & (x <= high)
         grads = [np.where(inside, grad_out, zero) if need[0] else None]
         if low is not None:
             binds = (x < low) if high is None else (x < low) & (low < high)
@@ -565,9 +570,10 @@ def div(a, b):
     return _binary(Div, a, b, "div")
 
 
-def pow(base, exponent):
-    """base ** exponent: a constant exponent runs PowScalar, a tensor exponent (or a tensor base under a Python
-    number, `2 ** x`) runs Pow, which also differentiates with respect to the exponent.
+def power(base, exponent):
+    """base ** exponent (NumPy's name; `pow` would hide Python's builtin): a constant exponent runs PowScalar, a
+    tensor exponent (or a tensor base under a Python number, `2 ** x`) runs Pow, which also differentiates with
+    respect to the exponent.
 
     >>> (tensor_module.Tensor([-2.0, 0.0]) ** tensor_module.Tensor([3.0, 2.0])).tolist()
     [-8.0, 0.0]

@@ -96,7 +96,8 @@ def sort(x, dim=-1, descending=False):
     axis = normalize_dim(dim, x.ndim, "sort")
     data = x.numpy()
     if x.ndim == 0:
-        return tensor_module.ValuesIndices(x, tensor_module.Tensor._from_array(np.zeros((), np.int64), device=x.device))
+        index = tensor_module.array_to_device(np.zeros((), np.int64), x.device)
+        return tensor_module.ValuesIndices(x, tensor_module.Tensor._from_array(index))
     if descending:
         # A stable sort of the reversed order keeps equal elements in their original order; NaN sorts last in
         # NumPy's ascending order, so it comes first when descending, as in PyTorch.

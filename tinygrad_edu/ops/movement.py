@@ -131,10 +131,9 @@ class ToDevice(ArrayFunction):
 
 # ----- functions the Tensor methods call ----------------------------------------------------------------------
 def to_device(x, device):
-    """Copy x to `device` ("cpu" or "cuda"); the only op whose output lives elsewhere than its input."""
-    out = ToDevice.apply(x, device=device, source_device=x.device)
-    out.device = device
-    return out
+    """Copy x to `device` ("cpu" or "cuda"); the only op whose output lives elsewhere than its input (its
+    tensor is on the device of the array forward returns, as every op's)."""
+    return ToDevice.apply(x, device=device, source_device=x.device)
 
 
 def infer_size(shape, numel, op_name="reshape", source=None):

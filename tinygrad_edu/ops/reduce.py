@@ -146,8 +146,9 @@ def mean(x, axis=None, keepdims=False):
     return Sum.apply(x, axis=axes, keepdims=keepdims) * (1.0 / count if count else math.nan)
 
 
-def min(x, axis=None, keepdims=False, op_name="min"):
-    """min x = -max(-x); op_name "min" (x.min()) or "amin" (torch.amin) picks the gradient rule at NaN (see Max)."""
+def min_of(x, axis=None, keepdims=False, op_name="min"):
+    """min x = -max(-x) over `axis`; op_name "min" (x.min()) or "amin" (torch.amin) picks the gradient rule at NaN
+    (see Max). Not named `min`, which would hide Python's builtin in this module."""
     return -Max.apply(-x, axis=normalize_axis(axis, x.ndim, op_name), keepdims=keepdims, op_name=op_name)
 
 

@@ -1,4 +1,4 @@
-"""The recurrent cells as fused ops, one time step each: tanh RNN, LSTM and GRU.
+"""The recurrent cells as fused ops: one time step each (tanh RNN, LSTM, GRU), and whole LSTM / GRU sequences.
 
 Each op's forward and backward call the kernels of the backend that holds the data (kernels/<backend>/rnn.py),
 where the gate math sits in the docstrings. The layers of nn/rnn.py run these steps over time.
@@ -148,3 +148,107 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """
     _check_cell_arguments("gru_cell", x, h, w_ih, w_hh, b_ih, b_hh, gates=3, state_width=1)
     return GRUCellStep.apply(x, h, w_ih, w_hh, b_ih, b_hh)
+
+
+# ----- whole sequences: one op per layer and direction -----------------------------------------------------------
+# The cells above cost a graph node and a kernel call per step, and the backward sums the weight gradients one
+# step at a time. These ops run a whole direction of a layer in one node: the kernels project all T inputs in one
+# GEMM, loop over time with only h W_hhᵀ (or dz W_hh) per step, and form the weight gradients as GEMMs over all
+# T·N rows at once (kernels: lstm_sequence_forward / _backward, gru_sequence_forward / _backward).
+
+
+class LSTMSequence(ArrayFunction):
+    """[hs ; cs] (2, T, N, H): the LSTM cell (LSTMCellStep) applied at every step of x (T, N, I) from (h0, c0),
+    in time order or, with reverse=True, backwards; hs[t] and cs[t] are the states after step t.
+
+    Backward (kernels: lstm_sequence_backward): backprop through time, newest step first, with the gradients at
+    hs and cs added at each step; dz[t] as in LSTMCellStep; grad_x = dZ W_ih, grad_w_ih = dZᵀ X,
+    grad_w_hh = dZᵀ H_prev, grad_b_ih = grad_b_hh = Σ_{t,n} dZ.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        states, gates = backend.kernels(x).lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, states, gates)
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.reverse = reverse
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, h0, c0, w_ih, w_hh, states, gates = ctx.saved_tensors
+        grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias = backend.kernels(x).lstm_sequence_backward(
+            x, h0, c0, w_ih, w_hh, states, gates, grad_out, ctx.reverse, ctx.needs_input_grad[0]
+        )
+        bias_grads = tuple(grad_bias for present in ctx.has_bias if present)
+        return (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh) + bias_grads
+
+
+class GRUSequence(ArrayFunction):
+    """hs (T, N, H): the GRU cell (GRUCellStep) applied at every step of x (T, N, I) from h0, in time order or,
+    with reverse=True, backwards; hs[t] is the state after step t.
+
+    Backward (kernels: gru_sequence_backward): backprop through time, newest step first, with the gradient at
+    hs added at each step; d_gi[t], d_gh[t] as in GRUCellStep; grad_x = dGI W_ih, grad_w_ih = dGIᵀ X,
+    grad_w_hh = dGHᵀ H_prev, grad_b_ih = Σ_{t,n} dGI, grad_b_hh = Σ_{t,n} dGH.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+        hs, gates = backend.kernels(x).gru_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, hs, gates)
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.reverse = reverse
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, h0, w_ih, w_hh, hs, gates = ctx.saved_tensors
+        grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh = backend.kernels(x).gru_sequence_backward(
+            x, h0, w_ih, w_hh, hs, gates, grad_out, ctx.reverse, ctx.needs_input_grad[0]
+        )
+        bias_grads = tuple(grad for grad, present in zip((grad_b_ih, grad_b_hh), ctx.has_bias) if present)
+        return (grad_x, grad_h0, grad_w_ih, grad_w_hh) + bias_grads
+
+
+def _check_sequence_arguments(op_name, x, states, w_ih, w_hh, b_ih, b_hh, gates):
+    """ValueError / TypeError naming the op and the shapes, before any kernel runs."""
+    hidden = w_hh.shape[1] if w_hh.ndim == 2 else -1
+    state_names = "h0 (N, H), c0 (N, H)" if len(states) == 2 else "h0 (N, H)"
+    if (x.ndim != 3 or w_ih.ndim != 2 or w_hh.ndim != 2 or w_hh.shape != (gates * hidden, hidden)
+            or w_ih.shape != (gates * hidden, x.shape[2])
+            or any(state.shape != (x.shape[1], hidden) for state in states)):
+        got = ", ".join(f"{name} {state.shape}" for name, state in zip(("h0", "c0"), states))
+        raise ValueError(f"{op_name}: expected x (T, N, I), {state_names}, w_ih ({gates}H, I), w_hh ({gates}H, H); "
+                         f"got x {x.shape}, {got}, w_ih {w_ih.shape}, w_hh {w_hh.shape}")
+    for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
+        if bias is not None and bias.shape != (gates * hidden,):
+            raise ValueError(f"{op_name}: {name} must have shape ({gates * hidden},), got {bias.shape}")
+    dtypes = {t.dtype for t in (x, *states, w_ih, w_hh, b_ih, b_hh) if t is not None}
+    if len(dtypes) != 1:
+        raise TypeError(f"{op_name}: all inputs must share one float dtype, got {sorted(map(str, dtypes))}")
+
+
+def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One LSTM layer in one direction over a whole sequence: x (T, N, I), h0 and c0 (N, H), w_ih (4H, I),
+    w_hh (4H, H), b_ih / b_hh (4H,) or None -> [hs ; cs] (2, T, N, H), the states after every step in time order.
+    The final state is [hs ; cs][:, -1] (or [:, 0] with reverse=True).
+
+    >>> import tinygrad_edu as tg
+    >>> lstm_sequence(tg.ones(7, 2, 3), tg.zeros(2, 5), tg.zeros(2, 5), tg.zeros(20, 3), tg.zeros(20, 5)).shape
+    (2, 7, 2, 5)
+    """
+    _check_sequence_arguments("lstm_sequence", x, (h0, c0), w_ih, w_hh, b_ih, b_hh, gates=4)
+    return LSTMSequence.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(reverse))
+
+
+def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """One GRU layer in one direction over a whole sequence: x (T, N, I), h0 (N, H), w_ih (3H, I), w_hh (3H, H),
+    b_ih / b_hh (3H,) or None -> hs (T, N, H), the states after every step in time order.
+
+    >>> import tinygrad_edu as tg
+    >>> gru_sequence(tg.ones(7, 2, 3), tg.zeros(2, 5), tg.zeros(15, 3), tg.zeros(15, 5)).shape
+    (7, 2, 5)
+    """
+    _check_sequence_arguments("gru_sequence", x, (h0,), w_ih, w_hh, b_ih, b_hh, gates=3)
+    return GRUSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=bool(reverse))

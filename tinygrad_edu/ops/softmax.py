@@ -6,9 +6,9 @@ The composite forms (exp / sum, x - logsumexp) stay in the tests as the oracle.
 import numpy as np
 
 from tinygrad_edu import backend
+from tinygrad_edu import tensor as tensor_module
 from tinygrad_edu.autograd import ArrayFunction
 from tinygrad_edu.ops.reduce import normalize_axis, normalize_dim
-from tinygrad_edu.tensor import as_array, is_device_array
 
 
 def _to_last(x, axis):
@@ -106,14 +106,14 @@ def log_softmax(x, axis=-1):
 def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
     """Unreduced cross-entropy of (N, C) logits against (N,) integer class indices: a (N,) tensor."""
     _check_float("cross_entropy", logits)
-    target_array = target if is_device_array(target) else as_array(target)  # a device array stays on the device
+    target_array = tensor_module.as_array(target)  # a device array stays on the device
     if target_array.dtype.kind not in "iu":
         raise RuntimeError(f"cross_entropy: target must hold integer class indices, got dtype {target_array.dtype}")
     if logits.ndim != 2 or target_array.shape != (logits.shape[0],):
         raise ValueError(f"cross_entropy: expected logits (N, C) and target (N,), got {logits.shape} and {target_array.shape}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    if not is_device_array(target_array):
+    if not tensor_module.is_device_array(target_array):
         # IndexError, as torch; the kernels check the range too (a device target only there), with their own type.
         out_of_range = (target_array != ignore_index) & ((target_array < 0) | (target_array >= logits.shape[1]))
         if out_of_range.any():

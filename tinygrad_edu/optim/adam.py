@@ -13,12 +13,17 @@ The bias corrections 1 - β^t undo the pull towards the zero start of m and v. W
 is `backend.kernels().adam_step` / `adamw_step` (the NumPy reference or the fused Numba kernel, which reads and
 writes every element once); the amsgrad variant is plain NumPy here.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from tinygrad_edu import backend
-from tinygrad_edu.optim.optimizer import Optimizer
+from tinygrad_edu.optim.optimizer import Optimizer, ParamGroup
+from tinygrad_edu.tensor import Array, Tensor
 
 
 class Adam(Optimizer):
@@ -38,11 +43,13 @@ class Adam(Optimizer):
     # AdamW flips this: weight decay multiplies p instead of being added to g.
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[ParamGroup], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
 
-    def _validate_group(self, group):
+    def _validate_group(self, group: ParamGroup) -> None:
         name = type(self).__name__
         if group["lr"] < 0.0:
             raise ValueError(f"{name}: invalid learning rate {group['lr']} (must be >= 0)")
@@ -58,7 +65,7 @@ class Adam(Optimizer):
         if group["weight_decay"] < 0.0:
             raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']} (must be >= 0)")
 
-    def _state_for(self, param, amsgrad):
+    def _state_for(self, param: Tensor, amsgrad: bool) -> dict[str, Any]:
         """The parameter's state, created on its first step: zeros on the parameter's device, C-contiguous (as the
         kernels require; the parameter's data is, see _param_array)."""
         state = self.state.get(param)
@@ -71,7 +78,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = np.zeros_like(param.data, dtype=param.dtype)
         return state
 
-    def _update_group(self, group):
+    def _update_group(self, group: ParamGroup) -> None:
         beta1, beta2 = group["betas"]
         for param in group["params"]:
             if param.grad is None:
@@ -89,7 +96,8 @@ class Adam(Optimizer):
             else:
                 fused_step(data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], **hyper)
 
-    def _amsgrad_step(self, param, grad, state, lr, beta1, beta2, eps, weight_decay):
+    def _amsgrad_step(self, param: Array, grad: Array, state: dict[str, Any], lr: float, beta1: float, beta2: float,
+                      eps: float, weight_decay: float) -> None:
         """The same update with v̂ = max(v̂, v) in the denominator, in NumPy, in place."""
         step = state["step"]
         exp_avg = state["exp_avg"]
@@ -119,5 +127,7 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[ParamGroup], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)

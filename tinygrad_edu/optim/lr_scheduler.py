@@ -16,14 +16,20 @@ A scheduler remembers each group's starting lr as `group["initial_lr"]` (saved w
 state_dict) and counts steps in `last_epoch`; construction already takes step 0, so right after
 `StepLR(optimizer, ...)` the lr is lr(0).
 """
+from __future__ import annotations
+
 import bisect
 import math
+from collections.abc import Sequence
+from typing import Any
+
+from tinygrad_edu.optim.optimizer import Optimizer
 
 
 class LRScheduler:
     """Base class: subclasses define `lr_at(base_lr, epoch)`, the closed form."""
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         self.optimizer = optimizer
         if last_epoch == -1:
             # The first scheduler on this optimizer records the starting lr; later ones (SequentialLR) reuse it.
@@ -36,17 +42,17 @@ class LRScheduler:
                                      f"'initial_lr' in param group {number}; load the optimizer's state_dict first")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self._last_lr = None
+        self._last_lr: list[float] = []  # set by step(), below
         self.step()
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError(f"{type(self).__name__} must define lr_at(base_lr, epoch)")
 
-    def get_lrs(self, epoch):
+    def get_lrs(self, epoch: int) -> list[float]:
         """The lr of every param group at step `epoch`."""
         return [self.lr_at(base_lr, epoch) for base_lr in self.base_lrs]
 
-    def step(self):
+    def step(self) -> None:
         """Advance one step and write the new lr into every param group."""
         self.last_epoch += 1
         lrs = self.get_lrs(self.last_epoch)
@@ -54,15 +60,15 @@ class LRScheduler:
             group["lr"] = lr
         self._last_lr = list(lrs)
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The lr of every param group as set by the last `step()` (a list, one per group)."""
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything but the optimizer (which has its own state_dict): plain numbers and lists."""
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the step count and settings. Like PyTorch, this does not touch the optimizer's lr: load the
         optimizer's state_dict too (it holds the current lr)."""
         self.__dict__.update(state_dict)
@@ -83,14 +89,14 @@ class StepLR(LRScheduler):
     [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if int(step_size) != step_size or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
         self.step_size = int(step_size)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -100,14 +106,14 @@ class CosineAnnealingLR(LRScheduler):
     Past T_max the cosine continues (the lr climbs back up), exactly as PyTorch's closed form does.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be > 0, got {T_max}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
 
 
@@ -130,7 +136,8 @@ class LinearLR(LRScheduler):
     [0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
-    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1) -> None:
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError(f"{type(self).__name__}: Starting multiplicative factor (start_factor) expected to be "
                              f"greater than 0 and less or equal to 1, got {start_factor}")
@@ -142,7 +149,7 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         progress = min(self.total_iters, epoch) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
@@ -152,13 +159,14 @@ class LinearWarmup(LinearLR):
     `LinearLR(optimizer, start_factor, end_factor=1.0, total_iters=warmup_steps)` under the name the training
     tasks use."""
 
-    def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3.0, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 1.0 / 3.0,
+                 last_epoch: int = -1) -> None:
         if int(warmup_steps) != warmup_steps or warmup_steps < 1:
             raise ValueError(f"LinearWarmup: warmup_steps must be a positive integer, got {warmup_steps}")
         super().__init__(optimizer, start_factor, 1.0, int(warmup_steps), last_epoch)
 
     @property
-    def warmup_steps(self):
+    def warmup_steps(self) -> int:
         return self.total_iters
 
 
@@ -182,7 +190,8 @@ class SequentialLR(LRScheduler):
     [0.5, 0.75, 1.0, 0.5, 0.0]
     """
 
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int],
+                 last_epoch: int = -1) -> None:
         if len(schedulers) == 0 or len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR: expected len(schedulers) - 1 = {len(schedulers) - 1} milestones, got "
                              f"{len(milestones)}")
@@ -195,7 +204,7 @@ class SequentialLR(LRScheduler):
         self._milestones = list(milestones)
         super().__init__(optimizer, last_epoch)
 
-    def get_lrs(self, epoch):
+    def get_lrs(self, epoch: int) -> list[float]:
         index = bisect.bisect_right(self._milestones, epoch)
         local_epoch = epoch - self._milestones[index - 1] if index > 0 else epoch
         scheduler = self._schedulers[index]
@@ -205,12 +214,12 @@ class SequentialLR(LRScheduler):
         scheduler._last_lr = list(lrs)
         return lrs
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = dict(state_dict)
         saved_schedulers = state.pop("_schedulers")
         if len(saved_schedulers) != len(self._schedulers):
@@ -221,7 +230,8 @@ class SequentialLR(LRScheduler):
             scheduler.load_state_dict(saved)
 
 
-def warmup_cosine(optimizer, warmup_steps, total_steps, start_factor=1.0 / 3.0, eta_min=0.0):
+def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int, start_factor: float = 1.0 / 3.0,
+                  eta_min: float = 0.0) -> SequentialLR:
     """Linear warm-up for `warmup_steps`, then cosine decay to `eta_min` at `total_steps`: the usual LM schedule."""
     if not 0 < warmup_steps < total_steps:
         raise ValueError(f"warmup_cosine: need 0 < warmup_steps < total_steps, got {warmup_steps}, {total_steps}")

@@ -13,10 +13,17 @@ checkpoint can be loaded into a fresh optimizer built over fresh (but identicall
 Subclasses define `_update_group(group)`, which updates every parameter of one group; the base class's
 `step()` runs it for each group under `no_grad()`.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
 import numpy as np
 
 from tinygrad_edu.autograd import enable_grad, no_grad
-from tinygrad_edu.tensor import FLOAT_DTYPES, Tensor, array_to_device, as_array, copy_array, is_device_array
+from tinygrad_edu.tensor import FLOAT_DTYPES, Array, Tensor, array_to_device, as_array, copy_array, is_device_array
+
+ParamGroup = dict[str, Any]  # {"params": [Tensor, ...], "lr": 0.1, ...}: the parameters and their options
 
 
 class Optimizer:
@@ -32,14 +39,18 @@ class Optimizer:
     array([0.8, 1.6], dtype=float32)
     """
 
-    def __init__(self, params, defaults):
+    defaults: dict[str, Any]
+    state: dict[Tensor, dict[str, Any]]  # keyed by the parameter itself (a Tensor hashes by identity)
+    param_groups: list[ParamGroup]
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[ParamGroup], defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state = {}
         self.param_groups = []
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Tensors or of dicts, got a single "
                             f"Tensor; wrap it in a list: [tensor]")
-        param_groups = list(params)
+        param_groups: list[Any] = list(params)  # Tensors, or dicts (groups)
         if len(param_groups) == 0:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if not isinstance(param_groups[0], dict):
@@ -48,7 +59,7 @@ class Optimizer:
             self.add_param_group(group)
 
     # ----- building the groups -------------------------------------------------------------------------------
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group of parameters with its own options; options it leaves out take the defaults."""
         if not isinstance(param_group, dict):
             raise TypeError(f"{type(self).__name__}: a param group must be a dict, got {type(param_group).__name__}")
@@ -70,7 +81,7 @@ class Optimizer:
         self._validate_group(group)
         self.param_groups.append(group)
 
-    def _check_param(self, param):
+    def _check_param(self, param: object) -> None:
         name = type(self).__name__
         if not isinstance(param, Tensor):
             raise TypeError(f"{name}: can only optimize Tensors, got {type(param).__name__}")
@@ -80,11 +91,11 @@ class Optimizer:
         if param.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name}: can only optimize float32/float64 Tensors, got {param.dtype}")
 
-    def _validate_group(self, group):
+    def _validate_group(self, group: ParamGroup) -> None:
         """Check a group's hyper-parameters (subclasses raise ValueError on bad values)."""
 
     # ----- the training-loop calls ---------------------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients before the next backward: set `.grad` to None (default) or to zeros."""
         for group in self.param_groups:
             for param in group["params"]:
@@ -96,7 +107,7 @@ class Optimizer:
                     # A fresh array rather than fill(0): the grad's array may be shared or read-only.
                     param.grad.data = np.zeros_like(param.grad.data)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; with `closure` (re-computes the loss), return its loss."""
         loss = None
         if closure is not None:
@@ -108,12 +119,12 @@ class Optimizer:
                 self._update_group(group)
         return loss
 
-    def _update_group(self, group):
+    def _update_group(self, group: ParamGroup) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define _update_group(group)")
 
     # ----- helpers for subclasses ----------------------------------------------------------------------------
     @staticmethod
-    def _grad_array(param):
+    def _grad_array(param: Tensor) -> Array:
         """The gradient as a C-contiguous array of the parameter's shape and dtype (what kernels expect)."""
         grad = as_array(param.grad)
         if grad.shape != param.shape:
@@ -124,7 +135,7 @@ class Optimizer:
         return np.ascontiguousarray(grad, dtype=param.dtype)
 
     @staticmethod
-    def _param_array(param):
+    def _param_array(param: Tensor) -> Array:
         """`param.data`, made a writeable C-contiguous array first if it is not (so in-place updates stick).
 
         The caller updates it in place, so the parameter's version is bumped here: a graph that saved the old
@@ -138,13 +149,13 @@ class Optimizer:
         return param.data
 
     # ----- checkpoints ---------------------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{'state': {index: {name: value}}, 'param_groups': [{options..., 'params': [index, ...]}]}, copied.
 
         Indices count parameters across all groups in order, as PyTorch does; arrays are copies, so training on
         after taking the state dict does not change it.
         """
-        index_of = {}
+        index_of: dict[int, int] = {}  # id(param) -> its position
         param_groups = []
         for group in self.param_groups:
             indices = []
@@ -161,7 +172,7 @@ class Optimizer:
                     state[index_of[id(param)]] = {key: _copy_value(value) for key, value in self.state[param].items()}
         return {"state": state, "param_groups": param_groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore options and per-parameter state from `state_dict()` output (e.g. after `tg.load`).
 
         The saved groups must match this optimizer's groups in number and size, and every saved array must have
@@ -215,7 +226,7 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for number, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {number}")
@@ -225,7 +236,7 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _copy_value(value):
+def _copy_value(value: Any) -> Any:
     if isinstance(value, np.ndarray) or is_device_array(value):
         return value.copy()  # a device array is copied on the device (tg.save copies it to the host)
     return value

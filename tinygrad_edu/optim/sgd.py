@@ -9,9 +9,12 @@ For each parameter p with gradient g, at step t:
     g ← b                                   otherwise   (when momentum > 0)
     p ← p - lr · g
 """
-import numpy as np
+from __future__ import annotations
 
-from tinygrad_edu.optim.optimizer import Optimizer
+from collections.abc import Iterable
+
+from tinygrad_edu.optim.optimizer import Optimizer, ParamGroup
+from tinygrad_edu.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -28,11 +31,12 @@ class SGD(Optimizer):
     array([-1.9], dtype=float32)
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params: Iterable[Tensor] | Iterable[ParamGroup], lr: float, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
-    def _validate_group(self, group):
+    def _validate_group(self, group: ParamGroup) -> None:
         if group["lr"] < 0.0:
             raise ValueError(f"SGD: invalid learning rate {group['lr']} (must be >= 0)")
         if group["momentum"] < 0.0:
@@ -42,7 +46,7 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0.0 or group["dampening"] != 0.0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
 
-    def _update_group(self, group):
+    def _update_group(self, group: ParamGroup) -> None:
         lr = group["lr"]
         momentum = group["momentum"]
         dampening = group["dampening"]

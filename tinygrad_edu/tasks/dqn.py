@@ -24,8 +24,18 @@ import tinygrad_edu as tg
 from tinygrad_edu.models.dqn import DQNAgent, ReplayBuffer, td_targets
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
+from tinygrad_edu.tasks.early_stopping import EarlyStopping
 
 DEFAULTS = {"steps": 50000, "batch_size": 128, "lr": 1e-3}
+DEVICES = ("cpu",)
+WHY_CPU_ONLY = ("train dqn's batches of 128 four-number observations are far too small for a GPU to pay off: each op "
+                "would be a kernel launch")
+# --resume: left out, these continue as saved; given, they apply with a note (see RESUME_HELP)
+TUNABLE = ("lr", "batch_size", "seed", "gamma", "learning_starts", "train_every", "target_update", "tau",
+           "epsilon_final", "epsilon_decay", "clip_grad", "eval_every", "eval_episodes", "target_return", "early_stop")
+EARLY_STOP_HELP = ("stop after PATIENCE evaluations (every --eval-every steps) without a higher greedy return, and "
+                   "end with the best evaluation's network as the online one (printed)")
+RETURN_FORMAT = ".2f"  # an average of 20 episode returns is a multiple of 0.05: two decimals show it exactly
 ENV_ID = "CartPole-v1"
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes use seeds far from the training environment's
 
@@ -121,9 +131,9 @@ def update(agent, optimizer, batch, gamma, double, clip_grad):
 
 def run(args):
     if args.device != "cpu":
-        raise ValueError("train dqn runs on the CPU: its updates are batches of 128 four-number observations, far "
-                         "too small for a GPU to pay off (each op would be a kernel launch); use --device cpu")
+        raise ValueError(f"train dqn runs on the CPU: {WHY_CPU_ONLY}; use --device cpu")
     gymnasium = _import_gymnasium()
+    checkpoint = common.prepare_resume(args, "dqn", "env_step", TUNABLE)
     rng = common.seed_everything(args.seed)  # exploration and replay sampling
     env = gymnasium.make(ENV_ID)
     observation_size = env.observation_space.shape[0]
@@ -133,25 +143,30 @@ def run(args):
               "hidden": args.hidden, "gamma": args.gamma, "buffer_size": args.buffer_size,
               "learning_starts": args.learning_starts, "train_every": args.train_every,
               "target_update": args.target_update, "tau": args.tau, "epsilon_final": args.epsilon_final,
-              "epsilon_decay": args.epsilon_decay, "clip_grad": args.clip_grad, "double": double}
+              "epsilon_decay": args.epsilon_decay, "clip_grad": args.clip_grad, "double": double,
+              "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "target_return": args.target_return,
+              "early_stop": args.early_stop}
     agent = DQNAgent(observation_size, num_actions, args.hidden)
     optimizer = tg.optim.Adam(agent.online.parameters(), lr=args.lr)
     buffer = ReplayBuffer(args.buffer_size, observation_size, rng)
     log = common.MetricLog(args.log)
     start_step, best_return, reached_at, last_return = 0, -np.inf, None, float("nan")
-    if args.resume:
-        checkpoint = common.load_checkpoint(args.resume, "dqn")
-        agent.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        common.restore_generator(checkpoint["generator"])
-        progress_state = checkpoint["progress"]
+    episodes = []  # (env step at its end, return) of every training episode: the plot's dense curve
+    if checkpoint is not None:
+        progress_state = common.resume(args.resume, checkpoint, config, agent, optimizer, log,
+                                       must_match=("env", "hidden", "buffer_size"))
         start_step = progress_state["env_step"]
         best_return, reached_at = progress_state["best_return"], progress_state["reached_at"]
         last_return = progress_state["last_return"]
         rng.bit_generator.state = progress_state["rng"]
         buffer.load_state_dict(progress_state["buffer"])
-        for row in checkpoint["log"]:
-            log.append(**row)
+        episodes = [tuple(row) for row in np.asarray(progress_state.get("episodes", np.zeros((0, 2)))).tolist()]
+        if reached_at is not None:
+            if not last_return < args.target_return:
+                raise ValueError(f"--resume: {args.resume} already reached --target-return {args.target_return:g} "
+                                 f"at env step {reached_at} (last evaluation {last_return:{RETURN_FORMAT}}); pass a "
+                                 f"higher --target-return to train on")
+            reached_at = None  # a higher --target-return than the checkpoint reached: train on towards it
     if not args.quiet:
         print(f"train dqn: {ENV_ID}, {'Double ' if double else ''}DQN, {agent.online.num_parameters():,} parameters "
               f"per network, env steps {start_step}->{args.steps}")
@@ -159,9 +174,11 @@ def run(args):
     # a resumed run cannot restore the environment's state: it starts a new episode seeded by (seed, step)
     observation, _ = env.reset(seed=args.seed if start_step == 0 else args.seed + 7919 * start_step)
     env.action_space.seed(args.seed)
-    progress = common.Progress(args.steps - start_step, "train dqn", args.quiet)
+    progress = common.Progress(args.steps - start_step, "train dqn", args.quiet,
+                               formats={"eval_return": RETURN_FORMAT, "epsilon": ".3f"})
+    stopper = EarlyStopping(args.early_stop, "evaluation return", "max", "env step") if args.early_stop else None
     clock, update_clock = common.Stopwatch(), 0.0
-    updates, losses, step = 0, [], start_step
+    updates, losses, step, episode_return = 0, [], start_step, 0.0
     epsilon = epsilon_at(step, args.epsilon_final, args.epsilon_decay)
     while step < args.steps and reached_at is None:
         epsilon = epsilon_at(step, args.epsilon_final, args.epsilon_decay)
@@ -172,9 +189,12 @@ def run(args):
         next_observation, reward, terminated, truncated, _ = env.step(action)
         buffer.add(observation, action, reward, next_observation, terminated)  # truncation still bootstraps
         observation = next_observation
-        if terminated or truncated:
-            observation, _ = env.reset()
+        episode_return += reward
         step += 1
+        if terminated or truncated:
+            episodes.append((step, episode_return))
+            observation, _ = env.reset()
+            episode_return = 0.0
 
         if step > args.learning_starts and step % args.train_every == 0:
             started = common.Stopwatch()
@@ -198,20 +218,30 @@ def run(args):
             losses = []
             log.append(env_step=step, eval_return=last_return, epsilon=epsilon, loss=mean_loss)
             progress.update(0, eval_return=last_return, epsilon=epsilon)
+            if stopper is not None and stopper.should_stop(agent.online, last_return, step):
+                break
     progress.close()
     env.close()
     wall = clock.elapsed()
+    if stopper is not None:
+        stopper.restore_best(agent.online)
     if args.save:
         state = {"env_step": step, "epsilon": epsilon, "best_return": best_return, "reached_at": reached_at,
-                 "last_return": last_return, "rng": rng.bit_generator.state, "buffer": buffer.state_dict()}
+                 "last_return": last_return, "rng": rng.bit_generator.state, "buffer": buffer.state_dict(),
+                 "episodes": np.array(episodes, dtype=np.float64).reshape(-1, 2)}
         common.save_checkpoint(args.save, agent, optimizer, state, config, log.rows)
     if args.plot and log.rows:
-        common.plot_metrics(log.rows, args.plot, "env_step", "train dqn")
+        common.plot_metrics(log.rows, args.plot, "env_step", "train dqn",
+                            extra_series=[("return", "training episodes (ε-greedy)", [s for s, _ in episodes],
+                                           [r for _, r in episodes])],
+                            panel_of={"eval_return": ("return", f"greedy evaluation ({args.eval_episodes} episodes)")})
     update_ms = 1e3 * update_clock / updates if updates else float("nan")
     if not args.quiet:
         where = f"reached {args.target_return:g} at env step {reached_at}" if reached_at else f"{args.target_return:g} not reached"
-        print(f"train dqn: {where}; best eval return {best_return:.1f}, last {last_return:.1f}; "
-              f"{updates} updates at {update_ms:.3f} ms each")
-    print(common.summary_line("train dqn", "best eval return", best_return, wall, step - start_step))
+        print(f"train dqn: {where}; best eval return {best_return:{RETURN_FORMAT}}, "
+              f"last {last_return:{RETURN_FORMAT}}; {updates} updates at {update_ms:.3f} ms each")
+    print(common.summary_line("train dqn", "best eval return", best_return, wall, step - start_step,
+                              metric_format=RETURN_FORMAT))
     return {"best_return": best_return, "last_return": last_return, "reached_at": reached_at, "steps": step,
-            "updates": updates, "update_ms": update_ms, "wall": wall, "log": log.rows, "agent": agent}
+            "updates": updates, "update_ms": update_ms, "wall": wall, "log": log.rows, "agent": agent,
+            "episode_returns": episodes}

@@ -10,10 +10,15 @@ import tinygrad_edu as tg
 from tinygrad_edu.models import SequenceRegressor
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
+from tinygrad_edu.tasks.early_stopping import EarlyStopping
 
 DEFAULTS = {"steps": 3000, "batch_size": 64, "lr": 3e-3}
+TUNABLE = ("lr", "batch_size", "seed", "early_stop")  # --resume: left out, they continue as saved (see RESUME_HELP)
+EARLY_STOP_HELP = ("stop after PATIENCE evaluations (one every --steps/10 steps) without a lower MSE on the "
+                   "validation sequences, and end with the best evaluation's weights (printed)")
 TRIVIAL_MSE = 1.0 / 6.0  # variance of the sum of two independent U(0, 1) values
 TEST_SEQUENCES = 1000
+TEST_STREAM, VALIDATION_STREAM = 10**9, 10**9 + 1  # seeds of the held-out sequences, far from the batches' steps
 
 
 def configure(parser):
@@ -41,21 +46,40 @@ def evaluate(model, sequences, targets, device="cpu"):
     return float(F.mse_loss(predictions, tg.Tensor(targets, device=device)).item())
 
 
+def versus_baseline(test_mse):
+    """How the test MSE compares with the trivial baseline, in words a reader can check."""
+    baseline = f"the trivial baseline MSE {TRIVIAL_MSE:.4f} (always answering 1.0, the mean target)"
+    ratio = TRIVIAL_MSE / max(test_mse, 1e-12)
+    if ratio >= 1.5:
+        return f"test MSE {ratio:.1f}x lower than {baseline}"
+    # Until the network carries the first marked value to the end of the sequence, it can barely beat the mean.
+    not_yet = ("the network has not yet learned to remember the first marked value, which takes more steps "
+               f"(the default is {DEFAULTS['steps']})")
+    if ratio >= 1.0:
+        return f"test MSE only {ratio:.2f}x lower than {baseline}: {not_yet}"
+    return f"test MSE above {baseline}: {not_yet}"
+
+
 def run(args):
+    checkpoint = common.prepare_resume(args, "rnn", "step", TUNABLE)
     common.seed_everything(args.seed)
     if args.length < 2:
         raise ValueError(f"train rnn: --length must be at least 2, got {args.length}")
-    config = {"task": "rnn", "length": args.length, "hidden": args.hidden, "lr": args.lr, "seed": args.seed}
+    config = {"task": "rnn", "length": args.length, "hidden": args.hidden, "lr": args.lr, "batch_size": args.batch_size,
+              "seed": args.seed, "early_stop": args.early_stop}
     model = SequenceRegressor(input_size=2, hidden_size=args.hidden).to(args.device)
     optimizer = tg.optim.Adam(model.parameters(), lr=args.lr)
-    test_x, test_y = adding_problem(TEST_SEQUENCES, args.length, np.random.default_rng([args.seed, 10**9]))
+    test_x, test_y = adding_problem(TEST_SEQUENCES, args.length, np.random.default_rng([args.seed, TEST_STREAM]))
+    val_x, val_y = adding_problem(TEST_SEQUENCES, args.length, np.random.default_rng([args.seed, VALIDATION_STREAM]))
     start_step, log = 0, common.MetricLog(args.log)
-    if args.resume:
-        start_step = common.resume(args.resume, config, model, optimizer, log, must_match=("length", "hidden"))["step"]
+    if checkpoint is not None:
+        start_step = common.resume(args.resume, checkpoint, config, model, optimizer, log,
+                                   must_match=("length", "hidden"))["step"]
     if not args.quiet:
         print(f"train rnn: adding problem, T={args.length}, hidden {args.hidden}, trivial baseline MSE {TRIVIAL_MSE:.4f}")
     progress = common.Progress(args.steps - start_step, "train rnn", args.quiet)
-    clock = common.Stopwatch()
+    stopper = EarlyStopping(args.early_stop, "validation MSE", "min", "step") if args.early_stop else None
+    clock, step_done = common.Stopwatch(), start_step
     evaluate_every = max(args.steps // 10, 1)
     for step in range(start_step, args.steps):
         # Batch `step` is drawn from (seed, step), so a resumed run sees the same batches.
@@ -66,17 +90,24 @@ def run(args):
         tg.optim.clip_grad_norm_(model.parameters(), 1.0)  # tanh RNNs see occasional exploding gradients
         optimizer.step()
         progress.update(loss=loss.item())
-        if (step + 1) % evaluate_every == 0 or step + 1 == args.steps:
-            test_mse = evaluate(model, test_x, test_y, args.device)
-            progress.update(0, test_mse=test_mse)
-            log.append(step=step + 1, loss=loss.item(), test_mse=test_mse)
+        step_done = step + 1
+        if step_done % evaluate_every == 0 or step_done == args.steps:
+            val_mse = evaluate(model, val_x, val_y, args.device)
+            progress.update(0, val_mse=val_mse)
+            log.append(step=step_done, loss=loss.item(), val_mse=val_mse)
+            if stopper is not None and stopper.should_stop(model, val_mse, step_done):
+                break
     progress.close()
     wall = clock.elapsed()
+    if stopper is not None:
+        stopper.restore_best(model)
     test_mse = evaluate(model, test_x, test_y, args.device)
     if args.save:
-        common.save_checkpoint(args.save, model, optimizer, {"step": args.steps}, config, log.rows)
+        common.save_checkpoint(args.save, model, optimizer, {"step": step_done}, config, log.rows)
     if args.plot and log.rows:
-        common.plot_metrics(log.rows, args.plot, "step", "train rnn")
-    print(common.summary_line("train rnn", "test MSE", test_mse, wall, args.steps - start_step, args.device)
-          + f" | trivial baseline MSE {TRIVIAL_MSE:.4f} ({TRIVIAL_MSE / max(test_mse, 1e-12):.1f}x lower)")
-    return {"test_mse": test_mse, "trivial_mse": TRIVIAL_MSE, "wall": wall, "log": log.rows}
+        # the training loss is the MSE of the last batch: one panel with the validation MSE
+        common.plot_metrics(log.rows, args.plot, "step", "train rnn",
+                            panel_of={"loss": ("MSE", "train (last batch)"), "val_mse": ("MSE", "validation")})
+    print(common.summary_line("train rnn", "test MSE", test_mse, wall, step_done - start_step, args.device)
+          + f" | {versus_baseline(test_mse)}")
+    return {"test_mse": test_mse, "trivial_mse": TRIVIAL_MSE, "steps": step_done, "wall": wall, "log": log.rows}

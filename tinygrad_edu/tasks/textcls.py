@@ -28,12 +28,18 @@ from tinygrad_edu.data.textcls import (
 from tinygrad_edu.models.textcls import RecurrentTextClassifier, TransformerTextClassifier
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
+from tinygrad_edu.tasks.early_stopping import VALIDATION_FRACTION, VALIDATION_SEED, EarlyStopping
 
 DEFAULTS = {"epochs": 10, "batch_size": 32, "lr": 3e-3}
 LR_DECAY = 0.8  # lr · 0.8^epoch: a function of the epoch alone, so a resumed run continues exactly
 BUCKET_BATCHES = 20  # batches per length bucket (see length_bucketed_batches)
 EVAL_BATCH = 256
 ARCHITECTURE_KEYS = ("arch", "embed", "hidden", "layers", "heads", "max_length", "data_digest")
+# --resume: left out, these continue as saved; given, they apply with a note (see RESUME_HELP)
+TUNABLE = ("lr", "batch_size", "seed", "weight_decay", "word_dropout", "early_stop")
+EARLY_STOP_HELP = ("hold out 10%% of each class of the training sentences for validation, stop after PATIENCE epochs "
+                   "without a lower validation loss, and end with the best epoch's weights (printed); the held-out "
+                   "test sentences only give the final accuracy")
 
 
 def configure(parser):
@@ -199,17 +205,27 @@ class PreparedData:
     def __init__(self, args):
         texts, labels, self.label_names, self.source = load_data(args)
         train_rows, test_rows = stratified_split(labels, args.test_fraction)
+        validation_rows = np.array([], dtype=np.int64)
+        if args.early_stop:
+            # early stopping chooses on a validation part of the training split; the test split stays unseen
+            kept, held = stratified_split(labels[train_rows], VALIDATION_FRACTION, seed=VALIDATION_SEED)
+            train_rows, validation_rows = train_rows[kept], train_rows[held]
         self.train_texts, self.test_texts = [texts[i] for i in train_rows], [texts[i] for i in test_rows]
+        self.validation_texts = [texts[i] for i in validation_rows]
         self.train_labels, self.test_labels = labels[train_rows], labels[test_rows]
+        self.validation_labels = labels[validation_rows]
         train_tokens = [tokenize(t) for t in self.train_texts]
         self.vocabulary = WordVocabulary(train_tokens, min_freq=args.min_freq)
         self.train_encoded = [self.vocabulary.encode(t)[:args.max_length] for t in train_tokens]
         self.test_encoded = [self.vocabulary.encode(tokenize(t))[:args.max_length] for t in self.test_texts]
+        self.validation_encoded = [self.vocabulary.encode(tokenize(t))[:args.max_length] for t in self.validation_texts]
         self.train_lengths = np.array([len(e) for e in self.train_encoded])
 
     def describe(self, min_freq):
         counts = ", ".join(f"{name} {int((self.train_labels == i).sum())}" for i, name in enumerate(self.label_names))
-        return (f"{self.source}: {len(self.train_texts)} train / {len(self.test_texts)} held-out sentences ({counts}); "
+        validation = f" / {len(self.validation_texts)} validation" if self.validation_texts else ""
+        return (f"{self.source}: {len(self.train_texts)} train{validation} / {len(self.test_texts)} held-out test "
+                f"sentences ({counts}); "
                 f"{len(self.vocabulary)} words (min freq {min_freq})")
 
 
@@ -236,40 +252,64 @@ def held_out_accuracy(model, data, args):
     return float((predicted == data.test_labels).mean()), predicted
 
 
+def loss_and_accuracy(model, encoded, labels, args):
+    """(mean cross-entropy, accuracy) on encoded sentences with their labels."""
+    predicted, probabilities = predict_ids(model, encoded, args.max_length, args.device)
+    chosen = probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.maximum(chosen, 1e-30)))), float((predicted == labels).mean())
+
+
 def run(args):
     _check_args(args)
-    common.seed_everything(args.seed)
     if args.resume and args.predict:
+        common.seed_everything(args.seed)
         return predict_from_checkpoint(args)
+    checkpoint = common.prepare_resume(args, "textcls", "epoch", TUNABLE)
+    common.seed_everything(args.seed)
     data = PreparedData(args)
     config = {"task": "textcls", "arch": args.arch, "embed": args.embed, "hidden": args.hidden,
               "layers": args.layers, "heads": args.heads, "max_length": args.max_length, "lr": args.lr,
-              "seed": args.seed, "vocab_size": len(data.vocabulary), "num_classes": len(data.label_names),
+              "batch_size": args.batch_size, "seed": args.seed, "weight_decay": args.weight_decay,
+              "word_dropout": args.word_dropout, "early_stop": args.early_stop,
+              "vocab_size": len(data.vocabulary), "num_classes": len(data.label_names),
               "vocabulary": data.vocabulary.words, "labels": list(data.label_names),
               "data_digest": data_digest(data.vocabulary, data.label_names, data.train_texts)}
     model = build_model(config).to(args.device)
     # A few thousand sentences are easy to memorise: word dropout and weight decay keep the models from it.
     optimizer = tg.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start_epoch, log = 0, common.MetricLog(args.log)
-    if args.resume:
-        start_epoch = common.resume(args.resume, config, model, optimizer, log, must_match=ARCHITECTURE_KEYS)["epoch"]
+    if checkpoint is not None:
+        start_epoch = common.resume(args.resume, checkpoint, config, model, optimizer, log,
+                                    must_match=ARCHITECTURE_KEYS)["epoch"]
+        for group in optimizer.param_groups:
+            group["weight_decay"] = args.weight_decay
     if not args.quiet:
         print(f"train textcls: {data.describe(args.min_freq)}; {args.arch}, {model.num_parameters():,} parameters, "
               f"epochs {start_epoch}->{args.epochs}")
 
+    # The per-epoch curve is on the test sentences, unless early stopping chooses an epoch (then on validation ones).
+    held_out, held_encoded, held_labels = "test", data.test_encoded, data.test_labels
+    if args.early_stop:
+        held_out, held_encoded, held_labels = "val", data.validation_encoded, data.validation_labels
     batches_per_epoch = -(-len(data.train_encoded) // args.batch_size)
     progress = common.Progress((args.epochs - start_epoch) * batches_per_epoch, "train textcls", args.quiet)
-    clock = common.Stopwatch()
+    stopper = EarlyStopping(args.early_stop, "validation loss", "min", "epoch") if args.early_stop else None
+    clock, epochs_done = common.Stopwatch(), start_epoch
     for epoch in range(start_epoch, args.epochs):
         loss = train_epoch(model, optimizer, data, args, epoch, progress)
-        accuracy, _ = held_out_accuracy(model, data, args)
-        progress.update(0, test_acc=accuracy)
-        log.append(epoch=epoch + 1, loss=loss, test_accuracy=accuracy)
+        held_loss, held_accuracy = loss_and_accuracy(model, held_encoded, held_labels, args)
+        progress.update(0, **{f"{held_out}_acc": held_accuracy})
+        log.append(epoch=epoch + 1, loss=loss, **{f"{held_out}_loss": held_loss, f"{held_out}_accuracy": held_accuracy})
+        epochs_done = epoch + 1
+        if stopper is not None and stopper.should_stop(model, held_loss, epochs_done):
+            break
     progress.close()
     wall = clock.elapsed()
-    steps = max(args.epochs - start_epoch, 0) * batches_per_epoch
+    if stopper is not None:
+        stopper.restore_best(model)
+    steps = (epochs_done - start_epoch) * batches_per_epoch
     if args.save:
-        common.save_checkpoint(args.save, model, optimizer, {"epoch": args.epochs}, config, log.rows)
+        common.save_checkpoint(args.save, model, optimizer, {"epoch": epochs_done}, config, log.rows)
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "epoch", "train textcls")
 
@@ -286,7 +326,7 @@ def run(args):
     print(common.summary_line(f"train textcls ({args.arch})", "test accuracy", accuracy, wall, steps, args.device)
           + versus)
     result = {"test_accuracy": accuracy, "baseline_accuracy": baseline, "confusion": matrix, "steps": steps,
-              "wall": wall, "log": log.rows}
+              "epochs": epochs_done, "wall": wall, "log": log.rows}
     if args.predict:
         result["predictions"] = print_predictions(model, data.vocabulary, data.label_names, args.predict,
                                                   args.max_length, args.device)

@@ -5,6 +5,8 @@
 --task lm:   next-character prediction on --text PATH, by default the docstrings of Python's standard library
 (always there, offline); `tinygrad-edu sample CHECKPOINT` then writes text in that style.
 """
+import os
+
 import numpy as np
 
 import tinygrad_edu as tg
@@ -12,8 +14,13 @@ from tinygrad_edu.data import CharVocabulary, stdlib_docstrings
 from tinygrad_edu.models import DecoderTransformer
 from tinygrad_edu.nn import functional as F
 from tinygrad_edu.tasks import common
+from tinygrad_edu.tasks.early_stopping import EarlyStopping
 
 DEFAULTS = {"steps": 900, "batch_size": 64, "lr": 2e-3}
+TUNABLE = ("lr", "batch_size", "seed", "early_stop")  # --resume: left out, they continue as saved (see RESUME_HELP)
+EARLY_STOP_HELP = ("stop after PATIENCE evaluations (one every --steps/10 steps) without a better validation metric "
+                   "(sort: exact-sequence accuracy on fresh validation sequences; lm: loss on the held-out last 10%% "
+                   "of the text), and end with the best evaluation's weights (printed)")
 SEPARATOR = 10  # token id after the ten digits
 IGNORE = -100
 
@@ -69,6 +76,10 @@ def text_loss(model, encoded, block_size, rng, batches=8, batch_size=64):
 def _load_text(path):
     if path is None:
         return stdlib_docstrings(), "Python standard-library docstrings"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--text: file {path} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--text: {path} is a directory; expected a UTF-8 text file")
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     if len(text) < 1000:
@@ -77,9 +88,11 @@ def _load_text(path):
 
 
 def run(args):
+    checkpoint = common.prepare_resume(args, "transformer", "step", TUNABLE)
     common.seed_everything(args.seed)
     config = {"task": "transformer", "mode": args.task, "d_model": args.d_model, "layers": args.layers,
-              "heads": args.heads, "lr": args.lr, "seed": args.seed}
+              "heads": args.heads, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
+              "early_stop": args.early_stop}
     if args.task == "sort":
         if not 1 <= args.length <= 32:
             raise ValueError(f"train transformer: --length must be in [1, 32], got {args.length}")
@@ -102,9 +115,10 @@ def run(args):
     model.to(args.device)
     optimizer = tg.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     start_step, log = 0, common.MetricLog(args.log)
-    if args.resume:
+    if checkpoint is not None:
         architecture = ("mode", "d_model", "layers", "heads", "vocab_size", "block_size")
-        start_step = common.resume(args.resume, config, model, optimizer, log, must_match=architecture)["step"]
+        start_step = common.resume(args.resume, checkpoint, config, model, optimizer, log,
+                                   must_match=architecture)["step"]
     # A warm-up that does not depend on --steps, so a run resumed with a larger --steps continues exactly as an
     # uninterrupted one would (a cosine decay to --steps would not).
     schedule = tg.optim.lr_scheduler.LinearWarmup(optimizer, warmup_steps=50, start_factor=0.1)
@@ -114,9 +128,17 @@ def run(args):
         print(f"train transformer: {description}, {model.num_parameters():,} parameters")
 
     progress = common.Progress(args.steps - start_step, "train transformer", args.quiet)
-    clock = common.Stopwatch()
+    clock, step_done = common.Stopwatch(), start_step
     evaluate_every = max(args.steps // 10, 1)
     metric_name = "exact-sequence accuracy" if args.task == "sort" else "validation loss (nats/char)"
+    metric_key = "val_accuracy" if args.task == "sort" else "val_loss"  # the log's column and the bar's name
+    stopper = None
+    if args.early_stop:
+        if args.task == "sort":
+            stopper = EarlyStopping(args.early_stop, "validation exact-sequence accuracy", "max", "step")
+        else:
+            stopper = EarlyStopping(args.early_stop, "validation loss", "min", "step")
+    eval_rng_seed = [args.seed, 10**9]  # the validation draws; the final sort accuracy uses fresh ones (10**9 + 1)
     metric = float("nan")
     for step in range(start_step, args.steps):
         batch_rng = np.random.default_rng([args.seed, step])  # batch `step` is the same in a resumed run
@@ -132,27 +154,33 @@ def run(args):
         optimizer.step()
         schedule.step()
         progress.update(loss=loss.item())
-        if (step + 1) % evaluate_every == 0 or step + 1 == args.steps:
-            eval_rng = np.random.default_rng([args.seed, 10**9])
+        step_done = step + 1
+        if step_done % evaluate_every == 0 or step_done == args.steps:
             if args.task == "sort":
-                metric = sort_accuracy(model, args.length, eval_rng, count=500)
+                metric = sort_accuracy(model, args.length, np.random.default_rng(eval_rng_seed), count=500)
             else:
-                metric = text_loss(model, val_ids, block_size, eval_rng)
-            progress.update(0, metric=metric)
-            log.append(step=step + 1, loss=loss.item(), **{"accuracy" if args.task == "sort" else "val_loss": metric})
+                metric = text_loss(model, val_ids, block_size, np.random.default_rng(eval_rng_seed))
+            progress.update(0, **{metric_key: metric})
+            log.append(step=step_done, loss=loss.item(), **{metric_key: metric})
+            if stopper is not None and stopper.should_stop(model, metric, step_done):
+                break
     progress.close()
     wall = clock.elapsed()
+    if stopper is not None:
+        stopper.restore_best(model)
     if args.task == "sort":
         metric = sort_accuracy(model, args.length, np.random.default_rng([args.seed, 10**9 + 1]), count=1000)
+    elif stopper is not None:  # the restored weights' loss (the best evaluation's, recomputed)
+        metric = text_loss(model, val_ids, block_size, np.random.default_rng(eval_rng_seed))
     if args.save:
-        common.save_checkpoint(args.save, model, optimizer, {"step": args.steps}, config, log.rows)
+        common.save_checkpoint(args.save, model, optimizer, {"step": step_done}, config, log.rows)
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "step", "train transformer")
-    print(common.summary_line("train transformer", metric_name, metric, wall, args.steps - start_step, args.device))
+    print(common.summary_line("train transformer", metric_name, metric, wall, step_done - start_step, args.device))
     if args.task == "lm" and not args.quiet:
         sample_ids = model.generate(vocabulary.encode(text[:8])[None], 120, temperature=0.8)[0]
         print("sample:", repr(vocabulary.decode(sample_ids)))
-    return {"metric": metric, "wall": wall, "log": log.rows}
+    return {"metric": metric, "steps": step_done, "wall": wall, "log": log.rows}
 
 
 def sample(args):
