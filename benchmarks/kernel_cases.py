@@ -4,7 +4,10 @@ A case is a name, a function that makes its input arrays, a function that runs i
 `kernels.reference`, `kernels.cpu` or `kernels.cuda` package: they share one interface) and, optionally, the
 floating-point operations it does (for GFLOP/s) and baselines. Shapes are the toy models' shapes: the CNN's two
 convolutions on 8×8 digits, the Transformer's attention (batch 64 × 4 heads, 12 tokens, head size 16), the RNN
-cells of the adding problem and of an `nn.RNN` 16→64 layer (batch 32), the configuration the models section times.
+cells of the adding problem and of an `nn.RNN` 16→64 layer (batch 32), the configuration the models section times;
+and the shapes people train at: 3×3 convolutions of an MNIST-sized CNN and beyond (1→32 at 28×28, 32→64 at 14×14,
+16→32 at 8×8 and 4×4, batch 64), causal attention at T = 64, 128 and 256 (batch × heads 128, head size 16).
+Each case's name says its shapes, so `--cases` picks them: `--cases conv2d attention`.
 """
 from dataclasses import dataclass, field
 

@@ -13,6 +13,10 @@ TARGET_TINY_OP = 2.0      # tiny-op overhead <= 2x PyTorch eager
 TARGET_TOY_MODEL = 1.5    # toy-model train step <= 1.5x PyTorch CPU time
 TARGET_DQN = 1.0          # the DQN MLP update <= 1.0x
 TARGET_GATED_RNN = 1.0    # nn.LSTM / nn.GRU forward + backward <= 1.0x
+TARGET_MNIST_CNN = 1.0    # the MNIST-sized ConvNet train step <= 1.0x
+TARGET_TEXTCLS = 1.0      # the textcls train step (each arch) <= 1.0x
+TEXT_ARCHS = ("lstm", "gru", "transformer")
+TEXT_MAX_LENGTH = 64      # the Transformer's position table, as `train textcls` builds it
 
 
 @dataclass
@@ -104,15 +108,19 @@ def ours_dqn_update(sizes):
     return step
 
 
-def ours_cnn(sizes):
+def _image_batch(batch, side):
+    rng = np.random.default_rng(2)
+    return rng.random((batch, 1, side, side)).astype(np.float32), rng.integers(0, 10, batch)
+
+
+def ours_cnn(sizes, side=None, channels=(16, 32)):
     tg, F = _tg()
     from tinygrad_edu.models import ConvNet
 
-    model = ConvNet(image_size=sizes["image_size"])
+    side = side or sizes["image_size"]
+    model = ConvNet(image_size=side, channels=tuple(channels))
     optimizer = tg.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(2)
-    images = rng.random((sizes["batch"], 1, sizes["image_size"], sizes["image_size"])).astype(np.float32)
-    labels = rng.integers(0, 10, sizes["batch"])
+    images, labels = _image_batch(sizes["batch"], side)
 
     def step():
         loss = F.cross_entropy(model(tg.Tensor(images)), tg.Tensor(labels))
@@ -121,6 +129,11 @@ def ours_cnn(sizes):
         optimizer.step()
         return loss.item()
     return step
+
+
+def ours_mnist_cnn(sizes):
+    """ConvNet on 28×28: conv 1→32 → pool → conv 32→64 → pool → linear, Adam."""
+    return ours_cnn(sizes, sizes["mnist_side"], sizes["mnist_channels"])
 
 
 def _sort_batch(sizes):
@@ -199,6 +212,51 @@ def ours_gru_perf(sizes):
     return ours_rnn_perf(sizes, "GRU")
 
 
+def _text_batch(sizes):
+    """Word ids (B, T) in [2, vocab) padded with 0 at the end of each row, mask (B, T) True at real words, labels (B,).
+
+    Row lengths are drawn from 6..T (the first row is full), as `train textcls` pads a batch to its longest row.
+    """
+    vocab, classes, batch, length, _ = sizes["text"]
+    rng = np.random.default_rng(7)
+    lengths = rng.integers(min(6, length), length + 1, batch)
+    lengths[0] = length
+    ids = np.zeros((batch, length), np.int64)
+    mask = np.zeros((batch, length), bool)
+    for row, real_words in enumerate(lengths):
+        ids[row, :real_words] = rng.integers(2, vocab, real_words)
+        mask[row, :real_words] = True
+    return ids, mask, rng.integers(0, classes, batch)
+
+
+def _text_model_arguments(sizes, arch):
+    """(args, kwargs) that build the same classifier on both sides."""
+    vocab, classes, _, _, width = sizes["text"]
+    if arch == "transformer":
+        return (vocab, classes, TEXT_MAX_LENGTH), {"d_model": width, "n_heads": 4, "n_layers": 1,
+                                                   "dim_feedforward": 2 * width}
+    return (vocab, classes), {"cell": arch, "embedding_dim": width, "hidden_size": width, "dense_size": width}
+
+
+def ours_textcls(sizes, arch):
+    """As `train textcls`: cross-entropy of the logits, AdamW (lr 3e-3, weight decay 0.05)."""
+    tg, F = _tg()
+    from tinygrad_edu.models.textcls import RecurrentTextClassifier, TransformerTextClassifier
+
+    args, kwargs = _text_model_arguments(sizes, arch)
+    model = (TransformerTextClassifier if arch == "transformer" else RecurrentTextClassifier)(*args, **kwargs)
+    optimizer = tg.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
+    ids, mask, labels = _text_batch(sizes)
+
+    def step():
+        loss = F.cross_entropy(model(tg.Tensor(ids), tg.Tensor(mask)), tg.Tensor(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
 # ----- PyTorch's steps ------------------------------------------------------------------------------------------
 
 def torch_add_forward(sizes, torch):
@@ -257,14 +315,13 @@ def torch_dqn_update(sizes, torch):
     return step
 
 
-def torch_cnn(sizes, torch):
+def torch_cnn(sizes, torch, side=None, channels=(16, 32)):
     from benchmarks.torch_models import ConvNet
 
-    model = ConvNet(image_size=sizes["image_size"])
+    side = side or sizes["image_size"]
+    model = ConvNet(image_size=side, channels=tuple(channels))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    rng = np.random.default_rng(2)
-    images = rng.random((sizes["batch"], 1, sizes["image_size"], sizes["image_size"])).astype(np.float32)
-    labels = rng.integers(0, 10, sizes["batch"])
+    images, labels = _image_batch(sizes["batch"], side)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
@@ -273,6 +330,10 @@ def torch_cnn(sizes, torch):
         optimizer.step()
         return loss.item()
     return step
+
+
+def torch_mnist_cnn(sizes, torch):
+    return torch_cnn(sizes, torch, sizes["mnist_side"], sizes["mnist_channels"])
 
 
 def torch_transformer(sizes, torch):
@@ -332,10 +393,44 @@ def torch_gru_perf(sizes, torch):
     return torch_rnn_perf(sizes, torch, "GRU")
 
 
+def torch_textcls(sizes, torch, arch):
+    from benchmarks.torch_models import RecurrentTextClassifier, TransformerTextClassifier
+
+    args, kwargs = _text_model_arguments(sizes, arch)
+    model = (TransformerTextClassifier if arch == "transformer" else RecurrentTextClassifier)(*args, **kwargs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
+    ids, mask, labels = (torch.from_numpy(array) for array in _text_batch(sizes))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(ids, mask), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def textcls_cases(sizes):
+    vocab, classes, batch, length, width = sizes["text"]
+    cases = []
+    for arch in TEXT_ARCHS:
+        if arch == "transformer":
+            shape = f"d{width} h4 L1 ff{2 * width}"
+        else:
+            shape = f"bi{arch.upper()} emb {width} hidden {width} dense {width}"
+        cases.append(ModelCase(
+            f"textcls {arch} step {shape} vocab {vocab} b{batch} T{length} masked, {classes} classes, AdamW",
+            "models", lambda sizes, arch=arch: ours_textcls(sizes, arch),
+            lambda sizes, torch, arch=arch: torch_textcls(sizes, torch, arch), TARGET_TEXTCLS, profile=True))
+    return cases
+
+
 def cases_for(sizes):
     side, batch = sizes["tiny_side"], sizes["batch"]
     h = sizes["dqn_hidden"]
     rnn_in, rnn_hidden, rnn_t, rnn_b = sizes["perf_rnn"]
+    mnist = sizes["mnist_side"]
+    first, second = sizes["mnist_channels"]
     return [
         ModelCase(f"add {side}×{side} forward", "overhead", ours_add_forward, torch_add_forward, TARGET_TINY_OP),
         ModelCase(f"add {side}×{side} forward+backward", "overhead", ours_add_forward_backward,
@@ -346,6 +441,8 @@ def cases_for(sizes):
                   torch_dqn_update, TARGET_DQN, profile=True),
         ModelCase(f"ConvNet b{batch} {sizes['image_size']}×{sizes['image_size']} Adam", "models", ours_cnn, torch_cnn,
                   TARGET_TOY_MODEL, profile=True),
+        ModelCase(f"ConvNet MNIST-sized b{batch} {mnist}×{mnist} conv 1→{first}→{second} Adam", "models",
+                  ours_mnist_cnn, torch_mnist_cnn, TARGET_MNIST_CNN, profile=True),
         ModelCase(f"Transformer sort d{sizes['d_model']} h{sizes['heads']} L{sizes['layers']} b{batch} "
                   f"T{2 * sizes['sort_length']} AdamW+clip", "models", ours_transformer, torch_transformer,
                   TARGET_TOY_MODEL, profile=True),
@@ -357,4 +454,4 @@ def cases_for(sizes):
                   torch_lstm_perf, TARGET_GATED_RNN, profile=True),
         ModelCase(f"nn.GRU {rnn_in}→{rnn_hidden} T{rnn_t} b{rnn_b} fwd+bwd", "models", ours_gru_perf,
                   torch_gru_perf, TARGET_GATED_RNN, profile=True),
-    ]
+    ] + textcls_cases(sizes)

@@ -41,7 +41,11 @@ MATMUL_LADDER = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 TOY_SIZES = {  # the toy models as `tinygrad-edu train` builds them
     "batch": 64, "tiny_side": 64, "image_size": 8, "d_model": 64, "heads": 4, "layers": 2, "sort_length": 6,
     "rnn_hidden": 64, "rnn_length": 20, "perf_rnn": (16, 64, 32, 32), "dqn_hidden": 64,
+    "mnist_side": 28, "mnist_channels": (32, 64),  # MNIST-sized ConvNet: conv 1→32 → pool → conv 32→64 → pool
+    "text": (2000, 5, 32, 16, 64),  # textcls: (vocabulary, classes, batch, length T, width)
 }
+ISSUE_CONV_SHAPES = ((64, 1, 32, 28), (64, 32, 64, 14), (64, 16, 32, 8), (64, 16, 32, 4))  # 3×3 convs people train
+ATTENTION_AT_LENGTH = ((128, 64, 16), (128, 128, 16), (128, 256, 16))  # (batch × heads, T, head size), causal
 
 
 @dataclass
@@ -57,10 +61,10 @@ class Config:
     use_torch: bool = True
     plots: bool = True
     matmul_sizes: tuple = MATMUL_LADDER
-    conv_shapes: tuple = ((64, 1, 16, 8), (64, 16, 32, 4), (64, 32, 64, 14))  # (batch, c_in, c_out, side)
+    conv_shapes: tuple = ((64, 1, 16, 8),) + ISSUE_CONV_SHAPES  # (batch, c_in, c_out, side)
     batch: int = 64
     softmax_shape: tuple = (64, 8, 128, 128)
-    attention_shapes: tuple = ((256, 12, 16), (128, 64, 16))  # (batch × heads, length, head size)
+    attention_shapes: tuple = ((256, 12, 16),) + ATTENTION_AT_LENGTH  # (batch × heads, length, head size)
     rnn_cell_shapes: tuple = ((64, 2, 64), (32, 16, 64))  # (batch, inputs, hidden)
     adam_sizes: tuple = (4_096, 1_000_000)
     sizes: dict = field(default_factory=lambda: dict(TOY_SIZES))
@@ -73,14 +77,16 @@ class Config:
 
 def quick_config():
     return Config(repeats=7, warmup=2, min_sample_s=0.02, profile_steps=5,
-                  matmul_sizes=(64, 128, 256, 512, 1024, 2048), conv_shapes=((64, 1, 16, 8), (64, 16, 32, 4)),
-                  softmax_shape=(64, 8, 64, 64), attention_shapes=((256, 12, 16),), label="quick")
+                  matmul_sizes=(64, 128, 256, 512, 1024, 2048), conv_shapes=((64, 1, 16, 8),) + ISSUE_CONV_SHAPES,
+                  softmax_shape=(64, 8, 64, 64), attention_shapes=((256, 12, 16),) + ATTENTION_AT_LENGTH,
+                  label="quick")
 
 
 def smoke_config():
     """Tiny shapes, 2 rounds, every side in this process: checks the harness in seconds (the figures mean nothing)."""
     sizes = {"batch": 4, "tiny_side": 8, "image_size": 8, "d_model": 16, "heads": 2, "layers": 1, "sort_length": 3,
-             "rnn_hidden": 8, "rnn_length": 4, "perf_rnn": (4, 8, 4, 4), "dqn_hidden": 8}
+             "rnn_hidden": 8, "rnn_length": 4, "perf_rnn": (4, 8, 4, 4), "dqn_hidden": 8, "mnist_side": 8,
+             "mnist_channels": (2, 4), "text": (20, 3, 4, 6, 8)}
     return Config(backends=("numpy", "cpu"), repeats=2, warmup=1, measure_cliff=False, min_sample_s=0.0, settle_s=0.0,
                   profile_steps=1, plots=False, matmul_sizes=(16, 32), conv_shapes=((2, 1, 4, 8),), batch=2,
                   softmax_shape=(2, 3, 8), attention_shapes=((4, 6, 8),), rnn_cell_shapes=((4, 2, 8),), adam_sizes=(64,),

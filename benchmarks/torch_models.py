@@ -7,6 +7,8 @@ extra). Initialisation schemes are left at PyTorch's defaults: they do not chang
     tinygrad_edu.models.QNetwork           <->  QNetwork
     tinygrad_edu.models.SequenceRegressor  <->  SequenceRegressor
     tinygrad_edu.models.DecoderTransformer <->  DecoderTransformer
+    tinygrad_edu.models.textcls.RecurrentTextClassifier   <->  RecurrentTextClassifier
+    tinygrad_edu.models.textcls.TransformerTextClassifier <->  TransformerTextClassifier
 """
 import torch
 from torch import nn
@@ -81,3 +83,45 @@ class DecoderTransformer(nn.Module):
         mask = nn.Transformer.generate_square_subsequent_mask(length)  # (T, T): -inf above the diagonal
         x = self.blocks(x, mask=mask, is_causal=True)  # (B, T, d_model)
         return self.head(x)  # (B, T, vocab)
+
+
+class RecurrentTextClassifier(nn.Module):
+    """Embedding → bidirectional LSTM or GRU (all steps) → Dropout → Dense(relu) per step → max over the real steps
+    → Linear: the Keras text classifier, as the engine's."""
+
+    def __init__(self, vocab_size, num_classes, cell="lstm", embedding_dim=64, hidden_size=64, dense_size=64,
+                 dropout=0.5, pad_id=0):
+        super().__init__()
+        recurrent_layer = nn.LSTM if cell == "lstm" else nn.GRU
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.rnn = recurrent_layer(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(2 * hidden_size, dense_size)
+        self.classifier = nn.Linear(dense_size, num_classes)
+
+    def forward(self, ids, mask):
+        outputs, _ = self.rnn(self.embedding(ids))  # (B, T, 2·hidden)
+        features = torch.relu(self.dense(self.dropout(outputs)))  # (B, T, dense)
+        features = features.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # padding never wins the max
+        return self.classifier(features.max(dim=1).values)  # (B, classes)
+
+
+class TransformerTextClassifier(nn.Module):
+    """Word + learned position embeddings → nn.TransformerEncoder (padded keys masked) → mean over real words → Linear."""
+
+    def __init__(self, vocab_size, num_classes, max_length, d_model=64, n_heads=4, n_layers=1, dim_feedforward=128,
+                 dropout=0.2, pad_id=0):
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
+        self.position_embedding = nn.Embedding(max_length, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward=dim_feedforward, dropout=dropout,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.classifier = nn.Linear(d_model, num_classes)
+
+    def forward(self, ids, mask):
+        length = ids.shape[1]
+        x = self.token_embedding(ids) + self.position_embedding(torch.arange(length))  # (B, T, d_model)
+        x = self.encoder(x, src_key_padding_mask=~mask)  # True marks a key to ignore
+        weights = mask.unsqueeze(-1).float()  # (B, T, 1)
+        return self.classifier((x * weights).sum(dim=1) / weights.sum(dim=1))  # (B, classes)

@@ -15,8 +15,15 @@ Now the backward is lesson 1's matmul rule, plus the adjoint of the copy:
 
 `im2col` is a gather, so its backward `col2im` is a scatter-add. kernels/reference/conv.py is this lesson in
 production form: `_windows` (im2col, with stride/dilation), `_scatter_windows` (col2im) and
-`conv2d_backward` (the three gradients as einsums, with batch and groups); kernels/cpu/conv.py does the same
-in Numba (`_im2col`, `_col2im`).
+`conv2d_backward` (the three gradients as einsums, with batch and groups).
+
+kernels/cpu/conv.py computes the same products without materialising cols (an "implicit GEMM"). The flat
+index of x_pad[c, p + i, q + j] is (p·Wp + q) + (c·Hp + i)·Wp + j: a part that depends only on the output
+position plus a part that depends only on the tap (c, i, j). Lesson 6's micro-kernel reads its operand A
+through exactly such a pair of offset tables, so it reads each window where it lies in x_pad. The backward
+needs no col2im either: dx is itself a correlation, of dY (padded, and spread out by the stride) with the
+flipped kernel whose in/out channel axes are swapped, so each input pixel gathers from the outputs whose
+windows covered it instead of being scattered into. Section 2 checks that identity too.
 
 Pooling has no weights; its backward only decides where each output's gradient goes:
 
@@ -84,6 +91,15 @@ np.testing.assert_allclose(w_t.grad.numpy(), grad_w_by_hand, rtol=1e-10, atol=1e
 np.testing.assert_allclose(x_t.grad.numpy(), grad_x_by_hand, rtol=1e-10, atol=1e-12)
 np.testing.assert_allclose(b_t.grad.numpy(), grad_b_by_hand, rtol=1e-12)
 print("conv2d: dW = dY colsᵀ, dx = col2im(Wᵀ dY), db = Σ dY  -- match the engine")
+
+# The same dx without col2im, as kernels/cpu/conv.py computes it: pad dY by K - 1 - PAD and correlate it with the
+# flipped kernel whose channel axes are swapped, w'[c, o, i, j] = w[o, c, K-1-i, K-1-j]. Every pixel gathers.
+grad_y_padded = np.pad(grad_y[0], ((0, 0), (K - 1 - PAD,) * 2, (K - 1 - PAD,) * 2))
+flipped_swapped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, K, K)
+grad_x_gathered = np.array([[[np.sum(grad_y_padded[:, h:h + K, v:v + K] * flipped_swapped[c])
+                              for v in range(W)] for h in range(H)] for c in range(C_in)])[None]
+np.testing.assert_allclose(grad_x_gathered, grad_x_by_hand, rtol=1e-10, atol=1e-12)
+print("conv2d: dx is also a correlation of the padded dY with the flipped kernel (no scatter-add)")
 
 # col2im really is im2col's adjoint: <im2col(u), v> = <u, col2im(v)> for any u, v.
 u = rng.standard_normal((C_in, H, W))

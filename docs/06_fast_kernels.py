@@ -8,18 +8,25 @@ is the one worth studying: conv (im2col, lesson 3), linear layers, attention and
 The naive triple loop does 2 loads per multiply-add and walks `bmat` down a column (a cache miss per step).
 kernels/cpu/matmul.py fixes that in four moves (read its module docstring, then these functions):
 
-  1. Blocking (`_gemm_packed`): cut out into MC x NC blocks and K into KC slices, sized so one slice of B
-     stays in L1 and one block of A in L2 while it is reused. The loops over blocks are the same sum,
-     reordered; section 1 below checks that in NumPy.
-  2. Packing (`_pack_a`, `_pack_b`): copy A into panels of MR = 6 rows and B into panels of NR = 32 columns,
-     laid out so the inner loop reads both contiguously; ragged edges are zero-padded, so the inner loop has
-     no bounds checks. Section 2 builds the B panels in NumPy.
-  3. Register tiling (`_micro_kernel`): a 6 x 32 tile of out is accumulated in six stack rows that LLVM keeps
-     in vector registers for the whole K slice: per k, 6 broadcasts of A, 2 vector loads of B, 12 fused
-     multiply-adds, and no load or store of out at all.
-  4. Parallelism (`prange` in `_gemm_packed`): one parallel loop over (batch, M-block, N-block) tasks, which
-     write disjoint parts of out, so no locks; scratch is allocated before the loop, never inside it.
-Tiny products take `_matmul_small`, a serial i-k-j loop: launching threads and packing cost more than they save.
+  1. Blocking (`_gemm_body`): cut out into blocks of MC = 96 rows x NC = 256 columns. Within a block, one
+     panel of B (all K rows x NR columns) stays in L1/L2 while every row tile of A streams past it. K is not
+     cut: the whole panel is reused from cache, and cutting K into slices measured no faster. The loops over
+     blocks are the same sum, reordered; section 1 below checks that in NumPy.
+  2. Packing (step 1 of `_gemm_body`): copy B into panels of NR = 32 contiguous columns, zero-padded past the
+     last column, so row k of a panel is one contiguous run of NR numbers. Only B is packed: the rows of A
+     are read where they lie. Section 2 builds the B panels in NumPy.
+  3. Register tiling (`_micro_kernel`): an 8 x 32 tile of out is accumulated in eight stack rows that LLVM
+     keeps in 512-bit vector registers for the whole k loop: per k, 8 broadcasts of A, 2 vector loads of B,
+     16 fused multiply-adds, and no load or store of out at all. The micro-kernel does not know the layout of
+     its operands: it reads element (r, k) of A at a[a_rows[r] + a_cols[k]] and row k of B at
+     b[b_start + b_rows[k]], through small tables of offsets. A matmul passes row-major offsets; the
+     convolution in kernels/cpu/conv.py passes the corners of eight output windows and the offsets of the
+     kernel taps, so the same loop computes a convolution without building lesson 3's im2col matrix.
+     Section 2b runs both views in NumPy.
+  4. Parallelism (`prange` in `_gemm_body`): one parallel loop over (batch, M-block, N-block) tasks, which
+     write disjoint parts of out, so no locks; each task's tile lives on its stack, nothing is allocated on
+     the heap inside the loop.
+Tiny products take `_matmul_small`, a serial i-k-j loop: building panels and tables costs more than it saves.
 
 To step through a CPU kernel as plain Python (breakpoints, prints), turn the JIT off for the whole process:
 
@@ -60,27 +67,27 @@ rng = np.random.default_rng(0)
 
 
 # ----- 1. blocking is the same sum in another order ---------------------------------------------------------
-def blocked_matmul(a, b, block_m=4, block_n=8, block_k=5):
-    """out = a @ b computed block by block: for each (M-block, N-block), accumulate over K-slices."""
+def blocked_matmul(a, b, block_m=4, block_n=8):
+    """out = a @ b computed block by block: each (M-block, N-block) of out is the product of a block of rows of
+    a with a block of columns of b over the whole of K (the CPU kernel does not cut K either)."""
     M, K = a.shape
     N = b.shape[1]
-    out = np.zeros((M, N), dtype=a.dtype)
+    out = np.empty((M, N), dtype=a.dtype)
     for i0 in range(0, M, block_m):
-        for j0 in range(0, N, block_n):
-            for k0 in range(0, K, block_k):                      # this slice of a and b is reused from cache
-                out[i0:i0 + block_m, j0:j0 + block_n] += a[i0:i0 + block_m, k0:k0 + block_k] @ b[k0:k0 + block_k, j0:j0 + block_n]
+        for j0 in range(0, N, block_n):                          # this column block of b is reused from cache
+            out[i0:i0 + block_m, j0:j0 + block_n] = a[i0:i0 + block_m, :] @ b[:, j0:j0 + block_n]
     return out
 
 
 a = rng.standard_normal((13, 11))
 b = rng.standard_normal((11, 17))
 np.testing.assert_allclose(blocked_matmul(a, b), a @ b, rtol=1e-12)
-print("1. blocked matmul (ragged 4 x 8 x 5 blocks) == a @ b")
+print("1. blocked matmul (ragged 4 x 8 blocks) == a @ b")
 
 
 # ----- 2. packing: B as contiguous, zero-padded panels of NR columns -------------------------------------------
 def pack_b(matrix, panel_width):
-    """bp[jp, k, j] = matrix[k, jp*NR + j], zero past the last column: the layout `_pack_b` writes (per batch)."""
+    """bp[jp, k, j] = matrix[k, jp*NR + j], zero past the last column: the layout `_gemm_body` packs (per batch)."""
     K, N = matrix.shape
     n_panels = -(-N // panel_width)
     padded = np.zeros((K, n_panels * panel_width), dtype=matrix.dtype)
@@ -97,17 +104,48 @@ assert not packed[0, :, 17:].any()
 np.testing.assert_allclose((a @ packed[0])[:, :17], a @ b, rtol=1e-12)
 print(f"2. B packed into panels of NR = {NR} contiguous columns; the zero padding changes nothing")
 
+
+# ----- 2b. the micro-kernel's view: operands read through tables of offsets ----------------------------------
+def micro_kernel(a_flat, a_rows, a_cols, b_flat, b_rows, width):
+    """tile[r, j] = Σ_k a_flat[a_rows[r] + a_cols[k]] · b_flat[b_rows[k] + j]: `_micro_kernel`'s contract in NumPy."""
+    a_block = a_flat[a_rows[:, None] + a_cols[None, :]]             # (rows, K): element (r, k) of A
+    b_block = b_flat[b_rows[:, None] + np.arange(width)[None, :]]   # (K, width): row k of B
+    return a_block @ b_block
+
+
+MR = cpu_matmul_module.MR
+M, K = a.shape
+# A matmul: row r of A starts at r·K, column k is k further; row k of a packed panel starts at k·NR.
+tile_rows = np.minimum(np.arange(MR), M - 1)                        # rows past M repeat the last one, never stored
+tile = micro_kernel(a.reshape(-1), tile_rows * K, np.arange(K), packed[0].reshape(-1), np.arange(K) * NR, NR)
+np.testing.assert_allclose(tile[:, :17], (a @ b)[:MR], rtol=1e-12)
+
+# A convolution with the same loop: rows = output positions (the corner of each window in the padded image),
+# columns = kernel taps (c, i, j) at offset (c·Hp + i)·Wp + j. No window is copied anywhere.
+image = rng.standard_normal((2, 6, 6))                               # (C, Hp, Wp): one already padded image
+kernel = rng.standard_normal((4, 2, 3, 3))                           # (C_out, C, KH, KW)
+C, Hp, Wp = image.shape
+C_out, _, KH, KW = kernel.shape
+positions = [(p, q) for p in range(Hp - KH + 1) for q in range(Wp - KW + 1)]
+origins = np.array([p * Wp + q for p, q in positions])
+taps = np.array([(c * Hp + i) * Wp + j for c in range(C) for i in range(KH) for j in range(KW)])
+weights_as_b = kernel.reshape(C_out, -1).T.copy()                   # (C·KH·KW, C_out): row k = tap k, all channels
+conv = micro_kernel(image.reshape(-1), origins, taps, weights_as_b.reshape(-1), np.arange(len(taps)) * C_out, C_out)
+direct = np.array([[np.sum(image[:, p:p + KH, q:q + KW] * kernel[o]) for o in range(C_out)] for p, q in positions])
+np.testing.assert_allclose(conv, direct, rtol=1e-12)
+print("2b. one micro-kernel, two tables of offsets: a matmul tile, or a convolution read in place (no im2col)")
+
 # ----- 3. the Numba kernel agrees with NumPy, on both of its paths, float32 and float64 ------------------------
 for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-4)):
     for shape_a, shape_b in (((2, 7, 5), (2, 5, 3)),            # tiny: the serial _matmul_small path
-                             ((3, 130, 70), (3, 70, 90))):      # packed path, with ragged MR/NR edges
+                             ((3, 130, 70), (3, 70, 90))):      # tiled path, with ragged MR/NR edges
         lhs = rng.standard_normal(shape_a).astype(dtype)
         rhs = rng.standard_normal(shape_b).astype(dtype)
         result = cpu_matmul(lhs, rhs)
         assert result.dtype == dtype
         np.testing.assert_allclose(result, np.matmul(lhs, rhs), rtol=rtol, atol=rtol)
         np.testing.assert_allclose(result, reference_matmul(lhs, rhs), rtol=rtol, atol=rtol)
-print("3. kernels.cpu.matmul == np.matmul == kernels.reference.matmul (float32 and float64, small and packed)")
+print("3. kernels.cpu.matmul == np.matmul == kernels.reference.matmul (float32 and float64, small and tiled)")
 
 # The same kernel with the JIT off: plain Python you could step through in a debugger.
 script = (

@@ -22,14 +22,28 @@ import importlib
 FAMILIES = {}  # family name -> the stubs declared for kernels/<set>/<family>.py, in the order written
 
 
-def family(name):
-    """Declare the decorated stub as a kernel that kernels/<set>/<name>.py must define."""
+KERNEL_SETS = ("reference", "cpu", "cuda")
+
+
+def family(name, sets=KERNEL_SETS):
+    """Declare the decorated stub as a kernel that kernels/<set>/<name>.py must define, for each set in `sets`.
+
+    A kernel only some sets offer (a CPU-only fast path) names them; callers then check `hasattr` and fall back
+    to a kernel every set has.
+    """
 
     def declare(stub):
+        stub.kernel_sets = tuple(sets)
         FAMILIES.setdefault(name, []).append(stub)
         return stub
 
     return declare
+
+
+def declared_in(package):
+    """[(family, stub)] of the kernels `package` ("kernels.cpu", ...) must define."""
+    kernel_set = package.split(".")[1]
+    return [(name, stub) for name, stubs in FAMILIES.items() for stub in stubs if kernel_set in stub.kernel_sets]
 
 
 def implementations(package):
@@ -39,13 +53,12 @@ def implementations(package):
     'kernels.reference.matmul'
     """
     functions = {}
-    for family_name, stubs in FAMILIES.items():
+    for family_name, stub in declared_in(package):
         module = importlib.import_module(f"{package}.{family_name}")
-        for stub in stubs:
-            if not hasattr(module, stub.__name__):
-                declared = f"{stub.__name__}, which kernels/interface.py declares"
-                raise ImportError(f"{module.__name__} does not define {declared}")
-            functions[stub.__name__] = getattr(module, stub.__name__)
+        if not hasattr(module, stub.__name__):
+            declared = f"{stub.__name__}, which kernels/interface.py declares"
+            raise ImportError(f"{module.__name__} does not define {declared}")
+        functions[stub.__name__] = getattr(module, stub.__name__)
     return functions
 
 
@@ -133,6 +146,17 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     """(grad_q, grad_k, grad_v) for upstream grad_out, from the probs of attention_forward."""
 
 
+@family("attention", sets=("reference", "cpu"))
+def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
+    """(out (B, Tq, Dv), lse (B, Tq)): attention_forward without the (Tq, Tk) probabilities, tiled over key blocks
+    with a running max and sum (online softmax); lse_i = log Σ_j exp(S_ij) is -inf for a fully masked row."""
+
+
+@family("attention", sets=("reference", "cpu"))
+def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None):
+    """(grad_q, grad_k, grad_v) for attention_forward_lse, recomputing the probabilities block by block from lse."""
+
+
 # ----- rnn ------------------------------------------------------------------------------------------------------
 @family("rnn")
 def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -193,6 +217,12 @@ def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, 
 @family("elementwise")
 def erf(x):
     """The error function, elementwise (NumPy has none): the exact GELU needs it."""
+
+
+@family("elementwise")
+def relu_backward(y, grad_y):
+    """ReLU's input gradient from its output y = max(x, 0): 0 where y ≤ 0, else grad_y (a NaN y passes grad_y
+    through and a NaN grad_y where y ≤ 0 gives 0, as in PyTorch). y, grad_y: one shape and one dtype."""
 
 
 # ----- norm -----------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from benchmarks import load, report, suite, workers
@@ -158,6 +159,47 @@ def test_cases_filter_keeps_only_matching_case_names():
     names = [identifier for identifier in suite.selected(config)]
     assert names and all("matmul" in name.lower() or "convnet" in name.lower() for name in names)
     assert any(name.startswith("models:ConvNet") for name in names)
+
+
+def test_quick_run_declares_the_issue_shapes_for_conv_attention_mnist_cnn_and_textcls():
+    names = [identifier.split(":", 1)[1] for identifier in suite.selected(suite.quick_config())]
+    for shape in ("1→32 28×28 b64", "32→64 14×14 b64", "16→32 8×8 b64", "16→32 4×4 b64"):
+        assert f"conv2d fwd {shape}" in names and f"conv2d fwd+bwd {shape}" in names
+    for length in (64, 128, 256):
+        assert f"attention fwd+bwd 128×{length}×16 causal" in names
+    assert "ConvNet MNIST-sized b64 28×28 conv 1→32→64 Adam" in names
+    for arch in ("lstm", "gru", "transformer"):
+        assert any(name.startswith(f"textcls {arch} step") and "b32 T16" in name for name in names)
+
+
+def _parameter_count(model):
+    return sum(int(parameter.numel()) for parameter in model.parameters())
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru", "transformer"])
+def test_textcls_torch_twin_has_the_engines_parameter_count_and_trains_a_step(arch):
+    torch = pytest.importorskip("torch")
+    from benchmarks import model_cases, torch_models
+    from tinygrad_edu.models import textcls
+
+    sizes = suite.smoke_config().sizes
+    args, kwargs = model_cases._text_model_arguments(sizes, arch)
+    name = "TransformerTextClassifier" if arch == "transformer" else "RecurrentTextClassifier"
+    assert _parameter_count(getattr(torch_models, name)(*args, **kwargs)) == \
+        _parameter_count(getattr(textcls, name)(*args, **kwargs))
+    ids, mask, labels = model_cases._text_batch(sizes)
+    assert mask[:, 0].all() and (ids[~mask] == 0).all() and (ids[mask] >= 2).all()
+    assert np.isfinite(model_cases.torch_textcls(sizes, torch, arch)())
+    assert np.isfinite(model_cases.ours_textcls(sizes, arch)())
+
+
+def test_mnist_convnet_torch_twin_has_the_engines_parameter_count():
+    pytest.importorskip("torch")
+    from benchmarks import torch_models
+    from tinygrad_edu.models import ConvNet
+
+    assert _parameter_count(torch_models.ConvNet(image_size=28, channels=(32, 64))) == \
+        _parameter_count(ConvNet(image_size=28, channels=(32, 64)))
 
 
 def test_gemm_ladder_section_lists_every_size_against_blas_and_torch(with_torch_report):

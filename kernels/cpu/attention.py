@@ -1,31 +1,49 @@
-"""Fused scaled dot-product attention as Numba kernels: scores, softmax and the weighted sum of V per query row.
+"""Fused scaled dot-product attention as Numba kernels, two pairs with the same math.
 
 Same interface as kernels/reference/attention.py (read that first: it is the math and PyTorch's conventions:
 the scale split as √|scale| on q and on k, probs = out = 0 for a query row whose scores are all -inf, NaN for
 a row holding a NaN or +inf score).
 
-Shapes: q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv), mask (B, Tq, Tk) additive or None, probs (B, Tq, Tk).
-Why it is fast: the engine's attention is many tiny matmuls (T = 32, D = 32), where a BLAS call per head
-spends more time starting than computing. Here one `prange` walks all B·Tq query rows; a row's scores live
-in its probs row (L1), K and V of one head (8 KiB each at T = D = 32, float32) stay in L1/L2 for all Tq rows,
-and the softmax uses the vectorisable exp from kernels/cpu/softmax.py. The backward runs `prange` over the
-B heads, so dK and dV are accumulated by one thread each: no races and no atomics.
+Shapes: q (B, Tq, D), k (B, Tk, D), v (B, Tk, Dv), mask (B, Tq, Tk) additive or None, probs (B, Tq, Tk),
+lse (B, Tq).
+
+attention_forward / attention_backward keep the probabilities: one `prange` walks all B·Tq query rows, a row's
+scores live in its probs row, the backward runs over the B heads. Simple, and right for short sequences, but
+the (B, Tq, Tk) probabilities grow with T², and each score is a dot product summed across one vector (the
+head dim), which vectorises poorly.
+
+attention_forward_lse / attention_backward_lse (what the op uses when there is no dropout) are tiled the way
+flash attention is: per tile of ROWS = 4 query rows, the keys go by in blocks of BLOCK = 128 with an online
+softmax (running max m, running sum l, the sums of p·v rescaled by e^(m_old - m_new) when the max grows), so a
+tile needs ROWS·BLOCK scores whatever Tk is, and the forward keeps only lse = m + log l per row. The backward
+recomputes P = exp(S - lse) block by block. Why it is fast (kernels/cpu/attention_tiles.py has the tiles):
+  * every product is a register tile: 4 rows × 32 keys (Q Kᵀ, dO Vᵀ) or 4 rows × 16 head-dim values (P V,
+    dS K) of sums held in 512-bit registers, K transposed once per head so that 32 keys are one contiguous
+    load; dKᵀ and dVᵀ are summed with the keys along the rows for the same reason;
+  * exp in the data's precision (float32: 16 lanes, a degree-7 polynomial), the row max as 32 lane maxima;
+  * causal: key blocks wholly in a row tile's future are skipped, where the head's values are finite and
+    ‖q‖·‖k‖ bounds every score below overflow (elsewhere a hidden NaN or +inf score must still poison its
+    row, as in torch);
+  * one head per thread (`prange` over B): K and V of the head stay in L1/L2, dK and dV need no atomics.
+Set NUMBA_DISABLE_JIT=1 to step through any of these kernels as plain Python.
 """
 import numpy as np
 from numba import prange
 
-from kernels.cpu.attention_tiles import (BLOCK, KEYS, LANES, ROWS, add_outer_products, add_weighted_rows,
-                                        all_finite, copy_padded, copy_transposed, dot_block, mask_block, new_block, new_row,
-                                        pack_scaled, probabilities_and_score_grads, softmax_step)
+from kernels.cpu.attention_tiles import (BLOCK, KEYS, LANES, ROWS, add_outer_products, add_weighted_rows, all_finite,
+                                        copy_padded, copy_transposed, dot_block, mask_block, new_block, new_row,
+                                        pack_scaled, probabilities_and_score_grads, row_dots, softmax_step)
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
 
 # Work = B·Tq·Tk·(D + Dv). Below it the wrappers call the serial variant (kernels/cpu/variants.py).
 # Measured, float32, D=16, median µs serial / parallel when the machine was quiet:
-#   B=64 T=8 (131k): fwd 47 / 33, bwd 39 / -;   B=64 T=16 (524k): fwd 140, bwd 147 serial;
-#   B=64 T=32 (2.1M): fwd 498, bwd 552 / 294.   Loaded, the parallel calls took 11–16 ms.
-# So ≈100 µs of serial work and below (T ≤ 8 at 64 heads, T ≤ 11 at D=16) runs serial.
+#   probabilities: B=64 T=8 (131k): fwd 47 / 33, bwd 39 / -;   B=64 T=16 (524k): fwd 140, bwd 147 serial;
+#                  B=64 T=32 (2.1M): fwd 498, bwd 552 / 294.   Loaded, the parallel calls took 11–16 ms.
+#   lse, causal:   B=64 T=8 (131k): fwd 103 / 84, bwd 152 / 102;  B=64 T=16 (524k): fwd 180 / 104, bwd 253 / 144;
+#                  B=128 T=32 (4.2M): fwd 683 / 596, bwd 1337 / 1307.
+# So ≈100 µs of serial work and below (T ≤ 8 at 64 heads, T ≤ 11 at D=16) runs serial, for both pairs.
 SERIAL_MAX_WORK = 1 << 19
 
 
@@ -161,44 +179,54 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     return grad_q, grad_k, grad_v
 
 
-# ===== tiled attention with the log-sum-exp (flash-attention style) ==========================================
+# ----- the log-sum-exp pair: tiles of query rows, blocks of keys, online softmax -------------------------------
 
 def _flash_forward_body(q, k, v, mask, has_mask, causal, skip_future, q_factor, k_factor, causal_limit,
-                        q_scaled, k_t, v_padded, may_skip, acc, out, lse):
-    n_batch, n_queries, n_features = q.shape
-    n_keys = k.shape[1]
-    n_values = v.shape[2]
-    n_row_tiles = (n_queries + ROWS - 1) // ROWS
-    for b in prange(n_batch):
+                        q_scaled, k_t, v_padded, acc, out, lse):
+    """for b in prange(B), one head per thread at a time:
+
+        pack q·√s, (k·√s)ᵀ and v (zero-padded to whole tiles); may_skip: no score of the head can be NaN or +inf
+        for i0 in range(0, Tq, ROWS):                       a tile of ROWS query rows
+            m = -inf, l = 0, acc = 0                        per row: running max, running sum, Σ p·v
+            for j0 in range(0, key_end, BLOCK):             key_end = Tk, or the tile's last row + 1 (causal, may_skip)
+                S = Q[i0:i0+ROWS] K[j0:j0+BLOCK]ᵀ (+ mask, -inf in the future)          dot_block, mask_block
+                m' = max(m, rowmax S);  P = exp(S - m');  l = l·e^(m-m') + rowsum P      softmax_step
+                acc = acc·e^(m-m') + P V[j0:j0+BLOCK]                                    add_weighted_rows
+            out = acc / l;  lse = m + log l            (l = 0: every key masked, out = acc = 0, lse = -inf)
+    Memory per tile: ROWS·BLOCK scores and ROWS·Dv sums, whatever Tk is; K and V of the head (2·Tk·D values)
+    are read from L1/L2 once per tile of rows.
+    """
+    for head in prange(q.shape[0]):
+        b = np.int64(head)  # the parallel variant counts in uint64: one signature for the tiles in both variants
+        n_queries, n_keys, n_values = q.shape[1], k.shape[1], v.shape[2]
         bound = pack_scaled(b, q, k, q_factor, k_factor, q_scaled, k_t)
         v_finite = copy_padded(v, b, v_padded)
-        may_skip[b] = skip_future and v_finite and bound < causal_limit
-    for task in prange(n_batch * n_row_tiles):
-        b = task // n_row_tiles
-        i0 = (task - b * n_row_tiles) * ROWS
-        n_rows = min(ROWS, n_queries - i0)
-        key_end = min(n_keys, i0 + n_rows) if may_skip[b] else n_keys
+        may_skip = skip_future and v_finite and bound < causal_limit
         block = new_block(acc)
         running_max = new_row(acc)
         running_sum = new_row(lse)
         factors = new_row(acc)
-        for r in range(ROWS):
-            running_max[r] = -np.inf
-            running_sum[r] = 0.0
-            for e in range(acc.shape[2]):
-                acc[b, i0 + r, e] = 0
-        for j0 in range(0, key_end, BLOCK):
-            width = min(BLOCK, key_end - j0)
-            dot_block(q_scaled, b, i0, k_t, j0, width, block)
-            mask_block(block, mask, has_mask, causal, b, i0, n_queries, j0, width)
-            softmax_step(block, width, running_max, running_sum, factors)
-            add_weighted_rows(acc, b, i0, factors, block, width, v_padded, j0)
-        for r in range(n_rows):
-            total = running_sum[r]
-            inv_total = 1.0 / total if total != 0.0 else 1.0
-            for e in range(n_values):
-                out[b, i0 + r, e] = acc[b, i0 + r, e] * inv_total
-            lse[b, i0 + r] = running_max[r] + np.log(total)
+        for i0 in range(0, n_queries, ROWS):
+            n_rows = min(ROWS, n_queries - i0)
+            key_end = min(n_keys, i0 + n_rows) if may_skip else n_keys
+            for r in range(ROWS):
+                running_max[r] = -np.inf
+                running_sum[r] = 0.0
+                for e in range(acc.shape[2]):
+                    acc[b, i0 + r, e] = 0
+            for j0 in range(0, key_end, BLOCK):
+                width = min(BLOCK, key_end - j0)
+                dot_block(q_scaled, b, i0, k_t, j0, width, block)
+                if has_mask or causal:
+                    mask_block(block, mask, has_mask, causal, b, i0, n_queries, j0, width)
+                softmax_step(block, width, running_max, running_sum, factors)
+                add_weighted_rows(acc, b, i0, factors, block, width, v_padded, j0)
+            for r in range(n_rows):
+                total = running_sum[r]
+                inv_total = 1.0 / total if total != 0.0 else 1.0
+                for e in range(n_values):
+                    out[b, i0 + r, e] = acc[b, i0 + r, e] * inv_total
+                lse[b, i0 + r] = running_max[r] + np.log(total)
 
 
 _flash_forward_serial, _flash_forward_parallel = serial_and_parallel(
@@ -226,10 +254,10 @@ def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
     dtype = q.dtype
     has_mask = mask is not None
     mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)  # one compiled layout
     q_scaled = np.empty((n_batch, n_queries, n_features), dtype)
     k_t = np.empty((n_batch, n_features, _padded(n_keys, KEYS)), dtype)
     v_padded = np.empty((n_batch, n_keys, _padded(n_values, LANES)), dtype)
-    may_skip = np.empty(n_batch, np.bool_)
     acc = np.empty((n_batch, _padded(n_queries, ROWS), v_padded.shape[2]), dtype)
     out = np.empty((n_batch, n_queries, n_values), dtype)
     lse = np.empty((n_batch, n_queries), dtype)
@@ -237,21 +265,27 @@ def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
     kernel = _flash_forward_serial if small else _flash_forward_parallel
     with np.errstate(over="ignore", invalid="ignore"):
         kernel(q, k, v, mask, has_mask, bool(causal), bool(causal) and not has_mask, dtype.type(q_factor),
-               dtype.type(k_factor), _causal_limit(dtype), q_scaled, k_t, v_padded, may_skip, acc, out, lse)
+               dtype.type(k_factor), _causal_limit(dtype), q_scaled, k_t, v_padded, acc, out, lse)
     return out, lse
 
 
 def _flash_backward_body(q, k, v, mask, has_mask, causal, skip_future, out, lse, grad_out, scale, q_factor, k_factor,
                          causal_limit, q_scaled, k_t, v_t, k_padded, grad_q, grad_k_t, grad_v_t, grad_k, grad_v):
-    """for b in prange(B): for each tile of ROWS query rows, for each block of keys:
-           S = Q Kᵀ·scale (+ mask);  P = exp(S - lse);  dP = dO Vᵀ;  dS = P ∘ (dP - δ)·scale,  δ_i = dO_i · O_i
-           dQ[rows] += dS K;   dKᵀ[:, keys] += Qᵀ dS;   dVᵀ[:, keys] += dOᵀ P
-    One head per thread, so dK and dV rows are added to by one thread only; they are summed transposed (keys
-    along the rows, see add_outer_products) and transposed back at the end of the head."""
-    n_batch, n_queries, n_features = q.shape
-    n_keys, n_values = k.shape[1], v.shape[2]
-    n_row_tiles = (n_queries + ROWS - 1) // ROWS
-    for b in prange(n_batch):
+    """for b in prange(B), one head per thread (so dK and dV need no atomics):
+
+        pack q·√s, (k·√s)ᵀ, vᵀ and k (zero-padded); may_skip as in the forward (and dO finite)
+        for i0 in range(0, Tq, ROWS):                        a tile of ROWS query rows
+            δ = rowsum(dO ∘ O)                               row_dots
+            for j0 in range(0, key_end, BLOCK):
+                S = Q Kᵀ (+ mask);  P = exp(S - lse);  dP = dO Vᵀ;  dS = P ∘ (dP - δ)·scale
+                dQ[rows] += dS K;   dKᵀ[:, keys] += Qᵀ dS;   dVᵀ[:, keys] += dOᵀ P
+        dK = (dKᵀ)ᵀ, dV = (dVᵀ)ᵀ
+    dK and dV are summed transposed (keys along the rows, see add_outer_products) and transposed back at the end.
+    """
+    for head in prange(q.shape[0]):
+        b = np.int64(head)  # the parallel variant counts in uint64: one signature for the tiles in both variants
+        n_queries, n_features = q.shape[1], q.shape[2]
+        n_keys, n_values = k.shape[1], v.shape[2]
         bound = pack_scaled(b, q, k, q_factor, k_factor, q_scaled, k_t)
         v_finite = copy_transposed(v, b, v_t)
         grad_out_finite = all_finite(grad_out, b)
@@ -267,22 +301,18 @@ def _flash_backward_body(q, k, v, mask, has_mask, causal, skip_future, out, lse,
         deltas = new_row(lse)
         for r in range(ROWS):
             ones[r] = 1.0
-        for t in range(n_row_tiles):
-            i0 = t * ROWS
+        for i0 in range(0, n_queries, ROWS):
             n_rows = min(ROWS, n_queries - i0)
             key_end = min(n_keys, i0 + n_rows) if may_skip else n_keys
+            row_dots(grad_out[b], out[b], i0, n_queries, deltas)
             for r in range(ROWS):
-                i = min(i0 + r, n_queries - 1)
-                delta = 0.0
-                for e in range(n_values):
-                    delta += np.float64(grad_out[b, i, e]) * np.float64(out[b, i, e])
-                deltas[r] = delta
-                row_lse = lse[b, i]
-                shifts[r] = row_lse if row_lse > -np.inf else np.inf  # no unmasked key: exp(-inf - inf) = 0
+                row_lse = lse[b, min(i0 + r, n_queries - 1)]
+                shifts[r] = np.inf if row_lse == -np.inf else row_lse  # no unmasked key: exp(-inf - inf) = 0
             for j0 in range(0, key_end, BLOCK):
                 width = min(BLOCK, key_end - j0)
                 dot_block(q_scaled, b, i0, k_t, j0, width, probs)
-                mask_block(probs, mask, has_mask, causal, b, i0, n_queries, j0, width)
+                if has_mask or causal:
+                    mask_block(probs, mask, has_mask, causal, b, i0, n_queries, j0, width)
                 dot_block(grad_out, b, i0, v_t, j0, width, grad_scores)
                 probabilities_and_score_grads(probs, grad_scores, width, n_rows, shifts, deltas, scale)
                 add_weighted_rows(grad_q, b, i0, ones, grad_scores, width, k_padded, j0)
@@ -313,6 +343,7 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
     dtype = q.dtype
     has_mask = mask is not None
     mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)  # one compiled layout
     out, lse, grad_out = np.ascontiguousarray(out), np.ascontiguousarray(lse), np.ascontiguousarray(grad_out)
     keys = _padded(n_keys, KEYS)
     q_scaled = np.empty((n_batch, n_queries, n_features), dtype)
@@ -327,7 +358,7 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
     small = n_batch * n_queries * n_keys * (n_features + n_values) < SERIAL_MAX_WORK
     kernel = _flash_backward_serial if small else _flash_backward_parallel
     with np.errstate(over="ignore", invalid="ignore"):
-        kernel(np.ascontiguousarray(q), k, v, mask, has_mask, bool(causal), bool(causal) and not has_mask, out, lse,
+        kernel(q, k, v, mask, has_mask, bool(causal), bool(causal) and not has_mask, out, lse,
                grad_out, dtype.type(scale), dtype.type(q_factor), dtype.type(k_factor), _causal_limit(dtype),
                q_scaled, k_t, v_t, k_padded, grad_q, grad_k_t, grad_v_t, grad_k, grad_v)
     return np.ascontiguousarray(grad_q[:, :n_queries, :n_features]), grad_k, grad_v

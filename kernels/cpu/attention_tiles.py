@@ -1,21 +1,24 @@
-"""The tiles of the tiled attention kernels in kernels/cpu/attention.py: small compiled functions that each do one
-step for ROWS query rows and one block of up to BLOCK keys, with their sums held in registers.
+"""The tiles of the log-sum-exp attention kernels in kernels/cpu/attention.py: small compiled functions that each
+do one step for a tile of ROWS query rows and a block of up to BLOCK keys, with their sums held in registers.
 
-    dot_block      S[r, j] = rows[i0 + r] · columns[:, j0 + j]            (Q Kᵀ forward, Q Kᵀ and dO Vᵀ backward)
-    mask_block     S += mask; S = -inf where the key is in the future (causal)
-    softmax_step   m' = max(m, max_j S);  P = exp(S - m');  l = l·exp(m - m') + Σ_j P     (online softmax)
-    add_weighted_rows   acc[i0 + r] = f_r·acc[i0 + r] + Σ_j W[r, j] · values[j0 + j]     (P V, dS K)
-    add_outer_products  target[j0 + j] += Σ_r W[r, j] · rows[i0 + r]                       (dSᵀ Q, Pᵀ dO)
+    dot_block            S[r, j] = rows[i0 + r] · columns[:, j0 + j]        (Q Kᵀ; dO Vᵀ in the backward)
+    mask_block           S += mask;  S += -inf where the key is in the future (causal)
+    softmax_step         m' = max(m, max_j S);  P = exp(S - m');  l = l·e^(m - m') + Σ_j P     (online softmax)
+    add_weighted_rows    acc[i0 + r] = f_r·acc[i0 + r] + Σ_j W[r, j] · values[j0 + j]         (P V; dS K)
+    add_outer_products   target_t[:, j0 + j] += Σ_r rows[i0 + r] · W[r, j]                    (Qᵀ dS; dOᵀ P)
+    row_dots, probabilities_and_score_grads: δ = rowsum(dO ∘ O);  P = exp(S - lse), dS = P ∘ (dP - δ)·scale
 
-Why they are fast: each keeps ROWS accumulator rows of KEYS (or LANES) values in stack arrays (`_new_row`, an LLVM
-alloca) that LLVM holds in vector registers for the whole inner loop, as kernels/cpu/matmul.py's micro-kernel
-does: per feature d, `dot_block` does ROWS broadcasts, two vector loads of K and 2·ROWS fused multiply-adds for
-float32. The rows are read through 1-D slices (`column = columns[b, d, j0:j0 + KEYS]`): an index computed as
-`j0 + j` could be negative as far as Numba knows, so it checks it on every load and LLVM falls back to gathers.
+Why they are fast: each keeps ROWS accumulator rows of KEYS (or LANES) values in stack arrays (`new_row`, an
+LLVM alloca) that LLVM holds in vector registers for the whole inner loop, as kernels/cpu/matmul.py's
+micro-kernel does: per feature d, `dot_block` does ROWS broadcasts, two vector loads of K and 2·ROWS fused
+multiply-adds for float32. Rows and columns are read through 1-D slices (`column = columns[b, d, j0:j0 + KEYS]`,
+then column[j]): an index computed as `j0 + j` could be negative as far as Numba knows, so Numba wraps it on
+every load and LLVM falls back to gathers. The exp runs in the data's precision (`exp_shifted`: float32 data
+gets a float32 polynomial, 16 lanes per register instead of 8).
 
-They are ordinary (not inlined) Numba functions: inlining them into the kernels at Numba's level multiplied the
-compile time, and a call per block of 128 keys costs nothing next to the block's work. Each asks LLVM for
-512-bit vectors (`_use_512_bit_vectors`, see kernels/cpu/matmul.py).
+They are ordinary (not inlined) Numba functions: inlining them at Numba's level into both compiled variants of
+each kernel made the parallel compile twice as long, and one call per block of keys costs little next to the
+block's work. Each asks LLVM for 512-bit vectors (`use_512_bit_vectors`, see kernels/cpu/matmul.py).
 Set NUMBA_DISABLE_JIT=1 to step through them as Python (the stack arrays are then NumPy arrays).
 """
 import numpy as np
@@ -23,7 +26,7 @@ from numba import carray, config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from kernels.cpu.matmul import _use_512_bit_vectors
+from kernels.cpu.matmul import use_512_bit_vectors
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 
 ROWS = 4      # query rows per tile
@@ -103,12 +106,19 @@ def new_block(like):
     return carray(_stack_block(like), (ROWS, BLOCK))
 
 
-if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack needs the JIT
+if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays, the vector hint and the overload need the JIT
     def new_row(like):  # noqa: F811
         return np.empty(KEYS, like.dtype)
 
     def new_block(like):  # noqa: F811
         return np.empty((ROWS, BLOCK), like.dtype)
+
+    def use_512_bit_vectors():  # noqa: F811
+        pass
+
+    def exp_shifted(x, shift):  # noqa: F811
+        with np.errstate(invalid="ignore", over="ignore"):
+            return type(x)(np.exp(np.float64(x) - np.float64(shift)))
 
 
 @njit(**OPTIONS)
@@ -118,7 +128,7 @@ def dot_block(rows, b, i0, columns, j0, width, block):
     rows (B, R, D), columns (B, D, ≥ j0 + width rounded up to KEYS): zero-padded, so that every tile is whole.
     Rows past R repeat the last row (their results are ignored by the caller).
     """
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     n_rows, n_features = rows.shape[1], rows.shape[2]
     r0 = min(i0, n_rows - 1)
     r1 = min(i0 + 1, n_rows - 1)
@@ -161,7 +171,7 @@ def dot_block(rows, b, i0, columns, j0, width, block):
 def mask_block(block, mask, has_mask, causal, b, i0, n_queries, j0, width):
     """block[r, j] += mask[b, i, j0 + j], and += -inf where the key is in the future (j0 + j > i, causal), for
     i = min(i0 + r, n_queries - 1). -inf is added, as torch adds its causal mask: a NaN score stays NaN."""
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     for r in range(ROWS):
         i = min(i0 + r, n_queries - 1)
         row = block[r]
@@ -186,7 +196,7 @@ def softmax_step(block, width, running_max, running_sum, factors):
     multiple of KEYS get P = 0, so that every loop runs on whole tiles of KEYS values: one running max over a
     row is a chain that LLVM may not reorder (NaN), KEYS running maxima, one per lane, vectorise.
     """
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     padded_width = (width + KEYS - 1) // KEYS * KEYS
     for r in range(ROWS):
         row = block[r]
@@ -194,30 +204,54 @@ def softmax_step(block, width, running_max, running_sum, factors):
         for j in range(padded_width - width):
             past_width[j] = -np.inf
         lanes = new_row(block)
+        first_tile = row[0:KEYS]
         for j in range(KEYS):
-            lanes[j] = -np.inf
-        for t0 in range(0, padded_width, KEYS):
+            lanes[j] = first_tile[j]
+        for t0 in range(KEYS, padded_width, KEYS):
             tile = row[t0:t0 + KEYS]
             for j in range(KEYS):
                 lanes[j] = tile[j] if tile[j] > lanes[j] else lanes[j]
         half = KEYS // 2
-        while half > 0:  # a tree: 5 steps deep instead of a chain of KEYS compares
+        while half > 0:  # a tree, 5 steps deep, not a chain of KEYS compares (the same for the sums below)
             for j in range(half):
                 lanes[j] = lanes[j + half] if lanes[j + half] > lanes[j] else lanes[j]
             half //= 2
         new_max = lanes[0] if lanes[0] > running_max[r] else running_max[r]
         shift = new_max if new_max > -np.inf else 0.0
-        factor = exp_shifted(running_max[r], shift)
-        total = 0.0
+        factor = 0.0 if running_max[r] == -np.inf else exp_shifted(running_max[r], shift)  # e^-inf: no scalar exp
+        sums = new_row(block)  # KEYS partial sums in the data's precision: the exp loop stays 16 lanes wide
+        for j in range(KEYS):
+            sums[j] = 0
         for t0 in range(0, padded_width, KEYS):
             tile = row[t0:t0 + KEYS]
             for j in range(KEYS):
                 p = exp_shifted(tile[j], shift)
                 tile[j] = p
-                total += p
-        running_sum[r] = running_sum[r] * factor + total
+                sums[j] += p
+        half = KEYS // 2
+        while half > 0:
+            for j in range(half):
+                sums[j] += sums[j + half]
+            half //= 2
+        running_sum[r] = running_sum[r] * factor + sums[0]
         running_max[r] = new_max
         factors[r] = factor
+
+
+@njit(fastmath={"contract"}, error_model="numpy", cache=True)
+def row_dots(a, b, i0, n_rows, deltas):
+    """deltas[r] = Σ_e a[i, e]·b[i, e] for i = min(i0 + r, R - 1), r < ROWS, a and b (R, E) (one head).
+
+    δ_i = dO_i · O_i, summed as dot_block sums dP_ij = dO_i · v_j: one fused multiply-add after another in the
+    input precision (no reassociation here). Where P_i is one-hot, O_i = v_j exactly, so δ_i = dP_ij to the
+    last bit and dS_i = P_i ∘ (dP_i - δ_i) is exactly 0, as torch's rowsum(dP ∘ P) makes it; a δ rounded
+    differently would leave a remainder that a huge key turns into a huge gradient.
+    """
+    for r in range(ROWS):
+        i = min(i0 + r, n_rows - 1)
+        deltas[r] = 0  # deltas has a's dtype: the sum runs in the input precision
+        for e in range(a.shape[1]):
+            deltas[r] += a[i, e] * b[i, e]
 
 
 @njit(**OPTIONS)
@@ -227,7 +261,7 @@ def probabilities_and_score_grads(probs, grad_scores, width, n_rows, shifts, del
     (in grad_scores, which holds dP). shifts[r] is lse_r, or +inf for a row with no unmasked key (P = 0). Rows
     past n_rows (past the last query) and columns from width to the next multiple of KEYS get 0, so that the
     products that follow run on whole tiles and add nothing from them."""
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     padded_width = (width + KEYS - 1) // KEYS * KEYS
     for r in range(ROWS):
         probs_row = probs[r]
@@ -253,7 +287,7 @@ def add_weighted_rows(acc, b, i0, factors, weights, width, values, j0):
     acc (B, ≥ i0 + ROWS, E) and values (B, ≥ j0 + width, E) with E a multiple of LANES. One LANES-wide chunk of
     the ROWS accumulator rows at a time, held in registers for the whole j loop.
     """
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     for e0 in range(0, acc.shape[2], LANES):
         c0 = new_row(acc)
         c1 = new_row(acc)
@@ -300,7 +334,7 @@ def add_outer_products(target_t, b, j0, width, weights, rows, i0):
     one vectorised loop, and its ROWS weight rows stay in registers across the e loop. weights must be 0 from
     width up to the next multiple of KEYS.
     """
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     n_rows, n_features = rows.shape[1], rows.shape[2]
     r0 = min(i0, n_rows - 1)
     r1 = min(i0 + 1, n_rows - 1)
@@ -324,30 +358,28 @@ def add_outer_products(target_t, b, j0, width, weights, rows, i0):
 @njit(**OPTIONS)
 def pack_scaled(b, q, k, q_factor, k_factor, q_scaled, k_t):
     """q_scaled[b] = q[b]·q_factor and k_t[b] = (k[b]·k_factor)ᵀ, zero-padded to k_t's width. Returns
-    max_i ‖q_scaled[b, i]‖² · max_j ‖k_t[b, :, j]‖² in float64 (NaN or inf if a value is): by Cauchy-Schwarz
-    no score of the head can overflow while it is below the dtype's largest value squared."""
+    Σ_i ‖q_scaled[b, i]‖² · Σ_j ‖k_t[b, :, j]‖² in float64: it bounds every squared score of the head
+    (Cauchy-Schwarz), and it is NaN or inf if any value is.
+    The scaled values go through memory to dot_block, another compiled function, so fastmath's reassociation
+    cannot fold the two factors into one scale applied after a product that overflowed (why it is split)."""
     n_queries, n_features = q.shape[1], q.shape[2]
     n_keys = k.shape[1]
-    q_norm = 0.0
+    q_norms = 0.0
     for i in range(n_queries):
-        total = 0.0
         for d in range(n_features):
             x = q[b, i, d] * q_factor
             q_scaled[b, i, d] = x
-            total += np.float64(x) * np.float64(x)
-        q_norm = total if not total <= q_norm else q_norm  # NaN wins
-    k_norm = 0.0
+            q_norms += np.float64(x) * np.float64(x)
+    k_norms = 0.0
     for j in range(n_keys):
-        total = 0.0
         for d in range(n_features):
             x = k[b, j, d] * k_factor
             k_t[b, d, j] = x
-            total += np.float64(x) * np.float64(x)
-        k_norm = total if not total <= k_norm else k_norm
+            k_norms += np.float64(x) * np.float64(x)
     for d in range(n_features):
         for j in range(n_keys, k_t.shape[2]):
             k_t[b, d, j] = 0
-    return q_norm * k_norm
+    return q_norms * k_norms
 
 
 @njit(**OPTIONS)

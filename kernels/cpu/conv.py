@@ -6,7 +6,7 @@ Cog = C_out/G, CK = Cg·KH·KW taps per output, L = H_out·W_out positions per i
 
 The idea. Pad x once with zeros (x_pad, planes of Hp × Wp). Every output is a dot product over the taps,
 
-    y[n, g·Cog + o, p, q] = b[g·Cog + o] + Σ_{c,i,j} x_pad[n, g·Cg + c, p·sh + i·dh, q·sw + j·dw] · w[g·Cog + o, c, i, j]
+    y[n, u, p, q] = b[u] + Σ_{c,i,j} x_pad[n, g·Cg + c, p·sh + i·dh, q·sw + j·dw] · w[u, c, i, j],   u = g·Cog + o
 
 and the flat index of that x_pad element is a part that depends only on the output position plus a part that
 depends only on the tap:
@@ -20,7 +20,7 @@ taps on its columns, and the tile reads the windows in place. There are two ways
     channel tiles  (`_correlate_channels_body`, any stride)   MR = 8 positions × NR = 32 output channels
         A = x_pad (a_rows = the positions' origins, a_cols = tap offsets), B = the weights as (G, CK, Cog
         rounded up to NR), so a row of B is 32 channels. A tile covers 32 channel planes, 8 values each,
-        and is stored transposed: the store costs about a fifth of the tile's multiply-adds at CK = 144.
+        and is stored transposed, value by value (about a fifth of the tile's work at CK = 144).
     row tiles  (`_correlate_rows_body`, stride 1)   MR = 8 output channels × NR = 32 consecutive positions
         Count positions in the padded width (t = p·Wp + q); then 32 consecutive positions read 32
         consecutive values of x_pad for every tap: B = x_pad itself (b_rows = tap offsets), A = the weights
@@ -49,7 +49,7 @@ most of their windows.
 import numpy as np
 from numba import config, njit, prange
 
-from kernels.cpu.matmul import MR, NR, _micro_kernel, new_tile
+from kernels.cpu.matmul import MR, NR, _micro_kernel, use_512_bit_vectors, new_tile
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
@@ -59,10 +59,10 @@ from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 # 4.7M multiply-adds: 16->32 channels at 4x4, batch 64, ≈120 µs on one thread) stay serial.
 SERIAL_MAX_WORK = 1 << 23
 SERIAL_MAX_SIZE = 1 << 17
-# The channel tiles' transposed store, as a fraction of the multiply-adds it follows (measured ≈0.2 at CK = 144):
-# `_correlate` compares it with the row tiles' dropped columns to choose between them.
+# 1 + the channel tiles' transposed store as a fraction of their multiply-adds (≈0.2 at CK = 144, counting the
+# instructions per output value): `_correlate` weighs it against the row tiles' dropped columns.
 CHANNEL_TILES_STORE_COST = 1.2
-KC = 256  # positions per block of grad_w's reduction: a block of channels-last grad_y (KC × NR) stays in L1
+KC = 128  # positions per block of grad_w's reduction: a block of channels-last grad_y (KC × NR, 16 KiB) stays in L1
 
 
 @njit(cache=True)
@@ -104,6 +104,7 @@ def _correlate_channels_body(x_pad, w_panels, bias, use_bias, sh, sw, dh, dw, kh
     H_out, W_out). One task = (panel of NR channels, group, tile of MR positions); tasks run panel by panel,
     so a panel of weights (CK × NR) stays in cache while the position tiles stream past it.
     """
+    use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
     n_batch, channels, hp, wp = x_pad.shape
     groups, ck, cog_pad = w_panels.shape
     c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
@@ -154,6 +155,7 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
     NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, MR channels): it
     walks the image's positions, writing those channels' planes in order.
     """
+    use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
     groups, ck = taps.shape
     n_batch, c_out, h_out, w_out = y.shape
     c_out_per_group = c_out // groups

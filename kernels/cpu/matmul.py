@@ -29,7 +29,7 @@ convolution without building the im2col matrix.
 Choices, each measured on a 2-core AVX-512 Xeon, one thread, float32:
   * 512-bit vectors. LLVM's tuning for Intel server cores says "prefer 256-bit vectors" (older parts lowered
     their clock for 512-bit code), so the vectorizer emitted 256-bit FMAs, twice as many per k, and the GEMM
-    ran at 35-55 GFLOP/s instead of 85-100. `_use_512_bit_vectors()` marks a function so LLVM uses the
+    ran at 35-55 GFLOP/s instead of 85-100. `use_512_bit_vectors()` marks a function so LLVM uses the
     full width; on a CPU without AVX-512 the hint changes nothing.
   * Unsigned offsets (np.uint64). Numba turns a negative index into one counted from the end; for a signed
     index computed at run time that is a compare and a select on every load (four extra instructions next to
@@ -40,9 +40,8 @@ Choices, each measured on a 2-core AVX-512 Xeon, one thread, float32:
   * No K blocking: one panel of B, K × NR values (32 KiB at K = 256, 256 KiB at K = 2048), is reused by every
     row tile of the task from L1 or L2; cutting K into 256-slices did not run faster.
 
-Small products skip all this: packing and a thread launch cost more than a 64x64 product. `_matmul_small`
-(a serial i-k-j loop) runs below SMALL_FLOPS, the tiles run serially below TILED_FLOPS and on all threads
-above (kernels/cpu/variants.py compiles both from one body).
+Tiny products (below SMALL_FLOPS, e.g. K = 4) take `_matmul_small`, a serial i-k-j loop; the tiles run
+serially below TILED_FLOPS and on all threads above (kernels/cpu/variants.py compiles both from one body).
 
 Switches:
     USE_BLAS = True (or env TINYGRAD_EDU_MATMUL=blas)  routes matmul() to np.matmul, to compare against BLAS.
@@ -69,17 +68,19 @@ from kernels.reference.matmul import check_matmul_inputs
 
 USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"
 
+# MR, NR: kernels/cpu/conv.py and rnn.py compile these values into their cached kernels, and Numba's on-disk cache
+# does not notice when an imported constant changes: after editing them, delete kernels/cpu/__pycache__.
 MR = 8      # rows of the register tile: 16 accumulator registers, and convolutions' channel counts are multiples of 8
 NR = 32     # columns of the register tile: two zmm registers of float32 (four of float64)
 NR_UNSIGNED = np.uint64(NR)  # the micro-kernel's j loop counts in uint64, so b_k + j stays unsigned
 MC = 12 * MR  # rows per parallel task (96)
 NC = 8 * NR   # columns per parallel task (256)
-# Below SMALL_FLOPS per call the serial i-k-j loop runs (no packing, no thread launch). Measured, float32,
-# median µs i-k-j loop / tiles: (64x4)@(4x64) 2.8 / 8; 64^3 19 / 8; 96^3 48 / 20: the tiles win from ≈48^3,
-# the loop stays for the narrow products of the toy models (N < NR, where a tile would be mostly padding).
-SMALL_FLOPS = 2 * 48 * 48 * 48
+# Below SMALL_FLOPS per call the serial i-k-j loop runs (no packing, no tables). Measured, float32, one thread,
+# median µs i-k-j loop / serial tiles: (64x4)@(4x64) 2.1 / 4.9; 32^3 5.0 / 2.0; 64^3 27 / 7.5; and for a
+# narrow product, the CNN's linear layer (64x512)@(512x10), 337 / 45: the tiles win from ≈32^3 on.
+SMALL_FLOPS = 2 * 32 * 32 * 32
 # Products below TILED_FLOPS run the tiles on one thread: a parallel launch costs a few µs on a quiet machine
-# and milliseconds on a busy one (kernels/cpu/variants.py), more than half of a product this small.
+# and milliseconds on a busy one (kernels/cpu/variants.py), a large share of a product this small.
 TILED_FLOPS = 2 * 160 * 160 * 160
 
 
@@ -108,7 +109,7 @@ def _stack_tile(typingctx, like):
 
 
 @intrinsic
-def _use_512_bit_vectors(typingctx):
+def use_512_bit_vectors(typingctx):
     """Ask LLVM to vectorize the calling function with the widest registers the CPU has.
 
     It sets the LLVM function attribute "prefer-vector-width"="512", which overrides the "prefer-256-bit"
@@ -137,7 +138,7 @@ def _micro_kernel(a, a_rows, a_cols, b, b_rows, b_start, tile, accumulate):
     accumulate, else overwrites it. The eight accumulator rows c0..c7 are stack arrays of NR values; the j loop is
     vectorized and unrolled so they live in registers for the whole k loop.
     """
-    _use_512_bit_vectors()
+    use_512_bit_vectors()
     c0 = carray(_stack_row(tile), NR)
     c1 = carray(_stack_row(tile), NR)
     c2 = carray(_stack_row(tile), NR)
@@ -214,6 +215,7 @@ def _gemm_body(a, b, out):
         3. for task in prange(B × M-blocks × N-blocks): panels × row tiles of the block, as the module
            docstring shows; each tile is stored where it lies inside out
     """
+    use_512_bit_vectors()  # for the packing and store loops here; the micro-kernel asks for itself
     n_batch, M, K = a.shape
     N = b.shape[2]
     n_panels = (N + NR - 1) // NR
@@ -255,8 +257,9 @@ def _gemm_body(a, b, out):
                 _micro_kernel(a_batch, a_rows[t], a_cols, bp_flat, b_rows, b_start, tile, False)
                 i0 = t * MR
                 for r in range(min(MR, M - i0)):
-                    for j in range(width):
-                        out[batch, i0 + r, j0 + j] = tile[r, j]
+                    row = out[batch, i0 + r]
+                    for j in range(np.uint64(width)):  # unsigned: no negative-index check, so it vectorizes
+                        row[np.uint64(j0) + j] = tile[r, j]
 
 
 _gemm_serial, _gemm_parallel = serial_and_parallel(_gemm_body, fastmath=True)
@@ -361,7 +364,7 @@ def matmul(a, b):
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     flops = 2 * n_batch * M * N * K
-    if flops < SMALL_FLOPS or (N < NR and flops < TILED_FLOPS):
+    if flops < SMALL_FLOPS:
         _matmul_small(a, b, out)
     elif flops < TILED_FLOPS or numba.get_num_threads() == 1:
         # with one thread the serial variant runs the same loops without the parallel launch (≈5% at 256^3)

@@ -13,10 +13,9 @@ from kernels.cpu.softmax import FASTMATH
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.norm import check_norm_inputs
 
-# Elements R·D below which the wrappers call the serial variant (kernels/cpu/variants.py). Measured, float32,
-# D=64, median µs serial / parallel (quiet moments; loaded, parallel calls took ≈12 ms):
-#   (256, 64): fwd 8.3, bwd 12.7 serial;  (1024, 64): fwd 25 / 17, bwd 32;  (2048, 64): fwd 48 / 30, bwd 58 / 37;
-#   (4096, 64): fwd 93 / 54, bwd 116 / 63;  (8192, 64): fwd 187 / 102, bwd 223 / 126.
+# Elements R·D below which the wrappers call the serial variant (kernels/cpu/variants.py): below it the second
+# thread saves a few µs at best, and on a busy machine a parallel launch can stall for milliseconds.
+# Timings: docs/perf.md, "Kernel notes".
 SERIAL_MAX_SIZE = 1 << 18
 
 _GRAD_CHUNKS = 8  # row blocks for the weight/bias gradient partial sums (≥ threads, small enough to add up)

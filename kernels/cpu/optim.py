@@ -7,8 +7,8 @@ updates in registers. Scalars (bias corrections, step size) are computed once pe
 Parallel or serial: a DQN's parameters are 256 … 4096 elements, where waking the second thread costs more than
 the whole update, so tensors below _PARALLEL_MIN_SIZE elements use the serial kernel (chosen by measurement).
 The serial loop is not vectorised by LLVM (it cannot rule out aliasing between the four arrays; the parallel
-gufunc can), so the parallel kernel is ≈7x faster per element on two cores; the cut-over still sits at 8k
-elements because a parallel launch on a busy machine can stall for milliseconds (see _PARALLEL_MIN_SIZE).
+gufunc can), so the parallel kernel is several times faster per element on two cores; the cut-over still sits at
+8k elements because a parallel launch on a busy machine can stall for milliseconds (see _PARALLEL_MIN_SIZE).
 """
 import math
 
@@ -18,9 +18,8 @@ from numba import njit, prange
 from kernels.cpu.softmax import FASTMATH
 from kernels.reference.optim import check_adam_inputs
 
-# Measured, float32, median µs serial / parallel (quiet): 256: 3.3 / 3.7; 1024: 5.7 / 4.0; 4096: 14.7 / 4.6;
-# 16384: 50 / 7.0; 40000: 119 / 11.6. Under load one parallel call took 16 ms (an RNN's 4096-element w_hh),
-# so tensors under ≈30 µs of serial work stay serial.
+# A parallel call under load can stall for milliseconds (an RNN's 4096-element w_hh did), so tensors with only
+# tens of µs of serial work stay serial. Timings: docs/perf.md, "Kernel notes".
 _PARALLEL_MIN_SIZE = 8192
 
 

@@ -18,12 +18,9 @@ from kernels.reference.matmul import check_float_array
 from kernels.reference.pool import check_max_pool_backward_args, check_pool_args, check_pool_grad
 
 # Work = output elements·KH·KW (forward) or input elements (max backward) below which the wrappers call the
-# serial variant (kernels/cpu/variants.py). Measured, float32, 2x2 windows, median µs serial / parallel:
-#   (64, 32, 4, 4) (32k): max fwd 93, max bwd 15, avg fwd 52, avg bwd 48 serial;
-#   (64, 16, 8, 8) (65k): max fwd 280, max bwd 17, avg fwd 84 / 47, avg bwd 122;
-#   (64, 32, 16, 16) (524k): max fwd 2433 / 1289, avg fwd 633 / 318.   Loaded, parallel calls took ≈8 ms.
-# The toy CNN's two pools (65k and 32k) run serial. Max fwd since the plain-`>` rewrite (quiet, serial):
-# (64, 16, 8, 8) 68 µs (was 280), (64, 32, 4, 4) ≈40 (was 93).
+# serial variant (kernels/cpu/variants.py): below it a parallel launch saves little on a quiet machine and, on a
+# busy one, can stall for milliseconds, far longer than the work. The toy CNN's two pools (65k and 32k) run serial.
+# The timings behind the cut-over are in docs/perf.md, "Kernel notes".
 SERIAL_MAX_WORK = 1 << 17
 
 
@@ -32,7 +29,7 @@ def _plane_has_nan(x, plane):
     """Whether x[plane] holds a NaN (or an inf: then too the careful path runs, which is merely slower).
 
     Σ value·0 is NaN iff some value is NaN or ±inf. `reassoc` (and nothing else: no `nnan`) lets LLVM vectorise
-    the sum, so the scan costs ≈0.1 ns a value instead of a compare-and-branch per read in the pooling loop.
+    the sum, so the scan costs a fraction of a compare-and-branch per read in the pooling loop.
     """
     total = 0.0
     for i in range(x.shape[1]):
@@ -69,8 +66,8 @@ def _max_pool_plane(x, y, argmax, plane, height, width, kh, kw, sh, sw, ph, pw, 
     """Max-pool plane x[plane] (H*W values, row-major) into y[plane], argmax[plane].
 
     Without padding every window lies inside the image (floor mode), so the window loop runs KH x KW with
-    trip counts that are the same for every output; with padding each window clips its bounds first.
-    Measured at 64×16×8×8 k2: clipping every window ≈120 µs, the unclipped loop ≈55 µs.
+    trip counts that are the same for every output; with padding each window clips its bounds first (clipping
+    every window, padded or not, made the loop about twice as slow).
     """
     h_out, w_out = y.shape[1], y.shape[2]
     for p in range(h_out):
@@ -100,12 +97,12 @@ def _max_forward_body(x, y, argmax, height, width, kh, kw, sh, sw, ph, pw):
             for every output: window max with take = value > best [or value is NaN]
 
     Why it is fast: the running (best, best_index) pair is a loop-carried chain per output, so its length is
-    what the loop costs. The NaN-aware compare in that chain (two more float compares, mask-register logic,
-    then the selects) made it ≈17 ns an output at 64×16×8×8 k2 (280 µs); with the plain `>` the chain is a
-    compare and a select, and the NaN question is asked once per plane (≈65 µs now, torch ≈55 µs).
+    what the loop costs. A NaN-aware compare in that chain (two more float compares, mask-register logic,
+    then the selects) makes it several times longer; with the plain `>` the chain is a compare and a select,
+    and the NaN question is asked once per plane, so planes without NaN (nearly all) take the short chain.
     """
     for plane in prange(x.shape[0]):
-        nan_aware = _plane_has_nan(x, plane)  # a run-time flag, not two inlined copies: measured faster
+        nan_aware = _plane_has_nan(x, plane)  # a run-time flag, not two inlined copies: it ran faster
         _max_pool_plane(x, y, argmax, plane, height, width, kh, kw, sh, sw, ph, pw, nan_aware)
 
 

@@ -9,12 +9,12 @@ blocks of H rows in the weights. NUMBA_DISABLE_JIT=1 runs every kernel here as p
 
 Why they are fast: the benchmark shapes are tiny (the tanh cell at N = 64, I = 2, H = 64: 270k multiply-adds
 forward; the LSTM at N = 32, I = 16, H = 64: 655k), so what matters is a GEMM that runs near the FMA peak
-without set-up (`kernels.cpu.matmul.tile_product`: no packing, no threads, ≈3 µs for the tanh cell's product),
+without set-up (`kernels.cpu.matmul.tile_product`: no packing, no threads, a few µs for the tanh cell's product),
 a tanh and a σ that vectorise (`tanh_vectorizable`, `sigmoid_vectorizable`: no libm call; and
 `error_model="numpy"`, see the forward kernel), and no BLAS calls (each costs a few µs of set-up, and risks the
 stall of an OpenBLAS call right after a `prange` loop, whose threads wait for cores Numba's OpenMP
 workers still spin on). The scratch arrays (packed operands, the padded product) are
-allocated by the wrappers: np.empty of a few KiB costs ≈0.2 µs.
+allocated by the wrappers: np.empty of a few KiB costs a fraction of a µs.
 """
 import numpy as np
 from numba import njit, prange, types
@@ -26,12 +26,9 @@ from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.rnn import check_rnn_inputs, check_sequence_inputs
 
 # Work = N·H·(I + H) multiply-adds of the forward. Below it the wrappers call the serial variant (see
-# kernels/cpu/variants.py). Measured, float32, median µs serial / parallel (2 threads, quiet machine), since the
-# register-tile rewrite: N=64 I=2 H=64 (270k): fwd 15 / 15, bwd 23 / 23 (NumPy reference 14 and 20);
-#   N=64 I=64 H=64 (524k): fwd 17 / 16, bwd 26 / 25;  N=128 I=64 H=64 (1M): fwd 28 / 22, bwd 43 / 40;
-#   N=512 I=64 H=64 (4M): fwd 92 / 56, bwd 163 / 124.
-# Under load every parallel call here took 16–32 ms (the OpenMP barrier stall), so everything under ≈30 µs of
-# serial work stays serial: the toy RNN (N=64, H=64) never launches threads.
+# kernels/cpu/variants.py): up to about a million multiply-adds two threads save little, and under load a parallel
+# call can stall for milliseconds (the OpenMP barrier), so work of tens of µs stays serial: the toy RNN (N=64,
+# H=64) never launches threads. Timings: docs/perf.md, "Kernel notes".
 SERIAL_MAX_WORK = 1 << 20
 
 
@@ -42,8 +39,8 @@ def tanh_vectorizable(z):
     |z| < 0.0625: odd Taylor series to z^11 (error < 1e-17 relative);  else tanh|z| = (1 - t)/(1 + t),
     t = exp(-2|z|) ≥ 0 (no overflow for any z; t = 0 for |z| > 354 gives exactly ±1).  Sign restored last.
     A loop over it vectorises only in a kernel compiled with error_model="numpy": under Numba's default
-    (Python) error model the division carries a ZeroDivisionError check, and the loop stays scalar (≈6 ns a
-    value instead of ≈0.9, measured on 4096 values).
+    (Python) error model the division carries a ZeroDivisionError check, and the loop stays scalar (several
+    times slower).
     """
     a = abs(z)
     z2 = z * z
@@ -72,9 +69,9 @@ def _rnn_tanh_forward_body(x, h, w_ih, w_hh, b_ih, b_hh, inputs, weights_t, z, h
     Why it is fast: the two small GEMMs are one GEMM over K = I + H, computed in register tiles
     (`kernels.cpu.matmul.tile_product`), and bias + tanh run as one vectorised pass (`tanh_vectorizable`;
     it vectorises only because the kernels use error_model="numpy": Python's error model puts a
-    ZeroDivisionError check on every float division, which kept the loop scalar: 25 µs instead of 4).
-    The old loop nest (an axpy per input column into the output row in memory, then a scalar tanh) took
-    44 µs at N=64 I=2 H=64 against NumPy/BLAS's 14; this kernel ≈11 (pack 2, tiles 3, bias + tanh 4).
+    ZeroDivisionError check on every float division, which would keep the loop scalar). Accumulating in
+    registers matters: an axpy per input column into the output row in memory, then a scalar tanh, is
+    several times slower, slower even than NumPy calling BLAS.
     """
     n_batch, n_in = x.shape
     n_hidden = h.shape[1]
@@ -93,7 +90,7 @@ def _rnn_tanh_forward_body(x, h, w_ih, w_hh, b_ih, b_hh, inputs, weights_t, z, h
             weights_t[n_in + k, j] = w_hh[j, k]
     row_blocks, panels = _tile_count(n_batch, n_hidden)
     for block in prange(row_blocks):
-        for panel in range(panels):  # nested, not one task index split by // and %: that ran 5x slower
+        for panel in range(panels):  # nested, not one task index split by // and %: the divisions ran slower
             tile_product(inputs, weights_t, z, block * ROWS, panel * NR)
     for n in prange(n_batch):
         for j in range(n_hidden):
@@ -125,8 +122,8 @@ def _rnn_tanh_backward_body(x, h, w_ih, w_hh, h_new, grad_h_new, grad_x, grad_h,
             dz[n, j] = d
             grad_bias[j] += d
     # dz_t = dzᵀ in blocks of 16 rows of dz (4 KiB at H = 64, they stay in L1 while j sweeps): writing dz_t
-    # column by column inside the loop above strides N values per write, which thrashed the cache (measured
-    # 170 µs at N = 512, H = 64, against ≈15 blocked)
+    # column by column inside the loop above strides N values per write, which thrashes the cache (an order of
+    # magnitude slower at N = 512)
     for n0 in range(0, n_batch, 16):
         for j in range(n_hidden):
             for n in range(n0, min(n0 + 16, n_batch)):
@@ -231,9 +228,8 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
 # Both are the tanh cell's plan with more columns: one register-tiled GEMM of [x | h] against the gate weights
 # stacked side by side (4 blocks of H columns), then short vectorised passes of gate math per row; the backward
 # is the same two GEMMs as the tanh cell's after an elementwise pass that gives the pre-activation gradients dz.
-# Measured at the benchmark shape (N = 32, I = 16, H = 64, float32, serial, one loaded core of a 2-core box),
-# median µs: LSTM forward 52 (weights transposed 10, GEMM 20, gate passes 18), backward 82 (two GEMMs 25 + 36:
-# the dzᵀ one has only N = 32 terms per output); GRU forward 60, backward 80.
+# At the benchmark shape the GEMM and the gate passes cost about the same, and the backward's dzᵀ GEMM is the
+# slowest part (only N terms per output). Timings: docs/perf.md, "Kernel notes".
 #
 # Which weight block feeds which block of the product. LSTM: block b of [i f g o] is W_ih block b on x and
 # W_hh block b on h. GRU: r and z likewise, but n needs W_in x and W_hn h apart (r multiplies the second only),
@@ -373,8 +369,8 @@ def _lstm_forward_body(x, h, c, w_ih, w_hh, b_ih, b_hh, inputs, weights_t, z, h_
         for panel in range(panels):
             tile_product(inputs, weights_t, z, block * ROWS, panel * NR)
     for n in prange(n_batch):
-        # one loop per gate block: LLVM vectorises each of these, but not one loop writing all four (measured
-        # 100 µs for the fused loop at N = 32, H = 64 against 23 for the four)
+        # one loop per gate block: LLVM vectorises each of these, but not one loop writing all four (the fused
+        # loop ran about four times slower)
         _activate_block(z, b_ih, b_hh, n, 0, False, gates)  # i
         _activate_block(z, b_ih, b_hh, n, 1, False, gates)  # f
         _activate_block(z, b_ih, b_hh, n, 2, True, gates)  # g

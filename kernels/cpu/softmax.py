@@ -8,7 +8,7 @@ Why these are fast:
     across the 2–3 sweeps over it.
   * `exp_vectorizable` below replaces `np.exp`: this Numba has no SVML, so `np.exp` in a loop is a scalar libm
     call per element. Our exp is only multiplies, adds, a floor and a bit shift, so LLVM turns the row loop
-    into AVX-512 code (measured ≈7× faster than the np.exp loop for float32).
+    into AVX-512 code, several times faster than the np.exp loop for float32.
   * fastmath without `nnan`/`ninf` (so -inf logits and NaN still behave): `reassoc` lets the row sums
     vectorise, `contract` makes the polynomial fused multiply-adds.
 Sums are accumulated in float64 for both dtypes. Set NUMBA_DISABLE_JIT=1 to step through a kernel as Python.
@@ -25,11 +25,9 @@ from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.softmax import check_cross_entropy_inputs, check_float_array, check_float_pair
 from kernels.reference.softmax import raise_bad_target
 
-# Elements R·C below which the wrappers call the serial variant (kernels/cpu/variants.py). Measured, float32,
-# median µs serial / parallel (quiet moments; loaded, parallel calls took 8–16 ms):
-#   (64, 10): softmax 2.5 / 4.5, CE fwd 3.8, CE bwd 3.1 serial;  (512, 11): softmax 14, CE fwd 19 / 14;
-#   (1024, 64): softmax 76 / 41, CE fwd 84 / 47;  (4096, 64): softmax 297 / 152;  (16384, 64): 1182 / 603.
-# The backward kernels are ≈5x cheaper but share the cut-over: one number per family.
+# Elements R·C below which the wrappers call the serial variant (kernels/cpu/variants.py): below it the second
+# thread saves a few µs at best, and on a busy machine a parallel launch can stall for milliseconds. The backward
+# kernels are cheaper but share the cut-over: one number per family. Timings: docs/perf.md, "Kernel notes".
 SERIAL_MAX_SIZE = 1 << 16
 
 # Every fast-math flag except nnan / ninf: those would let LLVM assume no -inf logits and no NaN.

@@ -26,6 +26,7 @@ from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, is_device_array, launch_config, require_cuda
 from kernels.cuda.device_functions import NDIM, strided_offset
+from kernels.reference.elementwise import check_relu_backward_inputs
 
 THREADS = 128
 
@@ -244,6 +245,15 @@ def _logical_xor(x, y):
     return (x != 0) != (y != 0)
 
 
+@cuda.jit(device=True)
+def _relu_backward(y, grad_y):
+    # y <= 0 is False for a NaN y, so NaN passes grad_y through, as in PyTorch
+    return 0 if y <= 0 else grad_y
+
+
+RELU_BACKWARD = zip_kernel(_relu_backward)
+
+
 # ----- the kernels, by op name ----------------------------------------------------------------------------------
 UNARY = {
     "negative": map_kernel(_negative), "positive": map_kernel(_identity), "absolute": map_kernel(_absolute),
@@ -345,3 +355,16 @@ def binary(op, a, b):
 def erf(x):
     """The error function erf(x) elementwise (for the exact GELU); returns a device array."""
     return unary("erf", x)
+
+
+def relu_backward(y, grad_y):
+    """0 where y ≤ 0, else grad_y (ReLU's input gradient from its output y), host or device arrays of one shape
+    and dtype; returns a device array."""
+    check_relu_backward_inputs("relu_backward", y, grad_y)
+    require_cuda()
+    shape = tuple(grad_y.shape)
+    out = empty(shape, grad_y.dtype)
+    size = int(np.prod(shape))
+    operands = [(as_contiguous_device(value).reshape(size), shape) for value in (y, grad_y)]
+    broadcast_launch(RELU_BACKWARD, out.reshape(size), operands)
+    return out

@@ -70,16 +70,9 @@ def safe_softmax(scores):
         return np.where(masked_row, 0.0, e / np.where(masked_row, 1.0, total)).astype(scores.dtype, copy=False)
 
 
-def attention_forward(q, k, v, mask=None, causal=False, scale=None):
-    """out = P v with P = safe_softmax(S), S = (q·√s)(k·√s)ᵀ + mask; P (B, Tq, Tk) is returned for backward.
-
-    scale s defaults to 1/sqrt(D) when None.
-    """
-    check_attention_inputs("attention_forward", q, k, v, mask)
-    batch, t_q, d = q.shape
-    t_k = k.shape[1]
-    if scale is None:
-        scale = default_scale(d)
+def _scores(q, k, mask, causal, scale):
+    """S = (q·√s)(k·√s)ᵀ + mask, and -inf added where the key is in the future (causal): (B, Tq, Tk)."""
+    t_q, t_k = q.shape[1], k.shape[1]
     q_factor, k_factor = scale_factors(scale)
     with np.errstate(over="ignore", invalid="ignore"):  # overflowing scores are inf, as in torch
         scores = (q * q.dtype.type(q_factor)) @ (k * k.dtype.type(k_factor)).transpose(0, 2, 1)  # (B, Tq, Tk)
@@ -88,7 +81,18 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
         if causal:  # added, as torch adds its causal mask: a NaN score (0·inf) stays NaN
             future = np.triu(np.ones((t_q, t_k), dtype=bool), k=1)  # (Tq, Tk): j > i
             scores = scores + np.where(future, -np.inf, 0.0).astype(scores.dtype)
-    probs = safe_softmax(scores)
+    return scores
+
+
+def attention_forward(q, k, v, mask=None, causal=False, scale=None):
+    """out = P v with P = safe_softmax(S), S = (q·√s)(k·√s)ᵀ + mask; P (B, Tq, Tk) is returned for backward.
+
+    scale s defaults to 1/sqrt(D) when None.
+    """
+    check_attention_inputs("attention_forward", q, k, v, mask)
+    if scale is None:
+        scale = default_scale(q.shape[2])
+    probs = safe_softmax(_scores(q, k, mask, causal, scale))
     out = probs @ v  # (B, Tq, Dv)
     return out, probs
 
@@ -108,3 +112,48 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
     grad_q = (grad_s @ k) * scale  # (B, Tq, D)
     grad_k = (grad_s.transpose(0, 2, 1) @ q) * scale  # (B, Tk, D)
     return grad_q, grad_k, grad_v
+
+
+# ----- the same, keeping the log-sum-exp instead of P --------------------------------------------------------------
+# Flash attention's bookkeeping: the forward returns lse_i = log Σ_j exp(S_ij) per query row, (B, Tq) instead of
+# the (B, Tq, Tk) probabilities, and the backward recomputes P = exp(S - lse) from q, k and the mask. Here that
+# is plain NumPy on whole (B, Tq, Tk) arrays; kernels/cpu/attention.py does it one block of keys at a time.
+
+def _lse_shift(lse):
+    """lse with -inf (a row with every key masked) replaced by +inf, so that exp(S - shift) = exp(-inf) = 0 there."""
+    return np.where(lse == -np.inf, np.inf, lse)[..., None]
+
+
+def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
+    """(out (B, Tq, Dv), lse (B, Tq)): out as attention_forward; lse[b, i] = log Σ_j exp(S[b, i, j]) (-inf for
+    a row whose keys are all masked, NaN for a NaN row), from which the backward recomputes P = exp(S - lse)."""
+    check_attention_inputs("attention_forward_lse", q, k, v, mask)
+    if scale is None:
+        scale = default_scale(q.shape[2])
+    scores = _scores(q, k, mask, causal, scale)
+    probs = safe_softmax(scores)
+    out = probs @ v  # (B, Tq, Dv)
+    if scores.shape[-1] == 0:
+        return out, np.full(scores.shape[:-1], -np.inf, dtype=q.dtype)
+    row_max = scores.max(axis=-1, keepdims=True)  # NaN for a row holding NaN
+    shift = np.where(row_max == -np.inf, 0.0, row_max)  # a fully masked row: log Σ exp(-inf) = -inf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lse = (shift + np.log(np.exp(scores - shift).sum(axis=-1, keepdims=True)))[..., 0]
+    return out, lse.astype(q.dtype, copy=False)
+
+
+def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None):
+    """(grad_q, grad_k, grad_v) from the out and lse of attention_forward_lse (same q, k, v, mask, causal, scale):
+    P = exp(S - lse), then attention_backward's formulas. (The compiled kernels take rowsum(dP ∘ P) as
+    rowsum(dO ∘ O), equal in exact arithmetic: Σ_j dP_ij P_ij = dO_i · Σ_j P_ij v_j = dO_i · O_i. The oracle
+    keeps torch's math-path form, so that a gradient torch gives as exactly 0 is exactly 0 here too.)"""
+    batch, t_q, d = q.shape
+    d_v = v.shape[2]
+    check_attention_inputs("attention_backward_lse", q, k, v, mask,
+                           [("out", out, (batch, t_q, d_v)), ("lse", lse, (batch, t_q)),
+                            ("grad_out", grad_out, (batch, t_q, d_v))])
+    if scale is None:
+        scale = default_scale(d)
+    with np.errstate(invalid="ignore", over="ignore"):
+        probs = np.exp(_scores(q, k, mask, causal, scale) - _lse_shift(lse)).astype(q.dtype, copy=False)
+    return attention_backward(q, k, v, probs, grad_out, scale)  # (B, Tq, Tk) probabilities, recomputed

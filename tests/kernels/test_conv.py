@@ -170,7 +170,7 @@ def test_conv2d_cpu_row_tiles_and_channel_tiles_match_reference(monkeypatch, sto
 
 def test_conv2d_cpu_crosses_tile_panel_and_block_edges():
     """70 output channels (three panels of NR = 32, nine tiles of MR = 8, both ragged), CK = 45 taps (ragged tap
-    tiles in grad_w), 2·17·19 = 646 positions (grad_w's reduction crosses blocks of KC = 256); float64."""
+    tiles in grad_w), 2·17·19 = 646 positions (grad_w's reduction crosses blocks of KC = 128); float64."""
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 5, 17, 19))
     w = rng.standard_normal((70, 5, 3, 3))

@@ -134,6 +134,20 @@ def test_conv2d_both_paths_match_reference(dtype):
         _close(got, want, dtype)
 
 
+def test_conv2d_row_tiles_both_paths_match_reference(dtype):
+    """Stride 1 on rows of 40: the forward and grad_x take the row tiles (the case above takes channel tiles)."""
+    cpu, ref = _modules("conv")
+    a = _data(dtype, 2)
+    x, w, b = a(2, 3, 5, 40), a(8, 3, 3, 3), a(8)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    y = cpu.conv2d_forward(x, w, b, *args)
+    _close(y, ref.conv2d_forward(x, w, b, *args), dtype)
+    g = a(*y.shape)
+    for got, want in zip(cpu.conv2d_backward(x, w, g, *args, True, True, True),
+                         ref.conv2d_backward(x, w, g, *args, True, True, True)):
+        _close(got, want, dtype)
+
+
 def test_matmul_both_paths_match_reference(dtype):
     cpu, ref = _modules("matmul")
     a = _data(dtype)

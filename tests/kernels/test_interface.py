@@ -24,6 +24,9 @@ def test_the_declaration_names_every_function_once_with_a_contract():
 @pytest.mark.parametrize("family, stub", DECLARED, ids=DECLARED_IDS)
 @pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 def test_each_kernel_set_defines_every_declared_function_with_its_exact_signature(kernel_set, family, stub):
+    if kernel_set.split(".")[1] not in stub.kernel_sets:
+        assert not hasattr(importlib.import_module(kernel_set), stub.__name__)  # declared for other sets only
+        return
     module = importlib.import_module(f"{kernel_set}.{family}")
     function = getattr(module, stub.__name__, None)
     assert callable(function), f"{module.__name__} does not define {stub.__name__} (declared in kernels/interface.py)"
@@ -36,16 +39,18 @@ def test_each_kernel_set_defines_every_declared_function_with_its_exact_signatur
 def test_each_kernel_set_exports_exactly_the_declared_functions(kernel_set):
     package = importlib.import_module(kernel_set)
     extras = CUDA_EXTRAS if kernel_set == "kernels.cuda" else set()
-    assert set(package.__all__) == set(DECLARED_IDS) | extras
-    for family, stub in DECLARED:
+    declared = interface.declared_in(kernel_set)
+    assert set(package.__all__) == {stub.__name__ for _, stub in declared} | extras
+    for family, stub in declared:
         module = importlib.import_module(f"{kernel_set}.{family}")
         assert getattr(package, stub.__name__) is getattr(module, stub.__name__)
 
 
 def test_the_cuda_engine_offers_every_declared_function_with_its_signature():
     engine = importlib.import_module("kernels.cuda.engine")
-    assert set(engine.__all__) == set(DECLARED_IDS)
-    for _, stub in DECLARED:
+    declared = interface.declared_in("kernels.cuda")
+    assert set(engine.__all__) == {stub.__name__ for _, stub in declared}
+    for _, stub in declared:
         assert inspect.signature(getattr(engine, stub.__name__)) == inspect.signature(stub), stub.__name__
 
 
@@ -59,4 +64,13 @@ def test_a_missing_kernel_is_an_import_error_naming_module_and_function():
             interface.implementations("kernels.reference")
     finally:
         interface.FAMILIES["matmul"].remove(transposed_matmul)
+
+
+def test_a_kernel_declared_for_some_sets_only_is_required_there_and_absent_elsewhere():
+    partial = [stub for _, stub in DECLARED if stub.kernel_sets != interface.KERNEL_SETS]
+    assert {stub.__name__ for stub in partial} == {"attention_forward_lse", "attention_backward_lse"}
+    assert all(set(stub.kernel_sets) <= set(interface.KERNEL_SETS) for stub in partial)
+    cpu_names = {stub.__name__ for _, stub in interface.declared_in("kernels.cpu")}
+    cuda_names = {stub.__name__ for _, stub in interface.declared_in("kernels.cuda")}
+    assert cpu_names - cuda_names == {"attention_forward_lse", "attention_backward_lse"}
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 cpu_matmul = importlib.import_module("kernels.cpu.matmul")
 ref_matmul = importlib.import_module("kernels.reference.matmul")
 
-# sizes around the tile edges (MR = 6, NR = 32, KC = 256) and the small/packed cut-over
-SIZES = st.sampled_from([1, 2, 5, 6, 7, 13, 31, 32, 33, 64, 97])
+# sizes around the tile edges (MR = 8, NR = 32) and the small/tiles cut-over
+SIZES = st.sampled_from([1, 2, 5, 7, 8, 9, 13, 31, 32, 33, 64, 97])
 DEPTHS = st.sampled_from([1, 3, 17, 64, 257])
 
 
@@ -49,10 +49,10 @@ def test_matmul_cpu_handles_transposed_and_sliced_views(dtype):
     assert_matmul_close(cpu_matmul.matmul(a, b), a, b)
 
 
-def test_matmul_cpu_large_path_crosses_k_blocks(monkeypatch):
-    monkeypatch.setattr(cpu_matmul, "TILED_FLOPS", 0)  # 4.2 MFLOP would take the serial tiled path
+def test_matmul_cpu_parallel_tiles_with_a_long_k(monkeypatch):
+    monkeypatch.setattr(cpu_matmul, "TILED_FLOPS", 0)  # 4.2 MFLOP would run the tiles serially
     rng = np.random.default_rng(1)
-    a = rng.standard_normal((1, 50, 600)).astype(np.float32)  # K = 600 > KC: accumulates over three k blocks
+    a = rng.standard_normal((1, 50, 600)).astype(np.float32)  # K = 600: each micro-kernel call sums 600 products
     b = rng.standard_normal((1, 600, 70)).astype(np.float32)
     assert_matmul_close(cpu_matmul.matmul(a, b), a, b)
 
@@ -94,9 +94,20 @@ def test_matmul_rejects_bad_inputs_with_the_kernel_name(module):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_cpu_tiled_path_on_ragged_tiles(dtype):
-    """The serial register-tiled path: M not a multiple of ROWS (clamped rows), N = 2 panels + a 7-column tail."""
+    """The serial tiles: M not a multiple of MR (clamped rows), N = 2 panels + a 7-column tail (zero-padded)."""
     rng = np.random.default_rng(3)
     a = rng.standard_normal((2, 13, 40)).astype(dtype)
     b = rng.standard_normal((2, 40, 71)).astype(dtype)
     assert 2 * 2 * 13 * 40 * 71 < cpu_matmul.TILED_FLOPS
+    assert_matmul_close(cpu_matmul.matmul(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_cpu_parallel_tiles_cover_ragged_blocks_and_batches(monkeypatch, dtype):
+    """The parallel tile loop: 200 rows (three blocks of MC = 96, the last ragged, 25 row tiles of MR = 8), 300
+    columns (two blocks of NC = 256, ten panels, the last 12 wide), a batch of 3."""
+    monkeypatch.setattr(cpu_matmul, "TILED_FLOPS", 0)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 200, 70)).astype(dtype)
+    b = rng.standard_normal((3, 70, 300)).astype(dtype)
     assert_matmul_close(cpu_matmul.matmul(a, b), a, b)

@@ -19,24 +19,38 @@ from tinygrad_edu.tensor import Tensor, as_array, default_generator
 class ScaledDotProductAttention(ArrayFunction):
     """O = P̃ V with P̃ = P ∘ M (M = dropout's keep mask / (1 - p), or 1), P = softmax(S), S = Q Kᵀ·scale + mask.
 
-    Backward: dV = P̃ᵀ dO;  dP = (dO Vᵀ) ∘ M;  dS = P ∘ (dP - rowsum(dP ∘ P));
+    Backward: dV = P̃ᵀ dO;  dP = (dO Vᵀ) ∘ M;  dS = P ∘ (dP - δ),  δ = rowsum(dP ∘ P);
               dQ = dS K·scale;  dK = dSᵀ Q·scale.
-    The probabilities P are saved, so the backward needs no second softmax. Without dropout (M = 1) both
-    directions run in the backend's fused kernels; with dropout the forward's P comes from the fused kernel and
-    the rest is the formulas above on the backend's matmul.
+    What the backward keeps, two ways:
+      * without dropout, where the kernel set offers the log-sum-exp pair (attention_forward_lse and
+        attention_backward_lse: kernels/reference and kernels/cpu have it), O and lse_i = log Σ_j exp(S_ij),
+        (B, Tq) values instead of (B, Tq, Tk): the backward recomputes P = exp(S - lse) one block of keys at a
+        time, with δ = rowsum(dO ∘ O), equal to rowsum(dP ∘ P) without dropout (flash attention's bookkeeping);
+      * otherwise the probabilities P: the forward's fused kernel returns them, the backward is the fused
+        kernel (M = 1) or the formulas above on the backend's matmul (dropout).
     """
 
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale, dropout_keep):
-        out, probs = backend.kernels(q).attention_forward(q, k, v, mask, causal, scale)
+        kernels = backend.kernels(q)
+        ctx.scale, ctx.dropout_keep, ctx.mask, ctx.causal = scale, dropout_keep, mask, causal
+        ctx.keeps_lse = dropout_keep is None and _has_lse_kernels(kernels)
+        if ctx.keeps_lse:
+            out, lse = kernels.attention_forward_lse(q, k, v, mask, causal, scale)
+            ctx.save_for_backward(q, k, v, out, lse)
+            return out
+        out, probs = kernels.attention_forward(q, k, v, mask, causal, scale)
         if dropout_keep is not None:
             out = batched_matmul(probs * dropout_keep, v)  # (B, Tq, Dv)
         ctx.save_for_backward(q, k, v, probs)
-        ctx.scale, ctx.dropout_keep = scale, dropout_keep
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
+        if ctx.keeps_lse:
+            q, k, v, out, lse = ctx.saved_tensors
+            return backend.kernels(q).attention_backward_lse(q, k, v, ctx.mask, ctx.causal, out, lse, grad_out,
+                                                             ctx.scale)
         q, k, v, probs = ctx.saved_tensors
         keep = ctx.dropout_keep
         if keep is None:
@@ -48,6 +62,11 @@ class ScaledDotProductAttention(ArrayFunction):
         grad_q = batched_matmul(grad_s, k) * scale  # (B, Tq, D)
         grad_k = batched_matmul(np.swapaxes(grad_s, -1, -2), q) * scale  # (B, Tk, D)
         return grad_q, grad_k, grad_v
+
+
+def _has_lse_kernels(kernels):
+    """Whether the kernel set offers the log-sum-exp pair (the CUDA set does not: it keeps the probabilities)."""
+    return hasattr(kernels, "attention_forward_lse") and hasattr(kernels, "attention_backward_lse")
 
 
 def _additive_mask(attn_mask, shape, dtype):
@@ -120,6 +139,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     mask3 = None
     if attn_mask is not None:
         mask3 = _additive_mask(attn_mask, leading + (t_q, t_k), q.dtype).reshape(batch, t_q, t_k)
+        mask3 = backend.contiguous(mask3)  # once here, not in each of the forward and backward kernels
     keep = _dropout_keep(float(dropout_p), (batch, t_q, t_k), q.dtype) if dropout_p > 0 else None
     out = ScaledDotProductAttention.apply(q3, k3, v3, mask=mask3, causal=bool(is_causal), scale=scale,
                                           dropout_keep=keep)
