@@ -129,21 +129,37 @@ def attention_cases(shapes):
 
         scale = head_size ** -0.5
 
+        # Ours: the pair tinygrad_edu.ops.attention uses, the tiled log-sum-exp one where the kernel set has it.
         def forward(ks, x, scale=scale):
-            ks.attention_forward(x["q"], x["k"], x["v"], None, True, scale)
+            if hasattr(ks, "attention_forward_lse"):
+                ks.attention_forward_lse(x["q"], x["k"], x["v"], None, True, scale)
+            else:
+                ks.attention_forward(x["q"], x["k"], x["v"], None, True, scale)
 
         def forward_backward(ks, x, scale=scale):
-            out, probs = ks.attention_forward(x["q"], x["k"], x["v"], None, True, scale)
-            ks.attention_backward(x["q"], x["k"], x["v"], probs, x["gy"], scale)
+            q, k, v = x["q"], x["k"], x["v"]
+            if hasattr(ks, "attention_forward_lse"):
+                out, lse = ks.attention_forward_lse(q, k, v, None, True, scale)
+                ks.attention_backward_lse(q, k, v, None, True, out, lse, x["gy"], scale)
+            else:
+                out, probs = ks.attention_forward(q, k, v, None, True, scale)
+                ks.attention_backward(q, k, v, probs, x["gy"], scale)
+
+        # PyTorch gets 4-D (batch, 4 heads, T, d) views, as nn.MultiheadAttention passes them: that selects its
+        # fused flash kernel on the CPU (3-D inputs take its slower math path).
+        def heads(t, length=length, head_size=head_size):
+            return t.view(-1, 4, length, head_size)
 
         def torch_forward(x, torch):
             sdpa = torch.nn.functional.scaled_dot_product_attention
-            return _torch_call(torch, x, lambda t: sdpa(t["q"], t["k"], t["v"], is_causal=True))
+            return _torch_call(torch, x, lambda t: sdpa(heads(t["q"]), heads(t["k"]), heads(t["v"]), is_causal=True))
 
         def torch_forward_backward(x, torch):
             sdpa = torch.nn.functional.scaled_dot_product_attention
-            return _torch_call(torch, x, lambda t: sdpa(t["q"], t["k"], t["v"], is_causal=True).backward(t["gy"]),
-                               grad=("q", "k", "v"))
+            return _torch_call(
+                torch, x,
+                lambda t: sdpa(heads(t["q"]), heads(t["k"]), heads(t["v"]), is_causal=True).backward(heads(t["gy"])),
+                grad=("q", "k", "v"))
 
         flops = 4.0 * batch_heads * length * length * head_size  # QK^T and PV (the causal half is not skipped)
         label = f"{batch_heads}×{length}×{head_size} causal"

@@ -180,6 +180,9 @@ def ratio_value(ratio):
 
 # ----- timing one case on every side, round by round ---------------------------------------------------------------
 
+BLAS_SETTLE_S = 0.15  # pause after a NumPy/OpenBLAS sample (its threads' spin time, THREAD_TIMEOUT 2^28 cycles)
+
+
 def time_case(identifier, sides, pool, config, busy):
     """{condition: {side: [ms per round]}} for "loaded" (only with --load) and "quiet", plus errors by side."""
     errors, inner = {}, {}
@@ -198,8 +201,12 @@ def time_case(identifier, sides, pool, config, busy):
         order = running if round_number % 2 == 0 else running[::-1]
         for condition in conditions:
             with (busy.paused() if condition == "quiet" else _nothing()):
+                previous = None
                 for side in order:
-                    timing.settle(config.settle_s)
+                    # OpenBLAS's idle threads spin ~2^28 cycles (≈0.1 s) after a call, far longer than OpenMP's:
+                    # the side timed right after NumPy's BLAS would share the cores with them.
+                    timing.settle(BLAS_SETTLE_S if previous == "numpy_blas" and config.settle_s > 0 else config.settle_s)
+                    previous = side
                     answer = pool[side].sample(identifier, inner[side])
                     if "error" in answer:
                         errors[side] = answer["error"]
