@@ -4,7 +4,7 @@
 
 Each case is timed as the median of >= 5 runs after one warm-up call (min and max kept), all in one process.
 matmul and conv2d report GFLOP/s and the ratio against np.matmul (BLAS) / PyTorch CPU (same thread count) when
-`import torch` works. The OpenMP/BLAS cliff (see kernels/cpu/matmul.py) is measured as its own case, and every
+`import torch` works. The OpenMP/BLAS cliff (see kernels/cpu/gemm.py) is measured as its own case, and every
 BLAS/torch timing is taken with OpenBLAS limited to one thread *only if* threadpoolctl is present -- otherwise the
 cliff is avoided by timing the BLAS baseline before the Numba kernel of each case and sleeping 50 ms between them.
 First-call compile times are measured in subprocesses: cold (fresh NUMBA_CACHE_DIR) and warm (second process).
@@ -217,7 +217,7 @@ from kernels.cpu import {family} as m
 print(time.perf_counter() - start)
 """
 COMPILE_CALLS = {
-    "matmul": "m.matmul(np.ones((1,64,64),np.float32), np.ones((1,64,64),np.float32)); "
+    "gemm": "m.matmul(np.ones((1,64,64),np.float32), np.ones((1,64,64),np.float32)); "
               "m.matmul(np.ones((1,20,20),np.float32), np.ones((1,20,20),np.float32))",
     "conv": "x=np.ones((2,3,6,6),np.float32); w=np.ones((4,3,3,3),np.float32); g=((1,1),(1,1),(1,1),1); "
             "y=m.conv2d_forward(x,w,None,*g); m.conv2d_backward(x,w,y,*g,True,True,True)",

@@ -6,7 +6,7 @@ kernels/cpu/ the Numba versions, kernels/cuda/ the GPU ones, same function names
 is the one worth studying: conv (im2col, lesson 3), linear layers, attention and the RNN cell all reduce to it.
 
 The naive triple loop does 2 loads per multiply-add and walks `bmat` down a column (a cache miss per step).
-kernels/cpu/matmul.py fixes that in four moves (read its module docstring, then these functions):
+kernels/cpu/gemm.py fixes that in four moves (read its module docstring, then these functions):
 
   1. Blocking (`_gemm_body`): cut out into blocks of MC = 96 rows x NC = 256 columns. Within a block, one
      panel of B (all K rows x NR columns) stays in L1/L2 while every row tile of A streams past it. K is not
@@ -35,7 +35,7 @@ To step through a CPU kernel as plain Python (breakpoints, prints), turn the JIT
 Section 3 runs exactly that in a subprocess. (For CUDA kernels, NUMBA_ENABLE_CUDASIM=1 runs them on the CPU
 in Numba's simulator, one Python thread per GPU thread: slow, but print() and pdb work.)
 
-The GPU version, kernels/cuda/matmul.py (its docstring has the exact tile sizes), maps the same blocking to
+The GPU version, kernels/cuda/gemm.py (its docstring has the exact tile sizes), maps the same blocking to
 the hardware: a grid of thread blocks, one per output tile (blockIdx.z = the batch); inside a block, each
 thread owns a small register tile of outputs (threadIdx.x -> columns, so neighbouring threads touch
 neighbouring addresses and global loads coalesce). The block marches along K one slice at a time: all
@@ -53,7 +53,7 @@ import sys
 import time
 
 # This script mixes the Numba kernels with NumPy's threaded BLAS (np.matmul as the oracle). Their thread pools
-# can fight right after each other (the "OpenMP / BLAS cliff" in kernels/cpu/matmul.py's docstring), so BLAS
+# can fight right after each other (the "OpenMP / BLAS cliff" in kernels/cpu/gemm.py's docstring), so BLAS
 # gets one thread here; it must be set before NumPy is imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -62,7 +62,7 @@ import numpy as np  # noqa: E402
 from kernels.cpu import matmul as cpu_matmul  # noqa: E402
 from kernels.reference import matmul as reference_matmul  # noqa: E402
 
-cpu_matmul_module = importlib.import_module("kernels.cpu.matmul")
+cpu_matmul_module = importlib.import_module("kernels.cpu.gemm")
 rng = np.random.default_rng(0)
 
 
@@ -145,7 +145,7 @@ for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-4)):
         assert result.dtype == dtype
         np.testing.assert_allclose(result, np.matmul(lhs, rhs), rtol=rtol, atol=rtol)
         np.testing.assert_allclose(result, reference_matmul(lhs, rhs), rtol=rtol, atol=rtol)
-print("3. kernels.cpu.matmul == np.matmul == kernels.reference.matmul (float32 and float64, small and tiled)")
+print("3. kernels.cpu.gemm == np.matmul == kernels.reference.gemm (float32 and float64, small and tiled)")
 
 # The same kernel with the JIT off: plain Python you could step through in a debugger.
 script = (

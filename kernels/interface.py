@@ -50,7 +50,7 @@ def implementations(package):
     """{name: function} of every declared kernel, taken from `package`'s family modules (e.g. "kernels.cpu").
 
     >>> implementations("kernels.reference")["matmul"].__module__
-    'kernels.reference.matmul'
+    'kernels.reference.gemm'
     """
     functions = {}
     for family_name, stub in declared_in(package):
@@ -63,7 +63,7 @@ def implementations(package):
 
 
 # ----- matmul ---------------------------------------------------------------------------------------------------
-@family("matmul")
+@family("gemm")
 def matmul(a, b):
     """Batched product a (B, M, K) @ b (B, K, N) -> a new (B, M, N) array."""
 

@@ -51,7 +51,7 @@ def _fake_kernel_cache(monkeypatch, warm):
     fake.asked = []
     fake.is_warm = lambda families=None: fake.asked.append(families) or warm
     fake.location = lambda: "/nowhere"
-    fake.FAMILIES_BY_TASK = {"rnn": ("matmul", "rnn", "optim")}
+    fake.FAMILIES_BY_TASK = {"rnn": ("gemm", "rnn", "optim")}
     monkeypatch.setitem(sys.modules, "tinygrad_edu.kernel_cache", fake)
     return fake
 
@@ -63,7 +63,7 @@ def test_a_cold_kernel_cache_prints_one_compile_notice_before_training(monkeypat
     assert cli.main(["train", "rnn", *TINY_RNN]) == 0
     err = capsys.readouterr().err
     assert err.count(common.COMPILE_NOTICE) == (0 if warm else 1)
-    assert fake.asked == [("matmul", "rnn", "optim")]  # the kernel families `train rnn` calls, not a fixed list
+    assert fake.asked == [("gemm", "rnn", "optim")]  # the kernel families `train rnn` calls, not a fixed list
     assert common.COMPILE_NOTICE == "compiling kernels (first run only) ..."
 
 

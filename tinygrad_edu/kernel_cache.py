@@ -20,13 +20,13 @@ import importlib
 import os
 
 FAMILIES_BY_TASK = {
-    "cnn": ("matmul", "conv", "pool", "softmax", "optim"),
-    "transformer": ("matmul", "attention", "norm", "softmax", "optim", "elementwise"),
-    "rnn": ("matmul", "rnn", "optim"),
-    "dqn": ("matmul", "optim"),
-    "textcls": ("matmul", "attention", "norm", "rnn", "softmax", "optim", "elementwise"),
+    "cnn": ("gemm", "conv", "pool", "softmax", "optim"),
+    "transformer": ("gemm", "attention", "norm", "softmax", "optim", "elementwise"),
+    "rnn": ("gemm", "rnn", "optim"),
+    "dqn": ("gemm", "optim"),
+    "textcls": ("gemm", "attention", "norm", "rnn", "softmax", "optim", "elementwise"),
 }
-COMMON_FAMILIES = ("matmul", "optim")  # every `train` command has linear layers and an Adam-style optimizer
+COMMON_FAMILIES = ("gemm", "optim")  # every `train` command has linear layers and an Adam-style optimizer
 
 
 def _family_module(family):
@@ -83,7 +83,7 @@ def location():
     for family in COMMON_FAMILIES:
         for dispatcher in _cached_dispatchers(_family_module(family)):
             return dispatcher._cache._cache_path
-    return os.path.join(os.path.dirname(_family_module("matmul").__file__), "__pycache__")
+    return os.path.join(os.path.dirname(_family_module("gemm").__file__), "__pycache__")
 
 
 def summary():

@@ -5,7 +5,7 @@ because a parallel launch costs more than it saves there and stalls when another
 
 Exports the functions declared in kernels/interface.py, each from its family module. Set `NUMBA_DISABLE_JIT=1` to
 step through these kernels as plain Python in a debugger.
-Note: `kernels.cpu.matmul` is the *function*; the module is `importlib.import_module("kernels.cpu.matmul")`.
+The GEMM family lives in kernels/cpu/gemm.py, so `kernels.cpu.matmul` names only the function.
 """
 from kernels.interface import implementations
 

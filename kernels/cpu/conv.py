@@ -1,5 +1,5 @@
 """2-D convolution on the CPU in Numba as an implicit GEMM: the register-tiled micro-kernel of
-kernels/cpu/matmul.py reads the windows of the input where they lie, so no im2col matrix is ever built.
+kernels/cpu/gemm.py reads the windows of the input where they lie, so no im2col matrix is ever built.
 
 Shapes: x (N, C_in, H, W), w (C_out, Cg, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
 Cog = C_out/G, CK = Cg·KH·KW taps per output, L = H_out·W_out positions per image.
@@ -49,7 +49,7 @@ most of their windows.
 import numpy as np
 from numba import config, njit, prange
 
-from kernels.cpu.matmul import MR, NR, _micro_kernel, use_512_bit_vectors, new_tile
+from kernels.cpu.gemm import MR, NR, _micro_kernel, use_512_bit_vectors, new_tile
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels.cpu.variants import serial_and_parallel
-from kernels.reference.matmul import check_float_array
+from kernels.reference.gemm import check_float_array
 from kernels.reference.pool import check_max_pool_backward_args, check_pool_args, check_pool_grad
 
 # Work = output elements·KH·KW (forward) or input elements (max backward) below which the wrappers call the

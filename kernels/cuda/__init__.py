@@ -6,7 +6,7 @@ arrays (bring them back with `to_host`), and the Adam steps update device arrays
 a caching allocator (kernels/cuda/allocator.py).
 
 Read in this order: device_functions.py (index arithmetic, block reductions), elementwise.py (kernels made by two
-factories from scalar functions), pool.py and conv.py (one thread per output element), matmul.py (the tiled GEMM),
+factories from scalar functions), pool.py and conv.py (one thread per output element), gemm.py (the tiled GEMM),
 softmax.py, norm.py and attention.py (one block per row), rnn.py, optim.py; then array.py (CudaArray, the NumPy-
 compatible array the engine holds on the GPU) and engine.py (the kernel set on CudaArray).
 
@@ -16,7 +16,7 @@ No GPU? Run everything under Numba's CUDA simulator (exact semantics, ~0.1 ms pe
 
 The variable must be in the environment before `numba` is first imported. Importing this package never fails
 for lack of a GPU; calling a kernel then raises RuntimeError.
-Note: `kernels.cuda.matmul` is the *function*; the module is `importlib.import_module("kernels.cuda.matmul")`.
+The GEMM family lives in kernels/cuda/gemm.py, so `kernels.cuda.matmul` names only the function.
 """
 from kernels.cuda._device import is_available, to_device, to_host
 from kernels.interface import implementations

@@ -14,7 +14,7 @@ import numpy as np
 from kernels.cuda import elementwise
 from kernels.cuda.array import CudaArray, as_operand, empty, reduce_axes, unsupported, wrap
 from kernels.cuda.array_indexing import add_at
-from kernels.cuda.matmul import matmul as matmul_kernel
+from kernels.cuda.gemm import matmul as matmul_kernel
 
 # ufuncs that run as another op: NumPy names an op differently, or bool bitwise ops are logic.
 _SAME_AS = {"divide": "true_divide", "fmax": "maximum", "fmin": "minimum", "fabs": "absolute"}
@@ -92,7 +92,7 @@ def call(ufunc, inputs):
 
 
 def _matmul(a, b):
-    """a @ b for 2-D or 3-D (batch) operands of one float dtype, through kernels/cuda/matmul.py."""
+    """a @ b for 2-D or 3-D (batch) operands of one float dtype, through kernels/cuda/gemm.py."""
     if a.ndim not in (2, 3) or b.ndim != a.ndim:
         raise unsupported(f"matmul of shapes {a.shape} and {b.shape} (only 2-D @ 2-D and 3-D @ 3-D)")
     a3 = a.reshape((1,) + a.shape) if a.ndim == 2 else a

@@ -1,4 +1,4 @@
-"""2-D convolution on the GPU: im2col + the tiled GEMM of kernels/cuda/matmul.py, gather-form col2im.
+"""2-D convolution on the GPU: im2col + the tiled GEMM of kernels/cuda/gemm.py, gather-form col2im.
 
 Shapes: x (N, C_in, H, W), w (C_out, C_in/G, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
 Cog = C_out/G, CK = Cg*KH*KW, L = H_out*W_out.
@@ -22,7 +22,7 @@ from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
 from kernels.cuda.device_functions import unravel4
-from kernels.cuda.matmul import gemm
+from kernels.cuda.gemm import gemm
 from kernels.cuda.reduce import sum_axis
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 

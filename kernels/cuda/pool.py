@@ -20,7 +20,7 @@ from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda, zeros
 from kernels.cuda.device_functions import unravel4
-from kernels.reference.matmul import check_float_array
+from kernels.reference.gemm import check_float_array
 from kernels.reference.pool import check_pool_args, check_pool_grad
 
 THREADS = 128

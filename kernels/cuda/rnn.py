@@ -10,7 +10,7 @@ Forward, 2-D grid of 16 x 16 thread blocks, thread (n, j) -> one output:
     both dot products, the biases and the tanh happen in one pass, so z never goes to memory. threadIdx.x runs
     along j, so a warp reads one x[n, :] row (a broadcast) and 16 rows of the weights. The recurrent matmuls of
     an RNN are small (H ~ 64..1024): one fused launch per step beats GEMM + bias + tanh launches there; for big
-    H the tiled GEMM of kernels/cuda/matmul.py is the better engine.
+    H the tiled GEMM of kernels/cuda/gemm.py is the better engine.
 
 Backward: dz = g (1 - h'²) (one thread per element), then four tiled GEMMs (grad_x = dz W_ih,
 grad_h = dz W_hh, grad_w_ih = dzᵀ x, grad_w_hh = dzᵀ h, transposes read in place) and one column sum for grad_b.
@@ -20,7 +20,7 @@ import math
 from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, launch_config, require_cuda
-from kernels.cuda.matmul import gemm
+from kernels.cuda.gemm import gemm
 from kernels.cuda.reduce import sum_axis
 from kernels.reference.rnn import check_rnn_inputs
 
@@ -103,7 +103,7 @@ def rnn_tanh_cell_backward(x, h, w_ih, w_hh, h_new, grad_h_new):
 # unit j in every gate block (4 for the LSTM, 4 for the GRU, whose n gate keeps W_in x and W_hn h apart), the
 # activations and the new state, in one launch: the gates never go to memory before they are final.
 # Backward: one elementwise launch gives the pre-activation gradients dz, then the tiled GEMMs of
-# kernels/cuda/matmul.py (dz W, dzᵀ x, dzᵀ h) and one column sum per bias.
+# kernels/cuda/gemm.py (dz W, dzᵀ x, dzᵀ h) and one column sum per bias.
 
 
 @cuda.jit(device=True)

@@ -15,7 +15,7 @@ array([[4., 6., 4.],
 """
 import numpy as np
 
-from kernels.reference.matmul import check_float_array, check_same_dtype
+from kernels.reference.gemm import check_float_array, check_same_dtype
 
 
 def _check_pair_of_ints(kernel, name, value, minimum):

@@ -18,7 +18,7 @@ Backward is a scatter-add: windows overlap when stride < kernel, so gradients of
 """
 import numpy as np
 
-from kernels.reference.matmul import check_float_array
+from kernels.reference.gemm import check_float_array
 
 
 def _check_pair(kernel, name, value, minimum):

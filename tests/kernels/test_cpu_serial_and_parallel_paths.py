@@ -11,10 +11,10 @@ from numba import prange
 
 from kernels.cpu import variants
 
-FAMILIES = ["rnn", "attention", "norm", "softmax", "pool", "conv", "matmul", "optim"]
+FAMILIES = ["rnn", "attention", "norm", "softmax", "pool", "conv", "gemm", "optim"]
 THRESHOLD = {"rnn": "SERIAL_MAX_WORK", "attention": "SERIAL_MAX_WORK", "norm": "SERIAL_MAX_SIZE",
              "softmax": "SERIAL_MAX_SIZE", "pool": "SERIAL_MAX_WORK", "conv": ("SERIAL_MAX_SIZE", "SERIAL_MAX_WORK"),
-             "matmul": ("SMALL_FLOPS", "TILED_FLOPS"), "optim": "_PARALLEL_MIN_SIZE"}
+             "gemm": ("SMALL_FLOPS", "TILED_FLOPS"), "optim": "_PARALLEL_MIN_SIZE"}
 ALWAYS_SERIAL = 1 << 62
 
 
@@ -149,7 +149,7 @@ def test_conv2d_row_tiles_both_paths_match_reference(dtype):
 
 
 def test_matmul_both_paths_match_reference(dtype):
-    cpu, ref = _modules("matmul")
+    cpu, ref = _modules("gemm")
     a = _data(dtype)
     x, y = a(2, 7, 9), a(2, 9, 40)  # serial: the register-tiled path (one full panel + an 8-column tail)
     _close(cpu.matmul(x, y), ref.matmul(x, y), dtype)

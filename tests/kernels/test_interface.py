@@ -55,15 +55,15 @@ def test_the_cuda_engine_offers_every_declared_function_with_its_signature():
 
 
 def test_a_missing_kernel_is_an_import_error_naming_module_and_function():
-    @interface.family("matmul")
+    @interface.family("gemm")
     def transposed_matmul(a, b):
         """A declaration no kernel set implements."""
 
     try:
-        with pytest.raises(ImportError, match="kernels.reference.matmul does not define transposed_matmul"):
+        with pytest.raises(ImportError, match="kernels.reference.gemm does not define transposed_matmul"):
             interface.implementations("kernels.reference")
     finally:
-        interface.FAMILIES["matmul"].remove(transposed_matmul)
+        interface.FAMILIES["gemm"].remove(transposed_matmul)
 
 
 def test_a_kernel_declared_for_some_sets_only_is_required_there_and_absent_elsewhere():

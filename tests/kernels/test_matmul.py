@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-# import_module, not `from kernels.reference import matmul`: the package re-exports a function named matmul
+# the modules themselves (the packages export the function `matmul`, from these gemm modules)
 # that would shadow the module
-cpu_matmul = importlib.import_module("kernels.cpu.matmul")
-ref_matmul = importlib.import_module("kernels.reference.matmul")
+cpu_matmul = importlib.import_module("kernels.cpu.gemm")
+ref_matmul = importlib.import_module("kernels.reference.gemm")
 
 # sizes around the tile edges (MR = 8, NR = 32) and the small/tiles cut-over
 SIZES = st.sampled_from([1, 2, 5, 7, 8, 9, 13, 31, 32, 33, 64, 97])

@@ -64,7 +64,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from kernels.cpu.variants import serial_and_parallel
-from kernels.reference.matmul import check_matmul_inputs
+from kernels.reference.gemm import check_matmul_inputs
 
 USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"
 

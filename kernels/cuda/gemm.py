@@ -28,7 +28,7 @@ transpose in the tile loads, so no transposed copy is made.
 from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, host_proxy, per_dtype, require_cuda, zeros
-from kernels.reference.matmul import check_matmul_inputs
+from kernels.reference.gemm import check_matmul_inputs
 
 TILE = 16  # threads per block side and depth of a k tile
 REG = 2  # register tile: each thread computes REG x REG outputs
