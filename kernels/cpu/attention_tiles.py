@@ -27,7 +27,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from kernels.cpu.gemm import use_512_bit_vectors
-from kernels.cpu.softmax import FASTMATH, exp_vectorizable
+from kernels.cpu.softmax import FASTMATH, exp32_vectorizable, exp_vectorizable
 
 ROWS = 4      # query rows per tile
 KEYS = 32     # keys per dot-product tile: two 512-bit registers of float32 per row
@@ -35,32 +35,6 @@ BLOCK = 128   # keys per block, the step of the online softmax (four dot-product
 LANES = 16    # values per chunk of the head dimension in the accumulator rows: one register of float32
 
 OPTIONS = dict(fastmath=FASTMATH, error_model="numpy", cache=True)
-
-_LOG2E = np.float32(1.4426950408889634)
-_LN2_HI = np.float32(0.693145751953125)  # ln 2 in two parts: n·_LN2_HI is exact for |n| < 256
-_LN2_LO = np.float32(1.4286068203094172e-06)
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def _exp32(x):
-    """exp(x) for a float32 x in float32 arithmetic (16 lanes per 512-bit register instead of 8):
-    n = round(x / ln2), r = x - n·ln2, exp(r) by its Taylor series to r^7 (remainder < 5e-9 relative, below
-    float32's rounding), 2^n as the bit pattern (n + 127) << 23. 0 below -87.3, NaN stays NaN."""
-    clamped = np.float32(-87.3) if x < np.float32(-87.3) else x
-    clamped = np.float32(88.7) if clamped > np.float32(88.7) else clamped
-    n = np.floor(clamped * _LOG2E + np.float32(0.5))
-    r = (clamped - n * _LN2_HI) - n * _LN2_LO
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + np.float32(0.5)
-    p = p * r + np.float32(1.0)
-    p = p * r + np.float32(1.0)
-    two_to_n = np.int32((np.int32(n) + 127) << 23).view(np.float32)
-    result = p * two_to_n
-    return np.float32(0.0) if x < np.float32(-87.3) else result
 
 
 def exp_shifted(x, shift):
@@ -71,7 +45,7 @@ def exp_shifted(x, shift):
 @overload(exp_shifted, jit_options={"fastmath": FASTMATH})
 def _exp_shifted(x, shift):
     if x == types.float32:
-        return lambda x, shift: _exp32(x - np.float32(shift))
+        return lambda x, shift: exp32_vectorizable(x - np.float32(shift))
     return lambda x, shift: exp_vectorizable(np.float64(x) - np.float64(shift))
 
 
