@@ -8,13 +8,14 @@ is the one worth studying: conv (im2col, lesson 3), linear layers, attention and
 The naive triple loop does 2 loads per multiply-add and walks `bmat` down a column (a cache miss per step).
 kernels/cpu/gemm.py fixes that in four moves (read its module docstring, then these functions):
 
-  1. Blocking (`_gemm_body`): cut out into blocks of MC = 96 rows x NC = 256 columns. Within a block, one
+  1. Blocking (`_gemm_tasks`): cut out into blocks of MC = 96 rows x NC = 256 columns. Within a block, one
      panel of B (all K rows x NR columns) stays in L1/L2 while every row tile of A streams past it. K is not
      cut: the whole panel is reused from cache, and cutting K into slices measured no faster. The loops over
      blocks are the same sum, reordered; section 1 below checks that in NumPy.
-  2. Packing (step 1 of `_gemm_body`): copy B into panels of NR = 32 contiguous columns, zero-padded past the
-     last column, so row k of a panel is one contiguous run of NR numbers. Only B is packed: the rows of A
-     are read where they lie. Section 2 builds the B panels in NumPy.
+  2. Packing (inside `_gemm_tasks`, per column block): copy B into panels of NR = 32 contiguous columns,
+     zero-padded past the last column, so row k of a panel is one contiguous run of NR numbers. Only B is
+     packed: the rows of A are read where they lie (a transposed view, as in x.T @ grad, through its strides).
+     Section 2 builds the B panels in NumPy.
   3. Register tiling (`_micro_kernel`): an 8 x 32 tile of out is accumulated in eight stack rows that LLVM
      keeps in 512-bit vector registers for the whole k loop: per k, 8 broadcasts of A, 2 vector loads of B,
      16 fused multiply-adds, and no load or store of out at all. The micro-kernel does not know the layout of
@@ -23,9 +24,10 @@ kernels/cpu/gemm.py fixes that in four moves (read its module docstring, then th
      convolution in kernels/cpu/conv.py passes the corners of eight output windows and the offsets of the
      kernel taps, so the same loop computes a convolution without building lesson 3's im2col matrix.
      Section 2b runs both views in NumPy.
-  4. Parallelism (`prange` in `_gemm_body`): one parallel loop over (batch, M-block, N-block) tasks, which
-     write disjoint parts of out, so no locks; each task's tile lives on its stack, nothing is allocated on
-     the heap inside the loop.
+  4. Parallelism (`_gemm_parallel`): `task_grid` cuts out into row parts x column parts so that every thread
+     gets an equal share, and one `prange` over the threads runs each share with `_gemm_tasks`. The shares
+     write disjoint parts of out, so no locks; each thread packs its own panels into its row of the scratch,
+     and its tile lives on its stack, so nothing is allocated inside the parallel loop.
 Tiny products take `_matmul_small`, a serial i-k-j loop: building panels and tables costs more than it saves.
 
 To step through a CPU kernel as plain Python (breakpoints, prints), turn the JIT off for the whole process:
@@ -87,7 +89,7 @@ print("1. blocked matmul (ragged 4 x 8 blocks) == a @ b")
 
 # ----- 2. packing: B as contiguous, zero-padded panels of NR columns -------------------------------------------
 def pack_b(matrix, panel_width):
-    """bp[jp, k, j] = matrix[k, jp*NR + j], zero past the last column: the layout `_gemm_body` packs (per batch)."""
+    """bp[jp, k, j] = matrix[k, jp*NR + j], zero past the last column: the layout `_gemm_tasks` packs (per batch)."""
     K, N = matrix.shape
     n_panels = -(-N // panel_width)
     padded = np.zeros((K, n_panels * panel_width), dtype=matrix.dtype)

@@ -216,7 +216,19 @@ def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, 
 # ----- elementwise ----------------------------------------------------------------------------------------------
 @family("elementwise")
 def erf(x):
-    """The error function, elementwise (NumPy has none): the exact GELU needs it."""
+    """The error function erf(x) = 2/√π ∫₀ˣ e^(-t²) dt, elementwise (NumPy has none)."""
+
+
+@family("elementwise")
+def gelu_forward(x, approximate="none"):
+    """y = x·Φ(x), Φ(x) = ½(1 + erf(x/√2)) the normal CDF (PyTorch's GELU), elementwise over any shape;
+    approximate="tanh": y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³). ±inf give inf and NaN, as torch."""
+
+
+@family("elementwise")
+def gelu_backward(x, grad_y, approximate="none"):
+    """grad_x = grad_y·(Φ(x) + x·φ(x)), φ(x) = e^(-x²/2)/√(2π) (tanh form: grad_y·(½(1 + tanh u) + ½x(1 -
+    tanh²u)·du/dx)), recomputed from x; x, grad_y: one shape and dtype. ±inf give NaN, as torch."""
 
 
 @family("elementwise")

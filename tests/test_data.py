@@ -63,6 +63,16 @@ def test_digits_split_is_fixed_and_disjoint():
     np.testing.assert_array_equal(again[3], test_y)
 
 
+def test_digits_read_from_the_bundled_file_equal_sklearns_load_digits():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from tinygrad_edu.data.digits import load_digits_raw
+    images, labels = load_digits_raw()
+    reference = sklearn_datasets.load_digits()
+    np.testing.assert_array_equal(images, reference.images)
+    np.testing.assert_array_equal(labels, reference.target)
+    assert labels.dtype == np.int64
+
+
 def test_dataloader_batches_shuffles_reproducibly_and_covers_every_row():
     dataset = TensorDataset(np.arange(10, dtype=np.float32)[:, None], np.arange(10))
     batches = list(DataLoader(dataset, batch_size=4, shuffle=True, generator=np.random.default_rng(1)))

@@ -198,14 +198,26 @@ def _engine_function(name, option):
 def run_training(args):
     if args.backend:
         tg.set_backend(args.backend)
-    if args.threads:
-        _engine_function("set_num_threads", "--threads")(args.threads)
-    anomaly_check = contextlib.nullcontext()
-    if args.detect_anomaly:
-        anomaly_check = _engine_function("detect_anomaly", "--detect-anomaly")()
-    with anomaly_check, common.summary_if_asked(args.summary):
-        _task_module(args.model).run(args)
+    # before --threads starts Numba's thread pool, so that the compile workers can be forked from this process
+    with _compiling_in_background(args):
+        if args.threads:
+            _engine_function("set_num_threads", "--threads")(args.threads)
+        anomaly_check = contextlib.nullcontext()
+        if args.detect_anomaly:
+            anomaly_check = _engine_function("detect_anomaly", "--detect-anomaly")()
+        with anomaly_check, common.summary_if_asked(args.summary):
+            _task_module(args.model).run(args)
     return 0
+
+
+def _compiling_in_background(args):
+    """On a cold kernel cache, compile the CPU kernels the task calls in worker processes while it reads its data and
+    builds its model (tinygrad_edu/precompile.py); a context that waits for or stops the workers at its end."""
+    if args.device != "cpu" or tg.get_backend() != "cpu":
+        return contextlib.nullcontext()
+    from tinygrad_edu import precompile
+
+    return precompile.start(args.model) or contextlib.nullcontext()
 
 
 def run_gradcheck(args):

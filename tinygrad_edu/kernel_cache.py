@@ -12,6 +12,10 @@ processes load it in milliseconds. An entry counts only when it was written by t
 sources as they are now (Numba checks their modification time and size) and for this CPU, exactly as Numba
 decides whether it can use it.
 
+On a cold cache `train` does not wait for them one after another: tinygrad_edu/precompile.py compiles the
+kernels the command will call in worker processes, one per core, while the command reads its data and builds
+its model, and `has_entry` below is how it finds which ones are missing.
+
 A kernel family (kernels/interface.py: matmul, conv, pool, ...) is warm when at least one of its compiled
 kernels is in the cache: the kernels of a family are called together, so a family that ran once has its
 kernels there. `is_warm()` asks about the families every `train` command uses.
@@ -33,7 +37,7 @@ def _family_module(family):
     return importlib.import_module(f"kernels.cpu.{family}")
 
 
-def _cached_dispatchers(module):
+def cached_dispatchers(module):
     """The Numba dispatchers defined in `module` that have an on-disk cache (cache=True)."""
     found = []
     for value in vars(module).values():
@@ -53,9 +57,20 @@ def _has_entry_for_this_machine(dispatcher):
     return any(key[1] == magic for key in index)
 
 
+def has_entry(dispatcher, argument_types):
+    """Whether the cache holds machine code of `dispatcher` for exactly these argument types (a tuple of Numba
+    types) that this process could load: the key Numba itself looks up (signature, CPU, bytecode hashes)."""
+    try:
+        index = dispatcher._cache._cache_file._load_index()
+        key = dispatcher._cache._index_key(tuple(argument_types), dispatcher.targetctx.codegen())
+    except Exception:  # an unreadable or foreign index counts as missing: Numba would recompile too
+        return False
+    return key in index
+
+
 def family_status(family):
     """(cached kernels, all cached-kernel dispatchers) of one family, e.g. (6, 8) for "conv"."""
-    dispatchers = _cached_dispatchers(_family_module(family))
+    dispatchers = cached_dispatchers(_family_module(family))
     return sum(_has_entry_for_this_machine(d) for d in dispatchers), len(dispatchers)
 
 
@@ -81,7 +96,7 @@ def is_warm(families=None):
 def location():
     """The directory where Numba keeps the CPU kernels' compiled code (chosen as Numba chooses it)."""
     for family in COMMON_FAMILIES:
-        for dispatcher in _cached_dispatchers(_family_module(family)):
+        for dispatcher in cached_dispatchers(_family_module(family)):
             return dispatcher._cache._cache_path
     return os.path.join(os.path.dirname(_family_module("gemm").__file__), "__pycache__")
 

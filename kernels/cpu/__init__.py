@@ -1,7 +1,9 @@
 """Numba CPU kernels: `@njit(cache=True)` with `prange`, one module per op family.
 
-Each kernel body is compiled twice, parallel and serial (kernels/cpu/variants.py): small calls run serially,
-because a parallel launch costs more than it saves there and stalls when another process holds a core.
+Most kernel bodies are compiled twice, parallel and serial (kernels/cpu/variants.py): small calls run serially,
+because a parallel launch costs more than it saves there and stalls when another process holds a core. The GEMM
+runs one thread's share of the product serially (`_gemm_tasks`) or every share in one parallel loop
+(`_gemm_parallel`).
 
 Exports the functions declared in kernels/interface.py, each from its family module. Set `NUMBA_DISABLE_JIT=1` to
 step through these kernels as plain Python in a debugger.

@@ -53,12 +53,11 @@ from kernels.cpu.gemm import MR, NR, _micro_kernel, use_512_bit_vectors, new_til
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
-# Multiply-adds (outputs × CK) below which the tile kernels run serially, and elements below which the padding
-# copy does: a parallel launch costs a few µs on a quiet machine and milliseconds on a busy one, and every
-# parallel variant a run uses adds seconds of compiling to its first start. The toy ConvNet's layers (at most
-# 4.7M multiply-adds: 16->32 channels at 4x4, batch 64, ≈120 µs on one thread) stay serial.
+# Multiply-adds (outputs × CK) below which the tile kernels run serially: a parallel launch costs a few µs on a
+# quiet machine and milliseconds on a busy one, and every parallel variant a run uses adds seconds of compiling
+# to its first start. The toy ConvNet's layers (at most 4.7M multiply-adds: 16->32 channels at 4x4, batch 64,
+# ≈120 µs on one thread) stay serial.
 SERIAL_MAX_WORK = 1 << 23
-SERIAL_MAX_SIZE = 1 << 17
 # 1 + the channel tiles' transposed store as a fraction of their multiply-adds (≈0.2 at CK = 144, counting the
 # instructions per output value): `_correlate` weighs it against the row tiles' dropped columns.
 CHANNEL_TILES_STORE_COST = 1.2
@@ -115,7 +114,7 @@ def _correlate_channels_body(x_pad, w_panels, bias, use_bias, sh, sw, dh, dw, kh
     origins = _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, n_tiles * MR)
     taps = _tap_offsets(groups, channels // groups, kh, kw, hp, wp, dh, dw, ck)
     weight_rows = np.arange(ck).astype(np.uint64) * np.uint64(cog_pad)  # row k of a group's weights
-    out_base = np.empty(n_tiles * MR, dtype=np.int64)  # y_flat index of position m in channel 0
+    out_base = np.empty(n_tiles * MR, dtype=np.uint64)  # y_flat index of position m in channel 0
     for m in range(n_tiles * MR):
         index = min(m, n_positions - 1)
         out_base[m] = (index // positions) * c_out * positions + index % positions
@@ -131,13 +130,14 @@ def _correlate_channels_body(x_pad, w_panels, bias, use_bias, sh, sw, dh, dw, kh
         tile = new_tile(y)
         _micro_kernel(x_flat, origins[m0:m0 + MR], taps[g], w_flat, weight_rows,
                       np.uint64(g * ck * cog_pad + o0), tile, False)
-        # tile[r, j] belongs to channel g·Cog + o0 + j at position m0 + r: MR values in each of NR planes
-        for j in range(min(NR, c_out_per_group - o0)):
-            channel = g * c_out_per_group + o0 + j
-            shift = bias[channel] if use_bias else bias[0] * 0
-            plane = channel * positions
-            for r in range(min(MR, n_positions - m0)):
-                y_flat[out_base[m0 + r] + plane] = tile[r, j] + shift
+        # tile[r, j] belongs to channel g·Cog + o0 + j at position m0 + r: each row r goes to NR planes, one
+        # value in each; unsigned indices (no negative-index checks in the store loop)
+        first = g * c_out_per_group + o0
+        for r in range(min(MR, n_positions - m0)):
+            out = out_base[m0 + r] + np.uint64(first * positions)
+            for j in range(np.uint64(min(NR, c_out_per_group - o0))):
+                shift = bias[first + j] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
+                y_flat[out + j * np.uint64(positions)] = tile[r, j] + shift
 
 
 _correlate_channels_serial, _correlate_channels_parallel = serial_and_parallel(_correlate_channels_body,
@@ -150,7 +150,8 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
     Positions are counted in the padded width: output (p, q) of image n, tap k of group g reads x_pad at
     n·image_stride + t + taps[g, k] with t = p·Wp + q (image_stride = C·Hp·Wp). For each tap, the NR positions
     t0..t0+NR-1 of a tile then read NR consecutive values: B is x_pad itself. The columns q >= W_out of each
-    padded row are computed and dropped; each output row is copied out separately.
+    padded row are computed and dropped; each output row is copied out separately (`_row_tile_width` pads rows
+    to 16 or 32 where that costs no extra tile, so a tile holds whole rows and the copies are whole vectors).
     A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat the group's last channel. x_flat holds
     NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, MR channels): it
     walks the image's positions, writing those channels' planes in order.
@@ -179,16 +180,19 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
         for t0 in range(0, span, NR):
             _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, x_flat, taps[g],
                           np.uint64(n * image_stride + t0), tile, False)
-            # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy its real columns,
-            # with unsigned indices (no negative-index checks in the copy loop)
+            # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by row,
+            # with unsigned indices (no negative-index checks in the copy loop). A row is copied to the end of its
+            # padded width, dropped columns included: they land on the next row(s) of the plane, whose own values
+            # come from later positions and overwrite them. So the copies are whole rows (whole vectors when Wp
+            # is 16 or 32) instead of W_out values and a scalar remainder; only the plane's end is a hard stop.
             for r in range(min(MR, c_out_per_group - channel_tile * MR)):
                 channel = g * c_out_per_group + channel_tile * MR + r
-                shift = bias[channel] if use_bias else bias[0] * 0
+                shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
                 out = np.uint64((n * c_out + channel) * plane)
                 for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
                     q0 = max(0, t0 - p * wp)
-                    q1 = min(w_out, t0 + NR - p * wp)
-                    if q1 <= q0:  # the tile starts in this row's dropped columns
+                    q1 = min(wp, (h_out - p) * w_out, t0 + NR - p * wp)
+                    if q1 <= q0:  # the tile starts in the last row's dropped columns
                         continue
                     source = np.uint64(p * wp + q0 - t0)
                     target = out + np.uint64(p * w_out + q0)
@@ -234,32 +238,6 @@ def _weight_grad_body(x_pad, grad_y_last, kh, kw, sh, sw, dh, dw, h_out, w_out, 
 _weight_grad_serial, _weight_grad_parallel = serial_and_parallel(_weight_grad_body, fastmath=True)
 
 
-def _spread_body(source, target, sh, sw, top, left, p0, p1, q0, q1):
-    """target[n, c, p·sh + top, q·sw + left] = source[n, c, p, q] for p0 <= p < p1, q0 <= q < q1; every other
-    element of target = 0. One task per (n, c) plane: zero the plane, then copy the rows in (the plane is in
-    L1, so this is one pass over target's memory where np.zeros and a copy made two)."""
-    n_batch, channels = source.shape[0], source.shape[1]
-    for plane in prange(n_batch * channels):
-        n = plane // channels
-        c = plane % channels
-        out = target[n, c]
-        for h in range(out.shape[0]):
-            for v in range(out.shape[1]):
-                out[h, v] = 0
-        for p in range(p0, p1):
-            values = source[n, c, p]
-            if sw == 1:  # a contiguous row
-                row = out[p * sh + top, q0 + left:q1 + left]
-                for q in range(q1 - q0):
-                    row[q] = values[q0 + q]
-            else:
-                for q in range(q0, q1):
-                    out[p * sh + top, q * sw + left] = values[q]
-
-
-_spread_serial, _spread_parallel = serial_and_parallel(_spread_body)
-
-
 def _placed_range(size, target_size, step, offset):
     """(first, stop): the p in range(size) whose place p·step + offset lies in [0, target_size)."""
     first = max(0, (-offset + step - 1) // step)
@@ -271,17 +249,32 @@ def _padded(x, shape, step, offset):
     """(flat, padded): `padded`, a view of `shape` on the 1-D `flat`, holds x[n, c, p, q] at
     [n, c, p·step_h + top, q·step_w + left] wherever that lies inside and zero elsewhere; (top, left) = offset
     may be negative (the entries that land outside are dropped). `flat` ends in NR + Wp zeros past the view,
-    for the reads of `_correlate_rows_body` past the last image."""
+    for the reads of `_correlate_rows_body` past the last image. NumPy's zeroed allocation and strided copy:
+    they measured faster than a Numba loop that zeroes each plane and copies its rows in (rows of 14 values
+    copy as scalars there), and there is no kernel to compile."""
     size = shape[0] * shape[1] * shape[2] * shape[3]
-    flat = np.empty(size + NR + shape[3], dtype=x.dtype)
-    flat[size:] = 0
+    flat = np.zeros(size + NR + shape[3], dtype=x.dtype)
     padded = flat[:size].reshape(shape)
-    if size:
-        p0, p1 = _placed_range(x.shape[2], shape[2], step[0], offset[0])
-        q0, q1 = _placed_range(x.shape[3], shape[3], step[1], offset[1])
-        kernel = _spread_serial if x.size < SERIAL_MAX_SIZE else _spread_parallel
-        kernel(np.ascontiguousarray(x), padded, step[0], step[1], offset[0], offset[1], p0, p1, q0, q1)
+    p0, p1 = _placed_range(x.shape[2], shape[2], step[0], offset[0])
+    q0, q1 = _placed_range(x.shape[3], shape[3], step[1], offset[1])
+    if size and p1 > p0 and q1 > q0:
+        rows = slice(p0 * step[0] + offset[0], (p1 - 1) * step[0] + offset[0] + 1, step[0])
+        cols = slice(q0 * step[1] + offset[1], (q1 - 1) * step[1] + offset[1] + 1, step[1])
+        padded[:, :, rows, cols] = x[:, :, p0:p1, q0:q1]
     return flat, padded
+
+
+def _row_tile_width(width, h_out, stride):
+    """The padded row width Wp to lay out: `width` (the image's padded width), or, for stride 1, the next power
+    of two when it is at most NR and needs at most 1/16 more row tiles of NR positions per image. Then a row
+    tile holds whole rows of 16 or 32 (e.g. 28 + 2 -> 32, at 28 instead of 27 tiles per image), and
+    `_correlate_rows_body` stores each as whole vectors; the extra columns are zeros, computed and dropped."""
+    if stride != (1, 1) or width > NR:
+        return width
+    aligned = 1 << (width - 1).bit_length()
+    tiles = -(-h_out * width // NR)
+    aligned_tiles = -(-h_out * aligned // NR)
+    return aligned if aligned_tiles * 16 <= tiles * 17 else width
 
 
 def _weight_panels(w, groups):
@@ -349,7 +342,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     y = np.empty((n_batch, w.shape[0], h_out, w_out), dtype=x.dtype)
     if y.size == 0:
         return y
-    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding)
+    row_width = _row_tile_width(width + 2 * padding[1], h_out, stride)
+    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], row_width), (1, 1), padding)
     bias = None if b is None else np.ascontiguousarray(b)
     return _correlate(padded, np.ascontiguousarray(w), bias, stride, dilation, groups, y)
 
@@ -365,7 +359,7 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     grad_y = np.ascontiguousarray(grad_y)
     grad_x = grad_w = grad_b = None
     if need_bias:
-        grad_b = grad_y.reshape(n_batch, c_out, h_out * w_out).sum(axis=2).sum(axis=0)
+        grad_b = grad_y.reshape(n_batch, c_out, h_out * w_out).sum(axis=0).sum(axis=1)  # images first: vector adds
     if need_weight:
         grad_y_last = _channels_last(grad_y, groups)  # (N·L, G·Cog_pad)
         _, x_pad = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding)
@@ -383,7 +377,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     if need_input:
         top = dilation[0] * (kh - 1) - padding[0]
         left = dilation[1] * (kw - 1) - padding[1]
-        shape = (n_batch, c_out, height + dilation[0] * (kh - 1), width + dilation[1] * (kw - 1))
+        row_width = _row_tile_width(width + dilation[1] * (kw - 1), height, (1, 1))
+        shape = (n_batch, c_out, height + dilation[0] * (kh - 1), row_width)
         grad_y_padded = _padded(grad_y, shape, stride, (top, left))
         w_flipped = w.reshape(groups, c_out_per_group, c_per_group, kh, kw)[:, :, :, ::-1, ::-1]
         w_flipped = np.ascontiguousarray(w_flipped.transpose(0, 2, 1, 3, 4)).reshape(c_in, c_out_per_group, kh, kw)

@@ -5,12 +5,15 @@ kernels/cpu/conv.py reuses for convolution.
 
 How it is made fast (the plan of BLIS/GotoBLAS, cut down to the parts that measured faster here):
 
-    pack B into panels  Bp[b, jp, k, 0:NR]   (NR = 32 columns, contiguous, zero-padded)       _gemm_body, step 1
-    for task in prange(B × M-blocks × N-blocks):       # the parallel loop; MC = 96 rows × NC = 256 columns
-        for jp in the task's panels of B:                # one panel (K × NR) stays in L1/L2 ...
-            for i0 in the task's rows, MR = 8 at a time:   # ... while the row tiles of A stream past it
-                tile (MR × NR) = a[b, i0:i0+MR, :] @ Bp[b, jp]                                     _micro_kernel
-                out[b, i0:i0+MR, jp·NR:(jp+1)·NR] = the part of the tile inside out
+    for thread in prange(n_threads):              # one parallel region, one task range per thread  _gemm_parallel
+        for task in the thread's tasks:                # a (batch, rows, columns) part of out           _gemm_tasks
+            for each NC = 256 columns of the task:
+                pack B into panels  Bp[jp, k, 0:NR]    # NR = 32 columns, contiguous, zero-padded, thread's own
+                for each MC = 96 rows of the task:
+                    for jp in the panels:              # one panel (K × NR) stays in L1/L2 ...
+                        for i0 in the rows, MR = 8 at a time:   # ... while the row tiles of A stream past it
+                            tile (MR × NR) = A[b, i0:i0+MR, :] @ Bp[jp]                             _micro_kernel
+                            out[b, i0:i0+MR, jp·NR:(jp+1)·NR] = the part of the tile inside out
 
 The micro-kernel is where the FLOPs happen:
 
@@ -34,14 +37,27 @@ Choices, each measured on a 2-core AVX-512 Xeon, one thread, float32:
   * Unsigned offsets (np.uint64). Numba turns a negative index into one counted from the end; for a signed
     index computed at run time that is a compare and a select on every load (four extra instructions next to
     each broadcast, the loop ran at half speed). An unsigned index cannot be negative, so the check goes.
-  * Only B is packed. Reading the rows of A in place (a_rows[r] = (i0 + r)·K) was as fast as packing them;
-    reading B in place was not: at N = 1024 or 2048 its rows are 4-8 KiB apart, alias in the L1 cache, and the
-    product ran 3x slower. Packing B costs one pass over it, small next to the 2·M·N·K FLOPs.
+  * Only B is packed. Reading the rows of A in place (a_rows[r] = (i0 + r)·K) was as fast as packing them
+    (packing A into MR-row panels ran up to 20% slower at 64-384 and no faster at 512-1024); reading B in place
+    was not: at N = 1024 or 2048 its rows are 4-8 KiB apart, alias in the L1 cache, and the product ran 3x
+    slower. Packing B costs one pass over it, small next to the 2·M·N·K FLOPs.
+  * Transposed views are not copied. A backward pass multiplies x.T @ grad_out and grad_out @ W.T; NumPy's
+    copy of such a view walks it with a stride and took as long as the product (x.T @ grad_out, 192 × 768 @
+    768 × 64, one thread: 534 µs with the copy, 206 µs without). The offset tables read A^T where it lies
+    (a_rows[r] = i0 + r, a_cols[k] = k·M: the eight values of one k are adjacent), and the packing reads B^T
+    along its rows.
+  * Tasks are cut for the thread count (`task_grid`), not the cache: cutting out into 96 × 256 blocks gave a
+    256 × 256 product 3 tasks, one thread ran two of them and the other waited (0.75 of the serial time
+    instead of 0.5), and a weight gradient (64 × 768 @ 768 × 256) one task for two threads. Now every thread
+    gets the same number of tasks, which differ by at most one row tile or panel; the blocks of MC × NC
+    are walked inside a task. Each thread packs the panels of its own columns, so the product runs in one
+    parallel region (no second launch and barrier for a separate packing loop).
   * No K blocking: one panel of B, K × NR values (32 KiB at K = 256, 256 KiB at K = 2048), is reused by every
     row tile of the task from L1 or L2; cutting K into 256-slices did not run faster.
 
 Tiny products (below SMALL_FLOPS, e.g. K = 4) take `_matmul_small`, a serial i-k-j loop; the tiles run
-serially below TILED_FLOPS and on all threads above (kernels/cpu/variants.py compiles both from one body).
+serially below TILED_FLOPS (`_gemm_tasks` called once, for all tasks) and on all threads above
+(`_gemm_parallel`, whose parallel loop only hands each thread its share: the tile loops are compiled once).
 
 Switches:
     USE_BLAS = True (or env TINYGRAD_EDU_MATMUL=blas)  routes matmul() to np.matmul, to compare against BLAS.
@@ -55,6 +71,7 @@ some machines and not on others). The engine's CPU backend never calls BLAS; cod
 process (benchmarks, tests comparing against np.matmul) should limit OpenBLAS to one thread, e.g.
 `threadpoolctl.threadpool_limits(1, "blas")` or OPENBLAS_NUM_THREADS=1 set before NumPy loads.
 """
+import functools
 import os
 
 import numba
@@ -63,7 +80,7 @@ from numba import carray, config, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from kernels.cpu.variants import serial_and_parallel
+import kernels.cpu.variants  # noqa: F401 -- sets OpenMP's wait policy before the first parallel launch
 from kernels.reference.gemm import check_matmul_inputs
 
 USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"
@@ -73,15 +90,19 @@ USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"
 MR = 8      # rows of the register tile: 16 accumulator registers, and convolutions' channel counts are multiples of 8
 NR = 32     # columns of the register tile: two zmm registers of float32 (four of float64)
 NR_UNSIGNED = np.uint64(NR)  # the micro-kernel's j loop counts in uint64, so b_k + j stays unsigned
-MC = 12 * MR  # rows per parallel task (96)
-NC = 8 * NR   # columns per parallel task (256)
+MC = 12 * MR  # rows of A per cache block (96): 96 x K values stay in L2 while the panels of B pass
+NC = 8 * NR   # columns of B per cache block (256): packed as NC // NR panels into a thread's scratch
+SCRATCH_PANELS = NC // NR
+CACHE_LINE = 64  # bytes
 # Below SMALL_FLOPS per call the serial i-k-j loop runs (no packing, no tables). Measured, float32, one thread,
 # median µs i-k-j loop / serial tiles: (64x4)@(4x64) 2.1 / 4.9; 32^3 5.0 / 2.0; 64^3 27 / 7.5; and for a
 # narrow product, the CNN's linear layer (64x512)@(512x10), 337 / 45: the tiles win from ≈32^3 on.
 SMALL_FLOPS = 2 * 32 * 32 * 32
 # Products below TILED_FLOPS run the tiles on one thread: a parallel launch costs a few µs on a quiet machine
-# and milliseconds on a busy one (kernels/cpu/variants.py), a large share of a product this small.
-TILED_FLOPS = 2 * 160 * 160 * 160
+# and milliseconds on a busy one (kernels/cpu/variants.py), a large share of a product this small. Measured,
+# float32, median µs one thread / two (load 1.5 on 2 cores): 96^3 19.4 / 17.7; 112^3 30.5 / 24.2; 128^3
+# 37.7 / 28.0; (768x64)@(64x64) 60.4 / 40.0; with 4-5 busy processes beside, 128^3 38.7 / 46.5.
+TILED_FLOPS = 2 * 112 * 112 * 112
 
 
 @intrinsic
@@ -197,6 +218,9 @@ def _micro_kernel(a, a_rows, a_cols, b, b_rows, b_start, tile, accumulate):
 
 
 if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; the same contracts in NumPy
+    def use_512_bit_vectors():  # noqa: F811 -- a hint to LLVM, nothing to do in plain Python
+        return None
+
     def new_tile(like):  # noqa: F811
         return np.empty((MR, NR), like.dtype)
 
@@ -206,63 +230,134 @@ if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; th
         tile[...] = (tile if accumulate else 0) + a_block @ b_block
 
 
-def _gemm_body(a, b, out):
-    """out (B, M, N) = a (B, M, K) @ b (B, K, N), all C-contiguous, through packed B panels and register tiles.
+# task_grid's cost model, in multiply-adds of the micro-kernel: packing one value of B costs about PACK_COST of
+# them, and two threads writing the two ends of one cache line of out (a row cut between their columns) about
+# SHARED_LINE_COST per row. Set from two-thread timings of the Transformer's products (best of 150 calls):
+# (768 x 64) @ (64 x 256) took 119 µs cut by rows and 141 µs cut by columns; (64 x 768) @ (768 x 256) took 163 µs
+# cut by columns (each thread packs half of B) and 205 µs cut by rows (each thread packs all of it).
+PACK_COST = 15
+SHARED_LINE_COST = 2000
 
-        1. bp[batch, jp, k, j] = b[batch, k, jp·NR + j], zero past column N      prange over (batch, panel)
-        2. offset tables: a_rows[t, r] = min(t·MR + r, M - 1)·K (rows past M repeat the last row and are never
-           stored, so the k loop has no branch), a_cols[k] = k, b_rows[k] = k·NR
-        3. for task in prange(B × M-blocks × N-blocks): panels × row tiles of the block, as the module
-           docstring shows; each tile is stored where it lies inside out
+
+@functools.lru_cache(maxsize=1024)
+def task_grid(n_batch, n_row_tiles, n_panels, K, n_threads):
+    """-> (row parts, column parts): each product of the batch is cut into row parts × column parts tasks, and
+    thread p runs tasks [p·T/n_threads, (p+1)·T/n_threads) of the T = n_batch × row parts × column parts.
+
+    The cut whose busiest thread costs least: its tasks' tiles (MR·NR·K multiply-adds each), the panels of B
+    each task packs (K·NR values each: threads that split the rows pack the same panels, threads that split the
+    columns only their own) and, when the columns are cut, one cache line of out per row that two threads write.
     """
-    use_512_bit_vectors()  # for the packing and store loops here; the micro-kernel asks for itself
-    n_batch, M, K = a.shape
-    N = b.shape[2]
-    n_panels = (N + NR - 1) // NR
-    bp = np.empty((n_batch, n_panels, K, NR), dtype=b.dtype)
-    for task in prange(n_batch * n_panels):
-        batch = task // n_panels
-        jp = task % n_panels
-        j0 = jp * NR
-        width = min(NR, N - j0)
-        for k in range(K):
-            for j in range(width):
-                bp[batch, jp, k, j] = b[batch, k, j0 + j]
-            for j in range(width, NR):
-                bp[batch, jp, k, j] = 0
+    best = (1, 1)
+    best_cost = -1
+    for cols in range(1, min(n_panels, 2 * n_threads) + 1):
+        for rows in range(1, min(n_row_tiles, 2 * n_threads) + 1):
+            tasks_per_thread = (n_batch * rows * cols + n_threads - 1) // n_threads
+            tiles_per_task = (n_row_tiles + rows - 1) // rows
+            panels_per_task = (n_panels + cols - 1) // cols
+            task_cost = (tiles_per_task * panels_per_task * MR * NR * K + panels_per_task * K * NR * PACK_COST
+                         + (tiles_per_task * MR * SHARED_LINE_COST if cols > 1 else 0))
+            cost = tasks_per_thread * task_cost
+            if best_cost < 0 or cost < best_cost or (cost == best_cost and rows * cols < best[0] * best[1]):
+                best = (rows, cols)
+                best_cost = cost
+    return best
+
+
+@njit(fastmath=True, cache=True)
+def _gemm_tasks(a, a_transposed, b, b_transposed, out, row_parts, col_parts, first_task, end_task, packed, offsets):
+    """Tasks [first_task, end_task) of out (B, M, N) = A @ B: one thread's share (`task_grid` cuts the product).
+
+    a holds A (B, M, K) as it is, or its transpose (B, K, M) when a_transposed; b holds B (B, K, N), or (B, N, K)
+    when b_transposed: the products of a backward pass (x.T @ grad_out, grad_out @ W.T) are such views, read
+    where they lie instead of copied first. a, b, out C-contiguous; packed and offsets: this thread's scratch, a
+    row of what `_scratch` allocates.
+
+        offset tables in offsets: a_rows[t, r] = where row min(t·MR + r, M - 1) of A starts (rows past M repeat
+            the last row and are never stored, so the k loop has no branch), a_cols[k] = the step to column k
+            of A, b_rows[k] = k·NR (row k of a packed panel)
+        for task in [first_task, end_task): a (batch, row part, column part) of out
+            for each NC-wide block of the task's columns:
+                packed[p, k, j] = B[batch, k, (first panel of the block + p)·NR + j], zero past column N
+                for each MC-high block of the task's rows: panels × row tiles, as the module docstring shows
+    """
+    use_512_bit_vectors()  # for the packing and store loops; the micro-kernel asks for itself
+    n_batch, M, N = out.shape
+    K = a.shape[1] if a_transposed else a.shape[2]
     n_row_tiles = (M + MR - 1) // MR
-    a_rows = np.empty((n_row_tiles, MR), dtype=np.uint64)
+    n_panels = (N + NR - 1) // NR
+    panels_per_block = SCRATCH_PANELS
+    tiles_per_block = MC // MR
+    a_rows = offsets[:n_row_tiles * MR].reshape((n_row_tiles, MR))
+    a_cols = offsets[n_row_tiles * MR:n_row_tiles * MR + K]
+    b_rows = offsets[n_row_tiles * MR + K:n_row_tiles * MR + 2 * K]
     for t in range(n_row_tiles):
         for r in range(MR):
-            a_rows[t, r] = min(t * MR + r, M - 1) * K
-    a_cols = np.arange(K).astype(np.uint64)
-    b_rows = a_cols * np.uint64(NR)
+            row = min(t * MR + r, M - 1)
+            a_rows[t, r] = row if a_transposed else row * K
+    for k in range(K):
+        a_cols[k] = k * M if a_transposed else k
+        b_rows[k] = k * NR
     a_flat = a.reshape(-1)
-    bp_flat = bp.reshape(-1)
-    tiles_per_block = MC // MR
-    panels_per_block = NC // NR
-    n_m_blocks = (n_row_tiles + tiles_per_block - 1) // tiles_per_block
-    n_n_blocks = (n_panels + panels_per_block - 1) // panels_per_block
-    for task in prange(n_batch * n_m_blocks * n_n_blocks):
-        tile = new_tile(out)
-        batch = task // (n_m_blocks * n_n_blocks)
-        m_block = (task // n_n_blocks) % n_m_blocks
-        n_block = task % n_n_blocks
+    b_flat = b.reshape(-1)
+    # start the panels on a cache line, so that each row of a panel (NR values) is whole cache lines and no
+    # vector load of B in the micro-kernel straddles two of them
+    packed = packed[(CACHE_LINE - packed.ctypes.data % CACHE_LINE) % CACHE_LINE // packed.itemsize:]
+    tile = new_tile(out)
+    nr = np.uint64(NR)
+    k_count = np.uint64(K)
+    for task in range(first_task, end_task):
+        batch = task // (row_parts * col_parts)
+        row_part = (task // col_parts) % row_parts
+        col_part = task % col_parts
         a_batch = a_flat[batch * M * K:(batch + 1) * M * K]
-        for jp in range(n_block * panels_per_block, min(n_panels, (n_block + 1) * panels_per_block)):
-            b_start = np.uint64((batch * n_panels + jp) * K * NR)
-            j0 = jp * NR
-            width = min(NR, N - j0)
-            for t in range(m_block * tiles_per_block, min(n_row_tiles, (m_block + 1) * tiles_per_block)):
-                _micro_kernel(a_batch, a_rows[t], a_cols, bp_flat, b_rows, b_start, tile, False)
-                i0 = t * MR
-                for r in range(min(MR, M - i0)):
-                    row = out[batch, i0 + r]
-                    for j in range(np.uint64(width)):  # unsigned: no negative-index check, so it vectorizes
-                        row[np.uint64(j0) + j] = tile[r, j]
+        b_batch = np.uint64(batch * K * N)
+        p_end = (col_part + 1) * n_panels // col_parts
+        t_end = (row_part + 1) * n_row_tiles // row_parts
+        for block_p in range(col_part * n_panels // col_parts, p_end, panels_per_block):
+            block_panels = min(panels_per_block, p_end - block_p)
+            for panel in range(block_panels):  # pack; unsigned offsets, so the copy loops vectorize
+                j0 = np.uint64((block_p + panel) * NR)
+                width = np.uint64(min(NR, N - (block_p + panel) * NR))
+                start = np.uint64(panel) * k_count * nr
+                if b_transposed:  # row j of b is column j of B: gather the width values of one k, whose rows
+                    for k in range(k_count):  # (<= NR cache lines) stay in L1 for 16 k in a row
+                        for j in range(width):
+                            packed[start + k * nr + j] = b_flat[b_batch + (j0 + j) * k_count + k]
+                        for j in range(width, nr):
+                            packed[start + k * nr + j] = 0
+                else:
+                    for k in range(k_count):
+                        source = b_batch + k * np.uint64(N) + j0
+                        for j in range(width):
+                            packed[start + k * nr + j] = b_flat[source + j]
+                        for j in range(width, nr):
+                            packed[start + k * nr + j] = 0
+            for block_t in range(row_part * n_row_tiles // row_parts, t_end, tiles_per_block):
+                for panel in range(block_panels):
+                    b_start = np.uint64(panel) * k_count * nr
+                    j0 = np.uint64((block_p + panel) * NR)
+                    width = np.uint64(min(NR, N - (block_p + panel) * NR))
+                    for t in range(block_t, min(t_end, block_t + tiles_per_block)):
+                        _micro_kernel(a_batch, a_rows[t], a_cols, packed, b_rows, b_start, tile, False)
+                        i0 = t * MR
+                        for r in range(min(MR, M - i0)):
+                            row = out[batch, i0 + r]
+                            for j in range(width):  # unsigned: no negative-index check, so it vectorizes
+                                row[j0 + j] = tile[r, j]
 
 
-_gemm_serial, _gemm_parallel = serial_and_parallel(_gemm_body, fastmath=True)
+@njit(parallel=True, cache=True)
+def _gemm_parallel(a, a_transposed, b, b_transposed, out, row_parts, col_parts, packed, offsets):
+    """`_gemm_tasks` on one thread per row of the scratch packed and offsets: thread p runs tasks
+    [p·T/n, (p+1)·T/n) of the T = B × row_parts × col_parts."""
+    n_threads = packed.shape[0]
+    n_tasks = out.shape[0] * row_parts * col_parts
+    for thread in prange(n_threads):
+        first_task = thread * n_tasks // n_threads
+        end_task = (thread + 1) * n_tasks // n_threads
+        _gemm_tasks(a, a_transposed, b, b_transposed, out, row_parts, col_parts, first_task, end_task,
+                    packed[thread], offsets[thread])
 
 
 ROWS = 4  # rows of tile_product's register tile; its columns are NR (32): ROWS x NR accumulators in registers
@@ -341,6 +436,29 @@ def _matmul_small(a, b, out):
                     out[batch, i, j] = total
 
 
+def _scratch(threads, M, K, dtype):
+    """-> (packed, offsets): the scratch of `_gemm_tasks`, one row per thread for threads = (n,), a single one
+    for threads = (): SCRATCH_PANELS panels of K x NR values (plus a cache line of slack, to start them on a cache
+    line) and the offset tables."""
+    packed = np.empty(threads + (SCRATCH_PANELS * K * NR + CACHE_LINE,), dtype)
+    offsets = np.empty(threads + (((M + MR - 1) // MR) * MR + 2 * K,), np.uint64)
+    return packed, offsets
+
+
+def _stored_layout(x):
+    """-> (array, transposed) for an x that is not C-contiguous: the C-contiguous array that x is a transposed
+    view of (last two axes swapped, e.g. W.T), read in place by the kernels; otherwise a C-contiguous copy."""
+    swapped = x.transpose(0, 2, 1)
+    if swapped.flags.c_contiguous:
+        return swapped, True
+    return np.ascontiguousarray(x), False
+
+
+def _as_stored(x, transposed):
+    """The C-contiguous (B, rows, columns) copy of a matrix that `_stored_layout` returned transposed."""
+    return np.ascontiguousarray(x.transpose(0, 2, 1)) if transposed else x
+
+
 def matmul(a, b):
     """Batched a @ b for a (B, M, K) and b (B, K, N) -> new (B, M, N) array, float32 or float64.
 
@@ -359,16 +477,23 @@ def matmul(a, b):
     if K == 0:
         out[...] = 0
         return out
-    # the kernels are compiled for C-contiguous arrays only (one specialisation per dtype); a transposed or
-    # sliced view is copied once here, which costs O(size) next to the O(M*N*K) product
-    a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b)
+    # the kernels are compiled for C-contiguous arrays (one specialisation per dtype): a transposed view (W.T,
+    # x.T) is passed as the array under it with a flag, anything else strided is copied once, O(size)
+    a_transposed = False
+    b_transposed = False
+    if not a.flags.c_contiguous:
+        a, a_transposed = _stored_layout(a)
+    if not b.flags.c_contiguous:
+        b, b_transposed = _stored_layout(b)
     flops = 2 * n_batch * M * N * K
     if flops < SMALL_FLOPS:
-        _matmul_small(a, b, out)
-    elif flops < TILED_FLOPS or numba.get_num_threads() == 1:
-        # with one thread the serial variant runs the same loops without the parallel launch (≈5% at 256^3)
-        _gemm_serial(a, b, out)
+        _matmul_small(_as_stored(a, a_transposed), _as_stored(b, b_transposed), out)
+    elif flops < TILED_FLOPS or numba.get_num_threads() == 1:  # every task in one call, no parallel launch
+        packed, offsets = _scratch((), M, K, out.dtype)
+        _gemm_tasks(a, a_transposed, b, b_transposed, out, 1, 1, 0, n_batch, packed, offsets)
     else:
-        _gemm_parallel(a, b, out)
+        n_threads = numba.get_num_threads()
+        row_parts, col_parts = task_grid(n_batch, (M + MR - 1) // MR, (N + NR - 1) // NR, K, n_threads)
+        packed, offsets = _scratch((n_threads,), M, K, out.dtype)
+        _gemm_parallel(a, a_transposed, b, b_transposed, out, row_parts, col_parts, packed, offsets)
     return out

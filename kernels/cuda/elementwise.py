@@ -26,6 +26,7 @@ from numba import cuda
 
 from kernels.cuda._device import as_contiguous_device, empty, is_device_array, launch_config, require_cuda
 from kernels.cuda.device_functions import NDIM, strided_offset
+from kernels.reference.elementwise import GELU_TANH_CUBIC, SQRT_2_OVER_PI, SQRT_HALF, check_gelu_inputs
 from kernels.reference.elementwise import check_relu_backward_inputs
 
 THREADS = 128
@@ -253,6 +254,86 @@ def _relu_backward(y, grad_y):
 
 RELU_BACKWARD = zip_kernel(_relu_backward)
 
+# GELU, one thread per element each way, in the forms of kernels/reference/elementwise.py: float64 takes PyTorch's
+# ½(1 + erf(x/√2)) and ½(1 + tanh u), float32 the forms that keep the left tail, ½erfc(-x/√2) and σ(2u).
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@cuda.jit(device=True)
+def _gaussian(x):
+    return math.exp(-0.5 * x * x)  # 0 at x = ±inf, so x·φ(x) is inf·0 = NaN there, as in torch
+
+
+@cuda.jit(device=True)
+def _gelu_erf32(x):
+    return x * (0.5 * math.erfc(-x * SQRT_HALF))
+
+
+@cuda.jit(device=True)
+def _gelu_erf32_backward(x, grad_y):
+    return grad_y * (0.5 * math.erfc(-x * SQRT_HALF) + x * (_gaussian(x) * _INV_SQRT_2PI))
+
+
+@cuda.jit(device=True)
+def _gelu_erf64(x):
+    return x * (0.5 * (1 + math.erf(x * SQRT_HALF)))
+
+
+@cuda.jit(device=True)
+def _gelu_erf64_backward(x, grad_y):
+    return grad_y * (0.5 * (1 + math.erf(x * SQRT_HALF)) + x * (_gaussian(x) * _INV_SQRT_2PI))
+
+
+@cuda.jit(device=True)
+def _tanh_argument(x):
+    return SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x * x * x)
+
+
+@cuda.jit(device=True)
+def _tanh_argument_slope(x):
+    return SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_CUBIC * x * x)
+
+
+@cuda.jit(device=True)
+def _sigmoid_pair(w):
+    """(σ(w), σ(w)σ(-w)) from e = e^-|w| ≤ 1: no overflow, and no 1 - σ cancellation where σ ≈ 1."""
+    e = math.exp(-abs(w))
+    inverse = 1 / (1 + e)
+    sigmoid = inverse if w >= 0 else e * inverse
+    return sigmoid, e * inverse * inverse
+
+
+@cuda.jit(device=True)
+def _gelu_tanh32(x):
+    sigmoid, _ = _sigmoid_pair(2 * _tanh_argument(x))
+    return x * sigmoid
+
+
+@cuda.jit(device=True)
+def _gelu_tanh32_backward(x, grad_y):
+    sigmoid, sigmoid_product = _sigmoid_pair(2 * _tanh_argument(x))
+    return grad_y * (sigmoid + x * (sigmoid_product * 2 * _tanh_argument_slope(x)))
+
+
+@cuda.jit(device=True)
+def _gelu_tanh64(x):
+    return x * (0.5 * (1 + math.tanh(_tanh_argument(x))))
+
+
+@cuda.jit(device=True)
+def _gelu_tanh64_backward(x, grad_y):
+    t = math.tanh(_tanh_argument(x))
+    return grad_y * (0.5 * (1 + t) + x * (0.5 * (1 - t * t) * _tanh_argument_slope(x)))
+
+
+# (approximate, dtype) -> kernel
+GELU_FORWARD = {("none", np.float32): map_kernel(_gelu_erf32), ("none", np.float64): map_kernel(_gelu_erf64),
+                ("tanh", np.float32): map_kernel(_gelu_tanh32), ("tanh", np.float64): map_kernel(_gelu_tanh64)}
+GELU_BACKWARD = {("none", np.float32): zip_kernel(_gelu_erf32_backward),
+                 ("none", np.float64): zip_kernel(_gelu_erf64_backward),
+                 ("tanh", np.float32): zip_kernel(_gelu_tanh32_backward),
+                 ("tanh", np.float64): zip_kernel(_gelu_tanh64_backward)}
+
 
 # ----- the kernels, by op name ----------------------------------------------------------------------------------
 UNARY = {
@@ -367,4 +448,27 @@ def relu_backward(y, grad_y):
     size = int(np.prod(shape))
     operands = [(as_contiguous_device(value).reshape(size), shape) for value in (y, grad_y)]
     broadcast_launch(RELU_BACKWARD, out.reshape(size), operands)
+    return out
+
+
+def gelu_forward(x, approximate="none"):
+    """y = x·Φ(x) (or the tanh form) for a host or device float array; returns a device array."""
+    check_gelu_inputs("gelu_forward", x, approximate=approximate)
+    require_cuda()
+    out = empty(tuple(x.shape), x.dtype)
+    if out.size:
+        flat_launch(GELU_FORWARD[approximate, x.dtype.type], as_contiguous_device(x).reshape(out.size), out.reshape(out.size))
+    return out
+
+
+def gelu_backward(x, grad_y, approximate="none"):
+    """grad_y·(Φ(x) + x·φ(x)) (or the tanh form's derivative) for host or device arrays of one shape and dtype;
+    returns a device array."""
+    check_gelu_inputs("gelu_backward", x, grad_y, approximate)
+    require_cuda()
+    shape = tuple(x.shape)
+    out = empty(shape, x.dtype)
+    size = int(np.prod(shape))
+    operands = [(as_contiguous_device(value).reshape(size), shape) for value in (x, grad_y)]
+    broadcast_launch(GELU_BACKWARD[approximate, x.dtype.type], out.reshape(size), operands)
     return out

@@ -116,8 +116,9 @@ def attention_backward(q, k, v, probs, grad_out, scale=None):
 
 # ----- the same, keeping the log-sum-exp instead of P --------------------------------------------------------------
 # Flash attention's bookkeeping: the forward returns lse_i = log Σ_j exp(S_ij) per query row, (B, Tq) instead of
-# the (B, Tq, Tk) probabilities, and the backward recomputes P = exp(S - lse) from q, k and the mask. Here that
-# is plain NumPy on whole (B, Tq, Tk) arrays; kernels/cpu/attention.py does it one block of keys at a time.
+# the (B, Tq, Tk) probabilities, and the backward recomputes P = exp(S - lse) from q, k and the mask;
+# kernels/cpu/attention.py does it one block of keys at a time. Here it is plain NumPy on whole (B, Tq, Tk)
+# arrays, and the backward recomputes P as the softmax itself (attention_backward_lse says why).
 
 def _lse_shift(lse):
     """lse with -inf (a row with every key masked) replaced by +inf, so that exp(S - shift) = exp(-inf) = 0 there."""
@@ -144,9 +145,12 @@ def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
 
 def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None):
     """(grad_q, grad_k, grad_v) from the out and lse of attention_forward_lse (same q, k, v, mask, causal, scale):
-    P = exp(S - lse), then attention_backward's formulas. (The compiled kernels take rowsum(dP ∘ P) as
-    rowsum(dO ∘ O), equal in exact arithmetic: Σ_j dP_ij P_ij = dO_i · Σ_j P_ij v_j = dO_i · O_i. The oracle
-    keeps torch's math-path form, so that a gradient torch gives as exactly 0 is exactly 0 here too.)"""
+    P recomputed, then attention_backward's formulas. (The compiled kernels recompute P = exp(S - lse) and take
+    rowsum(dP ∘ P) as rowsum(dO ∘ O), equal in exact arithmetic: Σ_j dP_ij P_ij = dO_i · Σ_j P_ij v_j = dO_i · O_i.
+    The oracle keeps torch's math-path form and recomputes P as attention_forward does, softmax(S), so that a
+    gradient torch gives as exactly 0 is exactly 0 here too: with two equal scores lse = m + log 2 rounds, and
+    exp(S - lse) gives 0.49999997, not 0.5; dP - rowsum(dP ∘ P) is then not 0 but ~1e-7·dP, which large scores
+    (inputs of 1e4) multiply into gradients of 1e5 where torch has 0. `lse` is checked, not used.)"""
     batch, t_q, d = q.shape
     d_v = v.shape[2]
     check_attention_inputs("attention_backward_lse", q, k, v, mask,
@@ -154,6 +158,5 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
                             ("grad_out", grad_out, (batch, t_q, d_v))])
     if scale is None:
         scale = default_scale(d)
-    with np.errstate(invalid="ignore", over="ignore"):
-        probs = np.exp(_scores(q, k, mask, causal, scale) - _lse_shift(lse)).astype(q.dtype, copy=False)
-    return attention_backward(q, k, v, probs, grad_out, scale)  # (B, Tq, Tk) probabilities, recomputed
+    probs = safe_softmax(_scores(q, k, mask, causal, scale))  # (B, Tq, Tk), as attention_forward computed them
+    return attention_backward(q, k, v, probs, grad_out, scale)

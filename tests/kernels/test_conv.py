@@ -168,6 +168,26 @@ def test_conv2d_cpu_row_tiles_and_channel_tiles_match_reference(monkeypatch, sto
         _assert_cpu_matches_reference(x, w, b, geometry, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_cpu_row_tiles_store_whole_padded_rows_without_clobbering(monkeypatch, dtype):
+    """Row tiles copy each output row to the end of its padded width, the dropped columns landing on later rows
+    of the same plane. Widths 14 and 28 (padded to 16 and 32: whole rows per tile), 13 (15 -> 16 with more than
+    one row per tile), and padded rows two to three times the output width (W_out = 1 in Wp = 3; W_out = 2 in
+    Wp = 6 with dilation 2), where a row's dropped columns reach past the next row, up to the plane's end;
+    forward and grad_x (the grad_x correlation takes row tiles too), channels that cross MR."""
+    monkeypatch.setattr(cpu_conv, "CHANNEL_TILES_STORE_COST", 1e9)
+    rng = np.random.default_rng(8)
+    for x_shape, w_shape, geometry in [((2, 2, 5, 14), (9, 2, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((1, 1, 4, 28), (3, 1, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((2, 3, 6, 13), (4, 3, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((2, 3, 5, 1), (10, 3, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((2, 2, 4, 2), (3, 2, 3, 3), ((1, 1), (2, 2), (2, 2), 1))]:
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        b = rng.standard_normal(w_shape[0]).astype(dtype)
+        _assert_cpu_matches_reference(x, w, b, geometry, rng)
+
+
 def test_conv2d_cpu_crosses_tile_panel_and_block_edges():
     """70 output channels (three panels of NR = 32, nine tiles of MR = 8, both ragged), CK = 45 taps (ragged tap
     tiles in grad_w), 2·17·19 = 646 positions (grad_w's reduction crosses blocks of KC = 128); float64."""

@@ -13,7 +13,7 @@ from kernels.cpu import variants
 
 FAMILIES = ["rnn", "attention", "norm", "softmax", "pool", "conv", "gemm", "optim"]
 THRESHOLD = {"rnn": "SERIAL_MAX_WORK", "attention": "SERIAL_MAX_WORK", "norm": "SERIAL_MAX_SIZE",
-             "softmax": "SERIAL_MAX_SIZE", "pool": "SERIAL_MAX_WORK", "conv": ("SERIAL_MAX_SIZE", "SERIAL_MAX_WORK"),
+             "softmax": "SERIAL_MAX_SIZE", "pool": "SERIAL_MAX_WORK", "conv": "SERIAL_MAX_WORK",
              "gemm": ("SMALL_FLOPS", "TILED_FLOPS"), "optim": "_PARALLEL_MIN_SIZE"}
 ALWAYS_SERIAL = 1 << 62
 

@@ -103,7 +103,7 @@ def test_max_pool_picks_nan_and_first_maximum_like_pytorch(module):
 
 @pytest.mark.parametrize("padding", [(0, 0), (1, 1)])
 def test_cpu_max_pool_matches_reference_on_planes_with_nan_and_inf(padding):
-    """Planes holding NaN or ±inf take the NaN-aware compare (the fast path only runs on finite planes)."""
+    """Planes holding NaN, ±inf or only -inf, in the written-out 2x2 path and in the window loop."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 4, 6, 7))
     x[0, 0, 1, 2] = np.nan
@@ -116,6 +116,26 @@ def test_cpu_max_pool_matches_reference_on_planes_with_nan_and_inf(padding):
         y_ref, argmax_ref = ref_pool.max_pool2d_forward(x, *geometry)
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_array_equal(argmax, argmax_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_max_pool_keeps_first_maximum_and_last_nan_on_ties_in_every_window_shape(dtype):
+    """Values drawn from {-inf, 0, 1, NaN} make ties and several NaNs per window common. 2x2 windows of stride 2
+    (the written-out path; the odd last row and column are left out), 2x2 windows of stride 1, 3x3 ones clipped
+    at the padded edges, and 3x2 / 1x3 windows (the loop) must all pick the same value and index as the
+    reference and PyTorch's CPU kernel."""
+    rng = np.random.default_rng(11)
+    x = rng.choice(np.array([-np.inf, 0.0, 1.0, np.nan]), size=(3, 4, 7, 6), p=[0.2, 0.35, 0.35, 0.1]).astype(dtype)
+    for geometry in (((2, 2), (2, 2), (0, 0)), ((2, 2), (1, 1), (0, 0)), ((3, 3), (2, 2), (1, 1)),
+                     ((3, 2), (1, 2), (1, 0)), ((1, 3), (1, 1), (0, 1))):
+        y, argmax = cpu_pool.max_pool2d_forward(x, *geometry)
+        y_ref, argmax_ref = ref_pool.max_pool2d_forward(x, *geometry)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(argmax, argmax_ref)
+        torch = pytest.importorskip("torch")
+        y_torch, argmax_torch = torch.nn.functional.max_pool2d(torch.from_numpy(x), *geometry, return_indices=True)
+        np.testing.assert_array_equal(y, y_torch.numpy())
+        np.testing.assert_array_equal(argmax, argmax_torch.numpy())
 
 
 @pytest.mark.parametrize("module", [cpu_pool, ref_pool], ids=["cpu", "reference"])

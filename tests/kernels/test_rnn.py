@@ -308,18 +308,33 @@ def test_sequence_kernels_cpu_match_reference_on_odd_shapes(cell, steps, n, i, h
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype):
-    """N = 70 (ragged 4-row tiles), H = 37 (gate and hidden columns padded to 32-column panels), I = 5, and
-    T·N = 210 rows in the whole-sequence products."""
+    """N = 70 (ragged 8-row tiles), H = 37 (gate and hidden columns padded to 32-column panels), I = 5 (I + H = 42
+    rows of the LSTM's [x | h] product, ragged too), and T·N = 210 rows in the whole-sequence products."""
     _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 3, 70, 5, 37, True, 5, scale=0.3), dtype,
                                        reverse=True)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_sequence_kernels_cpu_take_the_parallel_path_on_large_steps(cell):
-    """N = 128, H = 64: a step is over the serial threshold, so the prange variant runs."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequence_kernels_cpu_take_the_parallel_path_on_large_steps(cell, dtype, monkeypatch):
+    """With the threshold at 0 every step is large, so the prange variant runs (its prange bodies are functions of
+    their own, each asking for 512-bit vectors: both precisions); N = 128 gives each thread several row tiles."""
+    monkeypatch.setattr(cpu, "SEQUENCE_SERIAL_MAX_WORK", 0)
     assert not cpu._sequence_is_small(128, 8, 64, GATE_BLOCKS[cell])
     _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 2, 128, 8, 64, True, 11, scale=0.2),
-                                       np.float64, reverse=False)
+                                       dtype, reverse=False)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_sequence_backward_sums_weight_gradients_over_several_chunks_of_steps(reverse, dtype):
+    """T = 5 steps of N = 100 rows: the LSTM backward adds its weight gradients (and grad_x, the bias) up a chunk
+    of CHUNK_ROWS // N = 2 steps at a time, so the chunks are [0 1], [2 3] and a ragged [4], visited newest or
+    oldest first by direction."""
+    steps, n_batch = 5, 100
+    assert cpu.CHUNK_ROWS // n_batch == 2 and steps % 2 == 1
+    _assert_sequence_matches_reference(cpu, "lstm", _sequence_case("lstm", steps, n_batch, 3, 9, True, 13), dtype,
+                                       reverse)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -2,7 +2,8 @@
 
 Two paths compute the same function (attention-weight dropout `dropout` applies in training on both):
   * the fused scaled-dot-product-attention kernel, when the caller does not want the attention weights
-    (need_weights=False, as TransformerEncoderLayer asks);
+    (need_weights=False, as TransformerEncoderLayer asks); for self-attention (query is key is value) one op
+    takes the packed in-projection and does the split into q, k, v and heads, the attention and the merge;
   * the composite softmax(q kᵀ/√d + mask) v, written with tensor ops, which hands back the weights (PyTorch's
     default need_weights=True).
 """
@@ -14,6 +15,7 @@ from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn import init
 from tinygrad_edu.nn.linear import Linear
 from tinygrad_edu.nn.module import Module, empty_parameter
+from tinygrad_edu.ops.attention import packed_self_attention, packed_self_attention_applies
 from tinygrad_edu.tensor import Tensor, array_to_device, as_array
 
 
@@ -96,23 +98,31 @@ class MultiheadAttention(Module):
         if key.shape != value.shape or key.shape[0] != batch or key.shape[2] != embed:
             raise ValueError(f"MultiheadAttention: key {tuple(key.shape)} and value {tuple(value.shape)} must be "
                              f"(N, S, E) with the query's N = {batch} and E = {embed} (batch-first view)")
-        q, k, v = self._in_projection(query, key, value, same_qkv, same_kv)
-        q = self._split_heads(q, target_length, batch)  # (N, heads, L, head_dim)
-        k = self._split_heads(k, source_length, batch)  # (N, heads, S, head_dim)
-        v = self._split_heads(v, source_length, batch)  # (N, heads, S, head_dim)
         mask = self._additive_mask(attn_mask, key_padding_mask, batch, target_length, source_length, query.dtype)
         is_causal = bool(is_causal) and attn_mask is None  # a given attn_mask wins over the hint, as PyTorch
         weights = None
         dropout_p = self.dropout if self.training else 0.0
-        if need_weights:
-            out, weights = self._composite_attention(q, k, v, mask, is_causal, dropout_p)  # (N, heads, L, head_dim)
+        if not need_weights and is_causal and mask is not None:
+            # SDPA takes attn_mask or is_causal, as torch's: fold causal in
+            mask = mask + np.triu(np.full((target_length, source_length), -np.inf, dtype=mask.dtype), k=1)
+            is_causal = False
+        packed = None
+        if same_qkv:
+            packed = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (N, L, 3E)
+        if packed is not None and not need_weights and packed_self_attention_applies(packed, self.num_heads):
+            # Self-attention without the weights (TransformerEncoderLayer): split, attend and merge in one op.
+            out = packed_self_attention(packed, self.num_heads, mask, dropout_p, is_causal)  # (N, L, E)
         else:
-            if is_causal and mask is not None:  # SDPA takes attn_mask or is_causal, as torch's: fold causal in
-                mask = mask + np.triu(np.full((target_length, source_length), -np.inf, dtype=mask.dtype), k=1)
-                is_causal = False
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                                 is_causal=is_causal)  # (N, heads, L, head_dim)
-        out = out.transpose(1, 2).reshape(batch, target_length, embed)  # (N, L, E)
+            q, k, v = self._in_projection(query, key, value, same_kv, packed)
+            q = self._split_heads(q, target_length, batch)  # (N, heads, L, head_dim)
+            k = self._split_heads(k, source_length, batch)  # (N, heads, S, head_dim)
+            v = self._split_heads(v, source_length, batch)  # (N, heads, S, head_dim)
+            if need_weights:
+                out, weights = self._composite_attention(q, k, v, mask, is_causal, dropout_p)  # (N, heads, L, hd)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                                     is_causal=is_causal)  # (N, heads, L, head_dim)
+            out = out.transpose(1, 2).reshape(batch, target_length, embed)  # (N, L, E)
         out = self.out_proj(out)
         if weights is not None and average_attn_weights:
             weights = weights.mean(dim=1)  # (N, L, S)
@@ -122,17 +132,17 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)  # (L, N, E)
         return out, weights
 
-    def _in_projection(self, query, key, value, same_qkv, same_kv):
+    def _in_projection(self, query, key, value, same_kv, packed):
         """q, k, v = x W_qᵀ + b_q, ... with the projections packed as PyTorch packs them: one linear with the whole
-        in_proj_weight for self-attention, one with its k and v rows when key is value.
+        in_proj_weight for self-attention (`packed`, (N, L, 3E), computed by the caller), one with its k and v
+        rows when key is value.
 
         The packing decides which gradients are NaN: a NaN in the input reaches every row of a packed weight's
         gradient (0 · NaN), whether or not the loss uses that projection.
         """
         embed = self.embed_dim
         weight, bias = self.in_proj_weight, self.in_proj_bias
-        if same_qkv:
-            packed = F.linear(query, weight, bias)  # (N, L, 3E)
+        if packed is not None:
             return packed[..., :embed], packed[..., embed:2 * embed], packed[..., 2 * embed:]
         q = F.linear(query, weight[:embed], None if bias is None else bias[:embed])  # (N, L, E)
         if same_kv:

@@ -29,8 +29,9 @@ from tinygrad_edu.nn.loss_functions import (
 from tinygrad_edu.ops import conv as conv_ops
 from tinygrad_edu.ops import elementwise, movement
 from tinygrad_edu.ops import softmax as softmax_ops
-from tinygrad_edu.ops.attention import scaled_dot_product_attention
+from tinygrad_edu.ops.attention import dropout_scale, scaled_dot_product_attention
 from tinygrad_edu.ops.elementwise import where
+from tinygrad_edu.ops.indexing import embedding_lookup
 from tinygrad_edu.ops.linalg import linear
 from tinygrad_edu.ops.norm import layer_norm as _fused_layer_norm
 from tinygrad_edu.ops.rnn import rnn_tanh_cell
@@ -128,7 +129,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         return input * 0.0
     keep = default_generator().random(input.shape) >= p
-    scale = (keep / (1.0 - p)).astype(input.dtype)
+    scale = dropout_scale(keep, p, input.dtype)
     return input * Tensor._from_array(array_to_device(scale, input.device), device=input.device)
 
 
@@ -312,6 +313,8 @@ def embedding(input: TensorLike, weight: Tensor, padding_idx: int | None = None,
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
         raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows (got values in "
                          f"[{indices.min()}, {indices.max()}])")
+    if type(weight.data) is np.ndarray and type(indices) is np.ndarray and weight.ndim == 2:
+        return embedding_lookup(weight, indices, padding_idx)  # (*indices.shape, embedding_dim)
     rows = weight[indices]  # (*indices.shape, embedding_dim)
     if padding_idx is not None:
         is_padding = indices == padding_idx

@@ -4,7 +4,8 @@
 against torch by the tests: a bool `attn_mask` is True where a query may attend, a float one is added to the
 scores; `is_causal` masks key j > query i (top-left aligned) and may not be combined with `attn_mask`; a query
 row whose keys are all masked gives 0 (torch ≥ 2.5); NaN and inf propagate as in torch (kernels/reference/
-attention.py lists the cases).
+attention.py lists the cases). `packed_self_attention` is the same op for MultiheadAttention's self-attention,
+taking the packed q/k/v in-projection and returning the heads merged, so the split and merge are no graph nodes.
 """
 import math
 
@@ -64,6 +65,43 @@ class ScaledDotProductAttention(ArrayFunction):
         return grad_q, grad_k, grad_v
 
 
+class PackedSelfAttention(ArrayFunction):
+    """Self-attention on MultiheadAttention's packed in-projection: packed (N, L, 3E) -> (N, L, E), heads merged.
+
+    q, k, v = the three E-wide thirds of `packed`, each split into heads, (N·heads, L, head_dim); O as in
+    ScaledDotProductAttention, with the heads merged back. Backward: dQ, dK, dV of ScaledDotProductAttention,
+    each written into one (N, L, 3E) gradient at the columns its third came from.
+    One op instead of slice ×3 → reshape ×3 → transpose ×3 → attention → transpose → reshape: in that chain each
+    slice's backward fills a zero (N, L, 3E) array and the engine then adds the three, and every movement op is
+    a graph node of its own on both passes.
+    """
+
+    @staticmethod
+    def forward(ctx, packed, heads, mask, causal, scale, dropout_keep):
+        batch, length, width = packed.shape
+        embed = width // 3
+        head_dim = embed // heads
+        ctx.heads = heads
+        qkv = packed.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)  # (3, N, heads, L, head_dim)
+        q, k, v = (np.ascontiguousarray(qkv[part]).reshape(batch * heads, length, head_dim) for part in range(3))
+        out = ScaledDotProductAttention.forward(ctx, q, k, v, mask, causal, scale, dropout_keep)  # (N·heads, L, hd)
+        out = out.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)  # (N, L, heads, head_dim)
+        return out.reshape(batch, length, embed)  # (N, L, E)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        batch, length, embed = grad_out.shape
+        heads = ctx.heads
+        head_dim = embed // heads
+        grad_heads = grad_out.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)  # (N, heads, L, hd)
+        grad_heads = np.ascontiguousarray(grad_heads).reshape(batch * heads, length, head_dim)
+        grads = ScaledDotProductAttention.backward(ctx, grad_heads)  # dQ, dK, dV, each (N·heads, L, head_dim)
+        grad_packed = np.empty((batch, length, 3, heads, head_dim), dtype=grad_out.dtype)
+        for part, grad in enumerate(grads):
+            grad_packed[:, :, part] = grad.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)
+        return grad_packed.reshape(batch, length, 3 * embed)  # (N, L, 3E): q's, k's and v's columns
+
+
 def _has_lse_kernels(kernels):
     """Whether the kernel set offers the log-sum-exp pair (the CUDA set does not: it keeps the probabilities)."""
     return hasattr(kernels, "attention_forward_lse") and hasattr(kernels, "attention_backward_lse")
@@ -95,7 +133,18 @@ def _dropout_keep(dropout_p, shape, dtype):
     if dropout_p == 1.0:
         return np.zeros(shape, dtype=dtype)
     keep = default_generator().random(shape) >= dropout_p
-    return (keep / (1.0 - dropout_p)).astype(dtype)
+    return dropout_scale(keep, dropout_p, dtype)
+
+
+def dropout_scale(keep, dropout_p, dtype):
+    """Dropout's multiplier from its bool keep mask: 1/(1-p) where kept, else 0, as `dtype`.
+
+    The same values as (keep / (1 - p)).astype(dtype), the scale rounded once to `dtype`, without the float64
+    intermediate array.
+    """
+    scale = keep.astype(dtype)
+    scale *= np.dtype(dtype).type(1.0 / (1.0 - dropout_p))
+    return scale
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -144,3 +193,31 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     out = ScaledDotProductAttention.apply(q3, k3, v3, mask=mask3, causal=bool(is_causal), scale=scale,
                                           dropout_keep=keep)
     return out.reshape(*leading, t_q, v.shape[-1])
+
+
+def packed_self_attention(packed, num_heads, attn_mask=None, dropout_p=0.0, is_causal=False):
+    """The attention of MultiheadAttention(x, x, x) from its packed in-projection x W_inᵀ + b_in, (N, L, 3E):
+    split into q, k, v and heads, scaled-dot-product attention, heads merged back, (N, L, E).
+
+    attn_mask: an additive float mask that broadcasts to (N, heads, L, L), or None. The same function as
+    splitting `packed` with tensor ops and calling scaled_dot_product_attention (the tests compare the two),
+    as one graph node. For NumPy data with L ≥ 1; `packed_self_attention_applies` says when.
+    """
+    batch, length, width = packed.shape
+    head_dim = width // 3 // num_heads
+    scale = 1.0 / math.sqrt(head_dim)
+    attention_shape = (batch * num_heads, length, length)
+    mask = None
+    if attn_mask is not None:
+        mask = _additive_mask(attn_mask, (batch, num_heads, length, length), packed.dtype)
+        mask = np.ascontiguousarray(mask.reshape(attention_shape))  # once here, not in each kernel call
+    keep = _dropout_keep(float(dropout_p), attention_shape, packed.dtype) if dropout_p > 0 else None
+    return PackedSelfAttention.apply(packed, heads=num_heads, mask=mask, causal=bool(is_causal), scale=scale,
+                                     dropout_keep=keep)
+
+
+def packed_self_attention_applies(packed, num_heads):
+    """Whether packed_self_attention takes `packed`: NumPy data (the split is NumPy slicing), at least one
+    position and a head size of at least 1 (scaled_dot_product_attention handles the empty cases)."""
+    batch, length, width = packed.shape
+    return type(packed.data) is np.ndarray and length > 0 and width // 3 // num_heads > 0

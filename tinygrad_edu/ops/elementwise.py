@@ -3,7 +3,6 @@
 Binary ops broadcast like NumPy. Their backward returns gradients in the broadcast shape; the engine sums them
 back to each input's shape in one place (`autograd.unbroadcast`).
 """
-import math
 
 import numpy as np
 
@@ -44,11 +43,6 @@ def _as_dtype(value, dtype, device="cpu"):
     if device != "cpu":
         array = tensor_module.array_to_device(array, device)
     return Tensor._from_array(array, device)
-
-
-def _array(value):
-    """`value` as an array: x * scalar gives a NumPy scalar for a 0-d x; device arrays pass through."""
-    return np.asarray(value) if isinstance(value, np.generic) else value
 
 
 class Cast(ArrayFunction):
@@ -406,37 +400,33 @@ class LeakyRelu(ArrayFunction):
 
 
 class GeluErf(ArrayFunction):
-    """y = x Φ(x) with Φ the normal CDF;  dx = dy (Φ(x) + x φ(x)), φ the normal density.  (PyTorch's default.)"""
+    """y = x Φ(x), Φ(x) = ½(1 + erf(x/√2)) the normal CDF;  dx = dy (Φ(x) + x φ(x)), φ(x) = e^(-x²/2)/√(2π).
+    (PyTorch's default.) One fused kernel each way; the backward recomputes Φ and φ from x, so only x is saved."""
 
     @staticmethod
     def forward(ctx, x):
-        cdf = 0.5 * (1.0 + backend.kernels(x).erf(_array(x * x.dtype.type(1 / math.sqrt(2.0)))))
-        ctx.save_for_backward(x, cdf)
-        return x * cdf
+        ctx.save_for_backward(x)
+        return backend.kernels(x).gelu_forward(x)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, cdf = ctx.saved_tensors
-        density = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return grad_out * (cdf + x * density)
+        (x,) = ctx.saved_tensors
+        return backend.kernels(x).gelu_backward(x, grad_out)
 
 
 class GeluTanh(ArrayFunction):
-    """y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);  dx = dy(½(1 + tanh u) + ½x(1 - tanh²u) du/dx)."""
+    """y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);  dx = dy(½(1 + tanh u) + ½x(1 - tanh²u) du/dx).
+    Fused as GeluErf (float32 kernels compute ½(1 + tanh u) as σ(2u), which keeps the left tail)."""
 
     @staticmethod
     def forward(ctx, x):
-        c = math.sqrt(2.0 / math.pi)
-        t = np.tanh(c * (x + 0.044715 * x ** 3))
-        ctx.save_for_backward(x, t)
-        return 0.5 * x * (1 + t)
+        ctx.save_for_backward(x)
+        return backend.kernels(x).gelu_forward(x, approximate="tanh")
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, t = ctx.saved_tensors
-        c = math.sqrt(2.0 / math.pi)
-        du_dx = c * (1 + 3 * 0.044715 * x * x)
-        return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+        (x,) = ctx.saved_tensors
+        return backend.kernels(x).gelu_backward(x, grad_out, approximate="tanh")
 
 
 class Clip(ArrayFunction):

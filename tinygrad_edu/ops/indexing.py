@@ -1,4 +1,4 @@
-"""Indexing along a dim: gather (and its adjoint scatter_add), topk and sort.
+"""Indexing along a dim: gather (and its adjoint scatter_add), topk and sort; the embedding lookup.
 
 gather is written as advanced indexing (`GetItem`), so its backward is GetItem's scatter-add and needs no code of
 its own; scatter_add is its own op because it adds into a copy of an existing tensor.
@@ -7,7 +7,7 @@ import numpy as np
 
 from tinygrad_edu import tensor as tensor_module
 from tinygrad_edu.autograd import ArrayFunction
-from tinygrad_edu.ops.movement import getitem
+from tinygrad_edu.ops.movement import getitem, scatter_add_rows
 from tinygrad_edu.ops.reduce import normalize_dim
 
 
@@ -76,6 +76,33 @@ class ScatterAdd(ArrayFunction):
             picked = grad_out[ctx.numpy_index]
             grad_src[tuple(slice(0, n) for n in picked.shape)] = picked
         return grad_out, grad_src
+
+
+class EmbeddingLookup(ArrayFunction):
+    """y = W[ids] (rows of the table);  dW[r] = Σ dy[p] over the positions p with ids[p] = r, and dW[padding_idx] = 0.
+
+    The same function as the lookup W[ids] with the padding positions' gradient masked out (a where), as one
+    graph node: the padding row is picked only at padding positions, so zeroing its gradient row after the
+    scatter is the same as masking those positions first.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, ids, padding_idx):
+        ctx.table_shape, ctx.ids, ctx.padding_idx = weight.shape, ids, padding_idx
+        return weight[ids]  # (*ids.shape, embedding_dim)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = scatter_add_rows(ctx.table_shape, ctx.ids, grad_out)
+        if ctx.padding_idx is not None:
+            grad[ctx.padding_idx] = 0
+        return grad
+
+
+def embedding_lookup(weight, ids, padding_idx=None):
+    """Rows `ids` (an integer NumPy array, values already checked to be in range) of the 2-D table `weight` on the
+    CPU; padding_idx (non-negative or None): that row gets no gradient."""
+    return EmbeddingLookup.apply(weight, ids=ids, padding_idx=padding_idx)
 
 
 def scatter_add(x, dim, index, src):

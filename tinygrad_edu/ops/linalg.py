@@ -91,7 +91,12 @@ class Linear(ArrayFunction):
         ctx.has_bias = bias is not None
         rows = x.reshape(math.prod(x.shape[:-1]), weight.shape[1])  # (all rows, K): leading dims in one GEMM
         out = batched_matmul(rows, weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
-        return out if bias is None else out + bias
+        if bias is None:
+            return out
+        if type(out) is np.ndarray:
+            out += bias  # the product is a new array of our own: add the bias in place, no second (rows, N) array
+            return out
+        return out + bias
 
     @staticmethod
     def backward(ctx, grad_out):

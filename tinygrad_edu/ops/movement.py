@@ -3,6 +3,8 @@
 reshape, permute, expand, pad, concatenate and getitem are primitives; view, transpose, T, squeeze, unsqueeze,
 flatten, broadcast_to and stack are built from them.
 """
+import math
+
 import numpy as np
 
 from tinygrad_edu import dtypes
@@ -94,14 +96,41 @@ class GetItem(ArrayFunction):
 
     @staticmethod
     def backward(ctx, grad_out):
+        index = ctx.index
+        if type(index) is np.ndarray and index.dtype.kind in "iu" and type(grad_out) is np.ndarray:
+            return scatter_add_rows(ctx.input_shape, index, grad_out)  # x[rows]: an embedding lookup
         grad = np.zeros_like(grad_out, shape=ctx.input_shape)  # zeros on grad_out's device
         if ctx.is_basic:
             # Ints and slices select each element at most once: plain assignment is a scatter.
-            grad[ctx.index] = grad_out
+            grad[index] = grad_out
         else:
             # Integer arrays may select an element several times; np.add.at adds every copy's gradient.
-            np.add.at(grad, ctx.index, grad_out)
+            np.add.at(grad, index, grad_out)
         return grad
+
+
+def scatter_add_rows(input_shape, rows, grad_out):
+    """dx for y = x[rows] with `rows` an integer array: dx[r] = Σ of dy over the positions that picked row r.
+
+    The sums np.add.at would make (up to the order of the float additions), grouped instead of one row at a
+    time: sort the positions by row (stably), then one np.add.reduceat sums each run of equal rows, giving
+    (distinct rows, row size) values that are added into the zero gradient. Several times faster than np.add.at
+    when rows repeat (a token embedding).
+    """
+    n_rows = input_shape[0]
+    row_size = math.prod(input_shape[1:])
+    picked = rows.reshape(rows.size)
+    picked = np.where(picked < 0, picked + n_rows, picked)  # NumPy's negative indices count from the end
+    grad = np.zeros(input_shape, dtype=grad_out.dtype)
+    if picked.size == 0:
+        return grad
+    order = np.argsort(picked, kind="stable")
+    sorted_rows = picked[order]
+    run_starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
+    values = grad_out.reshape(picked.size, row_size)[order]  # (positions, row size), grouped by row
+    # += on zeros, not =, so a sum of -0.0 gives 0.0, as adding into zeros does.
+    grad.reshape(n_rows, row_size)[sorted_rows[run_starts]] += np.add.reduceat(values, run_starts, axis=0)
+    return grad
 
 
 class Clone(ArrayFunction):
@@ -153,7 +182,7 @@ def infer_size(shape, numel, op_name="reshape", source=None):
     for position, n in enumerate(shape):
         if n < -1:
             raise RuntimeError(f"{op_name}: invalid shape dimension {n} at index {position} of shape {shape}")
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if -1 not in shape:
         if known != numel:
             raise RuntimeError(f"{op_name}: cannot reshape {source} into {shape}")
@@ -168,7 +197,10 @@ def infer_size(shape, numel, op_name="reshape", source=None):
 
 def reshape(x, *shape):
     """The same elements in a new shape; one -1 is inferred (see infer_size)."""
-    shape = infer_size(_shape_from_args(shape), x.numel(), "reshape", f"tensor of shape {x.shape} ({x.numel()} elements)")
+    shape = _shape_from_args(shape)
+    numel = x.numel()
+    if -1 in shape or min(shape, default=0) < 0 or math.prod(shape) != numel:  # to infer, or to refuse
+        shape = infer_size(shape, numel, "reshape", f"tensor of shape {x.shape} ({numel} elements)")
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -240,7 +272,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     end = normalize_dim(end_dim, x.ndim, "flatten")
     if start > end:
         raise RuntimeError(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
-    merged = int(np.prod(x.shape[start:end + 1]))
+    merged = math.prod(x.shape[start:end + 1])
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 

@@ -80,20 +80,21 @@ class Adam(Optimizer):
 
     def _update_group(self, group: ParamGroup) -> None:
         beta1, beta2 = group["betas"]
+        amsgrad = group["amsgrad"]
+        hyper = dict(lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
+                     weight_decay=float(group["weight_decay"]))
+        kernel_name = "adamw_step" if self.decoupled_weight_decay else "adam_step"
         for param in group["params"]:
             if param.grad is None:
                 continue
             grad = self._grad_array(param)
             data = self._param_array(param)
-            kernels = backend.kernels(data)  # the fused CUDA kernel for a parameter on the GPU
-            fused_step = kernels.adamw_step if self.decoupled_weight_decay else kernels.adam_step
-            state = self._state_for(param, group["amsgrad"])
+            state = self._state_for(param, amsgrad)
             state["step"] += 1
-            hyper = dict(lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
-                         weight_decay=float(group["weight_decay"]))
-            if group["amsgrad"]:
+            if amsgrad:
                 self._amsgrad_step(data, grad, state, **hyper)
             else:
+                fused_step = getattr(backend.kernels(data), kernel_name)  # the CUDA kernel for a parameter on the GPU
                 fused_step(data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], **hyper)
 
     def _amsgrad_step(self, param: Array, grad: Array, state: dict[str, Any], lr: float, beta1: float, beta2: float,

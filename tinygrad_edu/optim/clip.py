@@ -45,19 +45,26 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     # float64 accumulation: a float32 sum of squares of many small gradients loses digits.
     if is_device_array(params[0].grad.data):
         return _clip_grad_norm_on_device(params, max_norm, norm_type, error_if_nonfinite)
-    grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
     if math.isinf(norm_type):
+        grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
         total_norm = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
-    else:
-        # Σ|g|^p with ufuncs, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
+    elif norm_type == 2.0:
+        # Σ g² with ufuncs, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
         # (OpenBLAS's threads wait for cores Numba's OpenMP workers still spin on), and the sum is all a norm needs.
-        total = sum(float(np.sum(grad * grad if norm_type == 2.0 else np.abs(grad) ** norm_type, dtype=np.float64)) for grad in grads)
+        # np.square(dtype=float64) converts while it squares: one float64 array per gradient, not two.
+        total = sum(float(np.square(param.grad.data, dtype=np.float64).sum()) for param in params)
+        total_norm = total ** 0.5
+    else:
+        grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
+        total = sum(float(np.sum(np.abs(grad) ** norm_type, dtype=np.float64)) for grad in grads)
         total_norm = total ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total_norm):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_norm}; "
                            f"pass error_if_nonfinite=False to clip anyway")
     # np.minimum, not min(): a NaN norm must give NaN gradients (as in PyTorch), not silently skip clipping.
     clip_coef = float(np.minimum(max_norm / (total_norm + 1e-6), 1.0))
+    if clip_coef == 1.0:
+        return Tensor(np.array(total_norm, dtype=dtype))  # g · 1.0 is g, bit for bit: nothing to rescale
     for param in params:
         # Multiply (not divide) so a coefficient of exactly 1.0 leaves the gradient bit-for-bit unchanged.
         param.grad.data = param.grad.data * clip_coef

@@ -22,8 +22,13 @@ def configure(parser):
 
 
 @tg.no_grad()
-def evaluate(model, images, labels, batch_size=512, device="cpu"):
-    """(mean cross-entropy, accuracy) of `model` on the images, in eval mode."""
+def evaluate(model, images, labels, batch_size=DEFAULTS["batch_size"], device="cpu"):
+    """(mean cross-entropy, accuracy) of `model` on the images, in eval mode.
+
+    `run` evaluates in batches of the training batch size: the kernels then take the same compiled variants as
+    the training steps (kernels/cpu/variants.py), where a larger batch would cross a serial/parallel threshold
+    and compile a second variant of the convolution and pooling kernels on a cold cache (seconds each).
+    """
     model.eval()
     correct, total_loss = 0, 0.0
     for start in range(0, len(images), batch_size):
@@ -35,7 +40,7 @@ def evaluate(model, images, labels, batch_size=512, device="cpu"):
     return total_loss / len(images), correct / len(images)
 
 
-def accuracy(model, images, labels, batch_size=512, device="cpu"):
+def accuracy(model, images, labels, batch_size=DEFAULTS["batch_size"], device="cpu"):
     return evaluate(model, images, labels, batch_size, device)[1]
 
 
@@ -84,7 +89,7 @@ def run(args):
             total_loss += loss.item()
             steps += 1
             progress.update(loss=loss.item())
-        held_loss, held_accuracy = evaluate(model, held_x, held_y, device=args.device)
+        held_loss, held_accuracy = evaluate(model, held_x, held_y, args.batch_size, args.device)
         progress.update(0, **{f"{held_out}_acc": held_accuracy})
         log.append(epoch=epoch + 1, loss=total_loss / batches_per_epoch,
                    **{f"{held_out}_loss": held_loss, f"{held_out}_accuracy": held_accuracy})
@@ -99,7 +104,7 @@ def run(args):
         common.save_checkpoint(args.save, model, optimizer, {"epoch": epochs_done}, config, log.rows)
     if args.plot and log.rows:
         common.plot_metrics(log.rows, args.plot, "epoch", "train cnn")
-    test_accuracy = accuracy(model, test_x, test_y, device=args.device)
+    test_accuracy = accuracy(model, test_x, test_y, args.batch_size, args.device)
     print(common.summary_line("train cnn", "test accuracy", test_accuracy, wall, steps, args.device))
     return {"test_accuracy": test_accuracy, "steps": steps, "epochs": epochs_done, "wall": wall, "log": log.rows,
             "model": model}

@@ -78,7 +78,11 @@ def announce_kernel_compilation(task):
 
 
 def kernel_cache_is_warm(task):
-    """Whether the kernel families `task` calls are compiled in the on-disk cache (tinygrad_edu.kernel_cache)."""
+    """Whether the kernel families `task` calls are compiled in the on-disk cache (tinygrad_edu.kernel_cache), and
+    not still being compiled by the worker processes `train` started (tinygrad_edu.precompile)."""
+    precompile = sys.modules.get("tinygrad_edu.precompile")
+    if precompile is not None and precompile.is_compiling(task):
+        return False
     kernel_cache = importlib.import_module("tinygrad_edu.kernel_cache")  # looked up at call time, so tests can fake it
     return kernel_cache.is_warm(kernel_cache.FAMILIES_BY_TASK.get(task))
 
