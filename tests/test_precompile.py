@@ -111,6 +111,20 @@ def test_shares_have_about_equal_recorded_seconds_longest_first():
     assert precompile.split(items[:1], 3) == [items[:1]]  # no empty shares
 
 
+def test_kernels_that_call_the_same_kernel_share_a_worker_so_it_compiles_once():
+    items = [(name, (), seconds, name) for name, seconds in [("a", 2.0), ("b", 2.0), ("c", 1.0)]]
+    calls = {"a": {"shared": 1.5}, "b": {"shared": 1.5}}
+    shares = precompile.split(items, 2, calls)
+    assert [[item[0] for item in share] for share in shares] == [["a", "b"], ["c"]]
+    without_calls = precompile.split(items, 2)  # balanced by seconds alone, a and b go to different workers
+    assert [[item[0] for item in share] for share in without_calls] == [["a", "c"], ["b"]]
+
+
+def test_the_split_doctests_hold():
+    import doctest
+    assert doctest.testmod(precompile).failed == 0
+
+
 def test_argument_types_read_back_from_their_text():
     written = (types.Array(types.float32, 4, "C"), types.Array(types.int64, 2, "A", readonly=True), types.boolean,
                types.int64, types.float64, types.uint64, types.UniTuple(types.int64, 2))

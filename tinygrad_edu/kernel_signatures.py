@@ -3,47 +3,13 @@ tinygrad_edu/precompile.py compiles in parallel on a cold cache. Generated; do n
 
     NUMBA_CACHE_DIR=$(mktemp -d) python -m tinygrad_edu.record_signatures cnn
 
-Each row: (kernel, argument types as numba.core.types writes them, seconds its compile took when
-recorded: only to split the work into equal shares).
+Each row: (kernel, argument types as numba.core.types writes them, seconds to compile it alone in a
+fresh process, the kernels it calls included: only to split the work into equal shares).
+CALLS: for each kernel, the kernels its compile compiled too, with their seconds: a worker compiles
+those once for all the kernels of its share.
 """
 SIGNATURES = {
     'cnn': [
-        ('kernels.cpu.conv._correlate_rows_serial', (
-            "Array(float32, 1, 'C', False, aligned=True)",
-            "Array(uint64, 2, 'C', False, aligned=True)",
-            'int64',
-            'int64',
-            "Array(float32, 2, 'C', False, aligned=True)",
-            "Array(float32, 1, 'C', False, aligned=True)",
-            'bool',
-            "Array(float32, 4, 'C', False, aligned=True)",
-        ), 1.83),
-        ('kernels.cpu.conv._weight_grad_serial', (
-            "Array(float32, 4, 'C', False, aligned=True)",
-            "Array(float32, 2, 'C', False, aligned=True)",
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            "Array(float32, 6, 'C', False, aligned=True)",
-        ), 1.08),
-        ('kernels.cpu.gemm._gemm_tasks', (
-            "Array(float32, 3, 'C', False, aligned=True)",
-            'bool',
-            "Array(float32, 3, 'C', False, aligned=True)",
-            'bool',
-            "Array(float32, 3, 'C', False, aligned=True)",
-            'int64',
-            'int64',
-            'int64',
-            'int64',
-            "Array(float32, 1, 'C', False, aligned=True)",
-            "Array(uint64, 1, 'C', False, aligned=True)",
-        ), 1.02),
         ('kernels.cpu.conv._correlate_channels_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
@@ -56,7 +22,43 @@ SIGNATURES = {
             'int64',
             'int64',
             "Array(float32, 4, 'C', False, aligned=True)",
-        ), 0.99),
+        ), 3.51),
+        ('kernels.cpu.gemm._gemm_tasks', (
+            "Array(float32, 3, 'C', False, aligned=True)",
+            'bool',
+            "Array(float32, 3, 'C', False, aligned=True)",
+            'bool',
+            "Array(float32, 3, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            "Array(float32, 1, 'C', False, aligned=True)",
+            "Array(uint64, 1, 'C', False, aligned=True)",
+        ), 2.67),
+        ('kernels.cpu.conv._weight_grad_serial', (
+            "Array(float32, 4, 'C', False, aligned=True)",
+            "Array(float32, 2, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            'int64',
+            "Array(float32, 6, 'C', False, aligned=True)",
+        ), 2.12),
+        ('kernels.cpu.conv._correlate_rows_serial', (
+            "Array(float32, 1, 'C', False, aligned=True)",
+            "Array(uint64, 2, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            "Array(float32, 2, 'C', False, aligned=True)",
+            "Array(float32, 1, 'C', False, aligned=True)",
+            'bool',
+            "Array(float32, 4, 'C', False, aligned=True)",
+        ), 1.86),
         ('kernels.cpu.pool._max_forward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
@@ -69,7 +71,7 @@ SIGNATURES = {
             'int64',
             'int64',
             'int64',
-        ), 0.42),
+        ), 0.75),
         ('kernels.cpu.softmax._cross_entropy_forward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -77,7 +79,7 @@ SIGNATURES = {
             'float64',
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.37),
+        ), 0.66),
         ('kernels.cpu.conv._tap_offsets', (
             'int64',
             'int64',
@@ -88,7 +90,7 @@ SIGNATURES = {
             'int64',
             'int64',
             'int64',
-        ), 0.31),
+        ), 0.44),
         ('kernels.cpu.softmax._cross_entropy_backward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -96,7 +98,7 @@ SIGNATURES = {
             'int64',
             'float64',
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.25),
+        ), 0.31),
         ('kernels.cpu.optim._adam_kernel_serial', (
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(float32, 1, 'C', False, aligned=True)",
@@ -109,16 +111,61 @@ SIGNATURES = {
             'float64',
             'float64',
             'float64',
-        ), 0.18),
+        ), 0.26),
         ('kernels.cpu.pool._max_backward_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(int64, 4, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
-        ), 0.17),
+        ), 0.24),
         ('kernels.cpu.softmax._first_bad_target', (
             "Array(int64, 1, 'C', False, aligned=True)",
             'int64',
             'int64',
-        ), 0.15),
+        ), 0.09),
     ],
+}
+CALLS = {
+    'cnn': {
+        'kernels.cpu.conv._correlate_channels_serial': {
+            'kernels.cpu.conv._origins(int64, int64, int64, int64, int64, int64, int64, int64, int64)': 0.41,
+            'kernels.cpu.conv._tap_offsets(int64, int64, int64, int64, int64, int64, int64, int64, int64)': 0.37,
+            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.86,
+            'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.03,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.29,
+        },
+        'kernels.cpu.conv._correlate_rows_serial': {
+            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.51,
+            'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 3),)': 0.03,
+            'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.02,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.21,
+            'numba.np.arrayobj.ol_np_empty.<locals>.impl(UniTuple(int64, 2), class(uint64))': 0.11,
+        },
+        'kernels.cpu.conv._tap_offsets': {
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            'numba.np.arrayobj.ol_np_empty.<locals>.impl(UniTuple(int64, 2), class(uint64))': 0.13,
+        },
+        'kernels.cpu.conv._weight_grad_serial': {
+            'kernels.cpu.conv._origins(int64, int64, int64, int64, int64, int64, int64, int64, int64)': 0.27,
+            'kernels.cpu.conv._tap_offsets(int64, int64, int64, int64, int64, int64, int64, int64, int64)': 0.24,
+            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](True))": 0.55,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.19,
+        },
+        'kernels.cpu.gemm._gemm_tasks': {
+            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.73,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.03,
+        },
+        'kernels.cpu.pool._max_forward_serial': {
+            'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+        },
+        'kernels.cpu.softmax._cross_entropy_backward_serial': {
+            'numba.cpython.numbers.scalar_view.<locals>.impl(int64, class(float64))': 0.02,
+        },
+        'kernels.cpu.softmax._cross_entropy_forward_serial': {
+            'numba.cpython.numbers.scalar_view.<locals>.impl(int64, class(float64))': 0.03,
+        },
+    },
 }

@@ -52,6 +52,12 @@ def signatures(task):
     return list(module.SIGNATURES.get(task, ()))
 
 
+def called_kernels(task):
+    """{kernel path: {kernel it calls: seconds}} for `train task`, from tinygrad_edu/kernel_signatures.py."""
+    module = importlib.import_module(SIGNATURES_MODULE)
+    return dict(getattr(module, "CALLS", {}).get(task, {}))
+
+
 def find_kernel(path):
     """The Numba dispatcher at "kernels.cpu.conv._correlate_rows_serial", or None when there is none by that name."""
     module_name, _, name = path.rpartition(".")
@@ -95,19 +101,46 @@ def _cache_is_writable(dispatcher):
     return directory is not None and os.access(directory, os.W_OK)
 
 
-def split(items, workers):
-    """Shares of about equal recorded seconds: longest first, each to the share with the least so far.
+def split(items, workers, calls=None):
+    """Shares of about equal recorded seconds, longest first: each to the share where it costs least while that
+    share stays within an even split of the total, else to the share with the least so far.
+
+    calls: {kernel path: {kernel it calls: seconds}}. A worker compiles a called kernel once, for the first kernel
+    of its share that calls it, so a kernel costs less in a share that already holds its callees: kernels that
+    call the same micro-kernel land in one share instead of compiling it in every worker.
 
     >>> split([("a", (), 3.0, "a"), ("b", (), 2.0, "b"), ("c", (), 2.0, "c")], 2)
     [[('a', (), 3.0, 'a')], [('b', (), 2.0, 'b'), ('c', (), 2.0, 'c')]]
+    >>> calls = {"a": {"shared": 1.5}, "b": {"shared": 1.5}}
+    >>> [[item[0] for item in share] for share in split([("a", (), 2.0, "a"), ("b", (), 2.0, "b"),
+    ...                                                  ("c", (), 1.0, "c")], 2, calls)]
+    [['a', 'b'], ['c']]
     """
+    calls = calls or {}
+    even = sum(item[2] for item in items) / workers
     shares = [[] for _ in range(workers)]
     totals = [0.0] * workers
+    compiled = [set() for _ in range(workers)]  # the called kernels each share compiles already
     for item in sorted(items, key=lambda item: -item[2]):
-        least = totals.index(min(totals))
-        shares[least].append(item)
-        totals[least] += item[2]
+        callees = calls.get(item[3], {})
+        itself = _call_name(item[3], [repr(t) for t in item[1]])  # a kernel that is also called by another
+        costs = [0.0 if itself in compiled[share] else
+                 max(0.0, item[2] - sum(seconds for callee, seconds in callees.items() if callee in compiled[share]))
+                 for share in range(workers)]
+        fitting = [share for share in range(workers) if totals[share] + costs[share] <= even]
+        if fitting:
+            chosen = min(fitting, key=lambda share: (costs[share], share))
+        else:
+            chosen = min(range(workers), key=lambda share: (totals[share] + costs[share], share))
+        shares[chosen].append(item)
+        totals[chosen] += costs[chosen]
+        compiled[chosen].update(callees)
     return [share for share in shares if share]
+
+
+def _call_name(path, texts):
+    """How CALLS names a called kernel: "kernels.cpu.conv._origins(int64, int64)", its argument types as a tuple."""
+    return f"{path}({', '.join(texts)}{',' if len(texts) == 1 else ''})"
 
 
 def usable_cores():
@@ -258,7 +291,7 @@ def start(task, workers=None, command=WORKER_COMMAND, spawn=False):
     if workers < 2:
         return None  # one worker would only move the compiling to another process
     try:
-        return BackgroundCompile(split(items, workers), command, spawn, task)
+        return BackgroundCompile(split(items, workers, called_kernels(task)), command, spawn, task)
     except OSError:
         return None
 

@@ -3,16 +3,20 @@ tinygrad_edu/kernel_signatures.py: the list tinygrad_edu/precompile.py compiles 
 
     NUMBA_CACHE_DIR=$(mktemp -d) python -m tinygrad_edu.record_signatures cnn
 
-Run it after renaming a kernel or changing its argument types (tests/test_precompile.py says when). With an empty
-cache directory every kernel compiles during the recording, and its compile seconds are kept to split the work into
-equal shares; a kernel that was already cached keeps the seconds recorded before.
+Run it after renaming a kernel or changing its argument types (tests/test_precompile.py says when). Each kernel's
+seconds are those of compiling it alone, in a fresh process with an empty cache: what a worker pays for it,
+including the kernels it calls (a worker compiles those itself when another worker holds them; timed inside one
+recording run, they count once, for whichever kernel called them first, and the shares come out uneven).
 """
 import argparse
 import importlib
+import json
 import os
+import subprocess
 import sys
+import tempfile
 
-from numba.core import event
+from numba.core import event, types
 
 from tinygrad_edu import kernel_cache
 from tinygrad_edu.precompile import ENVIRONMENT_SWITCH, SIGNATURES_MODULE
@@ -45,6 +49,52 @@ def _kernel_path(dispatcher):
     return None
 
 
+# Runs in a fresh process: imports the kernel's module (not timed), compiles it and prints, as JSON, the seconds
+# and the kernels its compile called (compiled along with it), each with its seconds.
+_TIME_ONE = """import json, sys, time
+from numba.core import event
+from tinygrad_edu import precompile
+
+class DirectCalls(event.Listener):
+    def __init__(self):
+        self.depth, self.started, self.seconds = 0, [], {}
+
+    def on_start(self, ev):
+        self.depth += 1
+        self.started.append(time.perf_counter())
+
+    def on_end(self, ev):
+        self.depth -= 1
+        seconds = time.perf_counter() - self.started.pop()
+        if self.depth == 1:
+            function = ev.data["dispatcher"].py_func
+            name = f"{function.__module__}.{function.__qualname__}{tuple(ev.data['args'])}"
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + seconds, 2)
+
+path, texts = json.loads(sys.argv[1])
+dispatcher, argument_types = precompile.find_kernel(path), precompile.parse_types(texts)
+listener = DirectCalls()
+event.register("numba:compile", listener)
+start = time.perf_counter()
+dispatcher.compile(argument_types)
+print(json.dumps({"seconds": round(time.perf_counter() - start, 2), "calls": listener.seconds}))
+"""
+
+
+def compile_seconds_alone(path, texts):
+    """(seconds, {kernel it calls: seconds}) to compile kernel `path` for argument type texts in a fresh process
+    with an empty cache; (None, {}) when it could not be timed (the kernel or its types are gone, or the compile
+    failed)."""
+    with tempfile.TemporaryDirectory() as cache:
+        completed = subprocess.run([sys.executable, "-c", _TIME_ONE, json.dumps([path, list(texts)])],
+                                   capture_output=True, text=True, env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+    try:
+        timed = json.loads(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else None
+    except (ValueError, IndexError):
+        timed = None
+    return (timed["seconds"], timed["calls"]) if timed else (None, {})
+
+
 def record(task):
     """Run a short `train task` and return [(kernel path, argument type texts, seconds)] of the cached CPU kernels
     it called from Python, longest compile first (seconds None for kernels that were already in the cache)."""
@@ -72,6 +122,8 @@ def record(task):
         path = _kernel_path(dispatcher)
         if path is None or getattr(dispatcher, "_cache", None) is None:
             continue
+        if any(isinstance(t, types.Literal) for t in argument_types):
+            continue  # a constant argument of a call inside a kernel: a cache hit of that kernel's compile, not a call
         result = dispatcher.overloads.get(argument_types)
         timers = (result.metadata or {}).get("timers", {}) if result is not None else {}
         seconds = timers.get("compiler_lock")
@@ -79,16 +131,18 @@ def record(task):
     return sorted(rows, key=lambda row: (-(row[2] or 0.0), row[0]))
 
 
-def write_signatures(recorded, path=None):
-    """Write {task: rows} as tinygrad_edu/kernel_signatures.py."""
+def write_signatures(recorded, path=None, calls=None):
+    """Write {task: rows} (and {task: {kernel: {kernel it calls: seconds}}}) as tinygrad_edu/kernel_signatures.py."""
     path = path or os.path.join(os.path.dirname(__file__), "kernel_signatures.py")
     lines = ['"""The Numba CPU kernels each `train` command calls, with their argument types: what',
              'tinygrad_edu/precompile.py compiles in parallel on a cold cache. Generated; do not edit by hand:',
              '',
              '    NUMBA_CACHE_DIR=$(mktemp -d) python -m tinygrad_edu.record_signatures cnn',
              '',
-             'Each row: (kernel, argument types as numba.core.types writes them, seconds its compile took when',
-             'recorded: only to split the work into equal shares).',
+             'Each row: (kernel, argument types as numba.core.types writes them, seconds to compile it alone in a',
+             'fresh process, the kernels it calls included: only to split the work into equal shares).',
+             'CALLS: for each kernel, the kernels its compile compiled too, with their seconds: a worker compiles',
+             'those once for all the kernels of its share.',
              '"""',
              'SIGNATURES = {']
     for task, rows in sorted(recorded.items()):
@@ -98,6 +152,15 @@ def write_signatures(recorded, path=None):
             lines.extend(f"            {text!r}," for text in argument_types)
             lines.append(f"        ), {seconds!r}),")
         lines.append("    ],")
+    lines.append("}")
+    lines.append("CALLS = {")
+    for task, by_kernel in sorted((calls or {}).items()):
+        lines.append(f"    {task!r}: {{")
+        for kernel, called in sorted(by_kernel.items()):
+            lines.append(f"        {kernel!r}: {{")
+            lines.extend(f"            {name!r}: {seconds!r}," for name, seconds in sorted(called.items()))
+            lines.append("        },")
+        lines.append("    },")
     lines.append("}")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -109,12 +172,19 @@ def main(argv=None):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="+", metavar="TASK", help="the `train` commands to record, e.g. cnn")
     args = parser.parse_args(argv)
-    recorded = dict(importlib.import_module(SIGNATURES_MODULE).SIGNATURES)
+    module = importlib.import_module(SIGNATURES_MODULE)
+    recorded, calls = dict(module.SIGNATURES), dict(getattr(module, "CALLS", {}))
     for task in args.tasks:
         before = {(kernel, argument_types): seconds for kernel, argument_types, seconds in recorded.get(task, ())}
-        recorded[task] = [(kernel, argument_types, before.get((kernel, argument_types), 1.0) if seconds is None
-                           else seconds) for kernel, argument_types, seconds in record(task)]
-    print(write_signatures(recorded))
+        rows, calls[task] = [], {}
+        for kernel, argument_types, _ in record(task):
+            seconds, called = compile_seconds_alone(kernel, argument_types)
+            rows.append((kernel, argument_types, before.get((kernel, argument_types), 1.0) if seconds is None
+                         else seconds))
+            if called:
+                calls[task][kernel] = called
+        recorded[task] = sorted(rows, key=lambda row: (-row[2], row[0]))
+    print(write_signatures(recorded, calls=calls))
     return 0
 
 

@@ -61,6 +61,12 @@ SERIAL_MAX_WORK = 1 << 23
 # 1 + the channel tiles' transposed store as a fraction of their multiply-adds (≈0.2 at CK = 144, counting the
 # instructions per output value): `_correlate` weighs it against the row tiles' dropped columns.
 CHANNEL_TILES_STORE_COST = 1.2
+# Tasks of `_correlate_rows_body` at least (when there are positions enough): a task walks a run of position tiles
+# and, for each, every channel tile, so the tile of the input that the channel tiles share is read from L1.
+ROW_TILE_TASKS = 16
+# Values of a padded copy from which it runs on all threads beside a parallel tile kernel (1 MiB of float32):
+# smaller copies take tens of µs, about what another parallel launch costs on a busy machine.
+PARALLEL_COPY_MIN_SIZE = 1 << 18
 KC = 128  # positions per block of grad_w's reduction: a block of channels-last grad_y (KC × NR, 16 KiB) stays in L1
 
 
@@ -153,8 +159,10 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
     padded row are computed and dropped; each output row is copied out separately (`_row_tile_width` pads rows
     to 16 or 32 where that costs no extra tile, so a tile holds whole rows and the copies are whole vectors).
     A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat the group's last channel. x_flat holds
-    NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, MR channels): it
-    walks the image's positions, writing those channels' planes in order.
+    NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, run of position
+    tiles): for each position tile it computes every tile of MR channels, so the input those share (NR
+    positions × CK taps) is read from L1 instead of once per channel tile from L2; runs split an image only
+    when there are fewer than ROW_TILE_TASKS (image, group) pairs.
     """
     use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
     groups, ck = taps.shape
@@ -172,32 +180,40 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
     w_flat = w_rows.reshape(-1)
     y_flat = y.reshape(-1)
     plane = h_out * w_out
-    for task in prange(n_batch * groups * n_channel_tiles):
-        n = task // (groups * n_channel_tiles)
-        g = (task // n_channel_tiles) % groups
-        channel_tile = task % n_channel_tiles
+    n_position_tiles = (span + NR - 1) // NR
+    n_segments = min(n_position_tiles, (ROW_TILE_TASKS + n_batch * groups - 1) // (n_batch * groups))
+    per_segment = (n_position_tiles + n_segments - 1) // n_segments
+    for task in prange(n_batch * groups * n_segments):
+        n = task // (groups * n_segments)
+        g = (task // n_segments) % groups
+        segment = task % n_segments
         tile = new_tile(y)
-        for t0 in range(0, span, NR):
-            _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, x_flat, taps[g],
-                          np.uint64(n * image_stride + t0), tile, False)
-            # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by row,
-            # with unsigned indices (no negative-index checks in the copy loop). A row is copied to the end of its
-            # padded width, dropped columns included: they land on the next row(s) of the plane, whose own values
-            # come from later positions and overwrite them. So the copies are whole rows (whole vectors when Wp
-            # is 16 or 32) instead of W_out values and a scalar remainder; only the plane's end is a hard stop.
-            for r in range(min(MR, c_out_per_group - channel_tile * MR)):
-                channel = g * c_out_per_group + channel_tile * MR + r
-                shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
-                out = np.uint64((n * c_out + channel) * plane)
-                for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
-                    q0 = max(0, t0 - p * wp)
-                    q1 = min(wp, (h_out - p) * w_out, t0 + NR - p * wp)
-                    if q1 <= q0:  # the tile starts in the last row's dropped columns
-                        continue
-                    source = np.uint64(p * wp + q0 - t0)
-                    target = out + np.uint64(p * w_out + q0)
-                    for q in range(np.uint64(q1 - q0)):
-                        y_flat[target + q] = tile[r, source + q] + shift
+        segment_end = min(span, (segment + 1) * per_segment * NR)
+        # plane values this task produces end before index `owned_end` (p·W_out + q of its last position)
+        owned_end = (segment_end - 1) // wp * w_out + min((segment_end - 1) % wp, w_out - 1) + 1
+        for t0 in range(segment * per_segment * NR, segment_end, NR):
+            for channel_tile in range(n_channel_tiles):
+                _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, x_flat, taps[g],
+                              np.uint64(n * image_stride + t0), tile, False)
+                # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by row,
+                # with unsigned indices (no negative-index checks in the copy loop). A row is copied to the end of its
+                # padded width, dropped columns included: they land on the next row(s) of the plane, whose own values
+                # come from later positions of the same task and overwrite them. So the copies are whole rows (whole
+                # vectors when Wp is 16 or 32) instead of W_out values and a scalar remainder; only the end of what
+                # this task produces (the plane's end, or where the next task's positions start) is a hard stop.
+                for r in range(min(MR, c_out_per_group - channel_tile * MR)):
+                    channel = g * c_out_per_group + channel_tile * MR + r
+                    shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
+                    out = np.uint64((n * c_out + channel) * plane)
+                    for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
+                        q0 = max(0, t0 - p * wp)
+                        q1 = min(wp, owned_end - p * w_out, t0 + NR - p * wp)
+                        if q1 <= q0:  # the tile starts in the last row's dropped columns
+                            continue
+                        source = np.uint64(p * wp + q0 - t0)
+                        target = out + np.uint64(p * w_out + q0)
+                        for q in range(np.uint64(q1 - q0)):
+                            y_flat[target + q] = tile[r, source + q] + shift
 
 
 _correlate_rows_serial, _correlate_rows_parallel = serial_and_parallel(_correlate_rows_body, fastmath=True)
@@ -245,18 +261,44 @@ def _placed_range(size, target_size, step, offset):
     return first, max(first, stop)
 
 
-def _padded(x, shape, step, offset):
+@njit(parallel=True, cache=True)
+def _pad_planes_parallel(x, rows, cols, step_h, step_w, top, left, padded):
+    """padded[n, c] = zeros with x[n, c, p, q] placed at (p·step_h + top, q·step_w + left) for p in rows, q in
+    cols; one plane per task, so both threads zero and copy (the plane is small: it is written twice in cache)."""
+    n_batch, channels = padded.shape[0], padded.shape[1]
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        padded[n, c] = 0
+        for p in range(rows[0], rows[1]):
+            if step_w == 1:  # a slice copy: whole vectors
+                padded[n, c, p * step_h + top, cols[0] + left:cols[1] + left] = x[n, c, p, cols[0]:cols[1]]
+            else:
+                for q in range(cols[0], cols[1]):
+                    padded[n, c, p * step_h + top, q * step_w + left] = x[n, c, p, q]
+
+
+def _padded(x, shape, step, offset, parallel=False):
     """(flat, padded): `padded`, a view of `shape` on the 1-D `flat`, holds x[n, c, p, q] at
     [n, c, p·step_h + top, q·step_w + left] wherever that lies inside and zero elsewhere; (top, left) = offset
     may be negative (the entries that land outside are dropped). `flat` ends in NR + Wp zeros past the view,
-    for the reads of `_correlate_rows_body` past the last image. NumPy's zeroed allocation and strided copy:
-    they measured faster than a Numba loop that zeroes each plane and copies its rows in (rows of 14 values
-    copy as scalars there), and there is no kernel to compile."""
+    for the reads of `_correlate_rows_body` past the last image. Serially NumPy's zeroed allocation and strided
+    copy: they measured faster than a Numba loop that zeroes each plane and copies its rows in (rows of 14
+    values copy as scalars there), and there is no kernel to compile. Beside a parallel tile kernel
+    (`parallel`) and from PARALLEL_COPY_MIN_SIZE values, a Numba loop on all threads instead, so the copy is no one-thread stretch between two parallel
+    kernels (at batch 64 it measured 10-50% faster than NumPy's there)."""
     size = shape[0] * shape[1] * shape[2] * shape[3]
-    flat = np.zeros(size + NR + shape[3], dtype=x.dtype)
-    padded = flat[:size].reshape(shape)
     p0, p1 = _placed_range(x.shape[2], shape[2], step[0], offset[0])
     q0, q1 = _placed_range(x.shape[3], shape[3], step[1], offset[1])
+    if parallel and size >= PARALLEL_COPY_MIN_SIZE:
+        flat = np.empty(size + NR + shape[3], dtype=x.dtype)
+        flat[size:] = 0
+        padded = flat[:size].reshape(shape)
+        _pad_planes_parallel(np.ascontiguousarray(x), np.array([p0, p1]), np.array([q0, q1]), step[0], step[1],
+                             offset[0], offset[1], padded)
+        return flat, padded
+    flat = np.zeros(size + NR + shape[3], dtype=x.dtype)
+    padded = flat[:size].reshape(shape)
     if size and p1 > p0 and q1 > q0:
         rows = slice(p0 * step[0] + offset[0], (p1 - 1) * step[0] + offset[0] + 1, step[0])
         cols = slice(q0 * step[1] + offset[1], (q1 - 1) * step[1] + offset[1] + 1, step[1])
@@ -289,7 +331,7 @@ def _weight_panels(w, groups):
 def _channels_last(grad_y, groups):
     """grad_y (N, C_out, H_out, W_out) -> (N·L, G·Cog_pad): [n·L + l, g·Cog_pad + o] = grad_y[n, g·Cog + o, l],
     with zero columns up to Cog_pad (a multiple of NR). NumPy's transposing copy, which measured faster here
-    than the loops written in Numba."""
+    than the loops written in Numba, even those on two threads beside one NumPy thread."""
     n_batch, c_out, h_out, w_out = grad_y.shape
     c_out_per_group = c_out // groups
     cog_pad = -(-c_out_per_group // NR) * NR
@@ -343,7 +385,8 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     if y.size == 0:
         return y
     row_width = _row_tile_width(width + 2 * padding[1], h_out, stride)
-    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], row_width), (1, 1), padding)
+    parallel = y.size * w[0].size >= SERIAL_MAX_WORK  # the same test as `_correlate`'s
+    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], row_width), (1, 1), padding, parallel)
     bias = None if b is None else np.ascontiguousarray(b)
     return _correlate(padded, np.ascontiguousarray(w), bias, stride, dilation, groups, y)
 
@@ -361,11 +404,12 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     if need_bias:
         grad_b = grad_y.reshape(n_batch, c_out, h_out * w_out).sum(axis=0).sum(axis=1)  # images first: vector adds
     if need_weight:
+        serial = grad_y.size * c_per_group * kh * kw < SERIAL_MAX_WORK
         grad_y_last = _channels_last(grad_y, groups)  # (N·L, G·Cog_pad)
-        _, x_pad = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding)
+        _, x_pad = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding,
+                           not serial)
         n_tap_tiles = -(-c_per_group * kh * kw // MR)
         cog_pad = grad_y_last.shape[1] // groups
-        serial = grad_y.size * c_per_group * kh * kw < SERIAL_MAX_WORK
         n_chunks = 1 if serial else config.NUMBA_NUM_THREADS
         acc = np.zeros((n_chunks, groups, n_tap_tiles, cog_pad // NR, MR, NR), dtype=x.dtype)
         kernel = _weight_grad_serial if serial else _weight_grad_parallel
@@ -379,7 +423,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
         left = dilation[1] * (kw - 1) - padding[1]
         row_width = _row_tile_width(width + dilation[1] * (kw - 1), height, (1, 1))
         shape = (n_batch, c_out, height + dilation[0] * (kh - 1), row_width)
-        grad_y_padded = _padded(grad_y, shape, stride, (top, left))
+        parallel = n_batch * c_in * height * width * c_out_per_group * kh * kw >= SERIAL_MAX_WORK  # as `_correlate`
+        grad_y_padded = _padded(grad_y, shape, stride, (top, left), parallel)
         w_flipped = w.reshape(groups, c_out_per_group, c_per_group, kh, kw)[:, :, :, ::-1, ::-1]
         w_flipped = np.ascontiguousarray(w_flipped.transpose(0, 2, 1, 3, 4)).reshape(c_in, c_out_per_group, kh, kw)
         grad_x = np.empty((n_batch, c_in, height, width), dtype=x.dtype)

@@ -1109,9 +1109,8 @@ def _column_panels(matrix, rows, dtype):
 
 
 # Multiply-adds per step below which a whole sequence runs serially. Higher than the cells' SERIAL_MAX_WORK: the
-# step loop launches its threads once per step or more, and a launch pays only for large steps. Measured, LSTM
-# forward + backward, T = 16, serial / parallel median µs, 2 threads, quiet: N=32 I=64 H=64 (2^20) 1280 / 1385;
-# N=64 I=64 H=64 (2^21) 2359 / 2481; N=32 I=H=128 (2^22) 4477 / 4477; N=64 I=H=128 (2^23) 9754 / 8724.
+# step loop launches its threads once per step or more, and a launch pays only for large steps; the parallel
+# variant first won at 2^23 (docs/perf.md, Kernel notes).
 SEQUENCE_SERIAL_MAX_WORK = 1 << 22
 
 

@@ -229,3 +229,38 @@ def test_conv2d_op_gradcheck_in_float64_on_both_tilings(monkeypatch, store_cost)
               for shape in ((2, 4, 3, 34), (6, 2, 3, 2), (6,))]
     with tg.set_backend("cpu"):
         assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, (1, 0), (1, 2), 2), *inputs)
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(-2, 3), st.integers(-2, 3), st.integers(1, 4),
+       st.integers(1, 4))
+def test_conv2d_cpu_parallel_padded_copy_matches_the_serial_one(step_h, step_w, top, left, extra_h, extra_w):
+    """The padded copy done on all threads (beside a parallel tile kernel) places, drops and zero-fills exactly as
+    NumPy's: strides spread the values, negative offsets drop the first rows/columns, and the tail is zero."""
+    x = np.random.default_rng(step_h * 7 + left).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    shape = (2, 3, 4 * step_h + extra_h, 5 * step_w + extra_w)
+    flat_serial, padded_serial = cpu_conv._padded(x, shape, (step_h, step_w), (top, left))
+    with pytest.MonkeyPatch.context() as patch:  # a context, not the fixture: Hypothesis calls the test many times
+        patch.setattr(cpu_conv, "PARALLEL_COPY_MIN_SIZE", 1)
+        flat_parallel, padded_parallel = cpu_conv._padded(x, shape, (step_h, step_w), (top, left), parallel=True)
+    assert padded_parallel.shape == shape
+    np.testing.assert_array_equal(flat_parallel, flat_serial)
+
+
+
+@pytest.mark.parametrize("parallel, dtype", [(False, np.float32), (False, np.float64), (True, np.float32)])
+def test_conv2d_cpu_row_tiles_split_an_image_between_tasks_without_clobbering(monkeypatch, parallel, dtype):
+    """With few images the row tiles split each image's positions into runs, one task each: a row's dropped
+    columns must stop where the next run starts (they would overwrite values another task wrote). Runs end at
+    multiples of NR = 32 padded positions; rows of Wp = 23 with 10 dropped columns (dilation 5) cross that end,
+    and rows of Wp = 3 holding W_out = 1 drop columns that reach two rows on; forward and grad_x. Only threads
+    running the runs out of order can show a clobber, so the parallel variant is checked too."""
+    monkeypatch.setattr(cpu_conv, "CHANNEL_TILES_STORE_COST", 1e9)
+    if parallel:
+        monkeypatch.setattr(cpu_conv, "SERIAL_MAX_WORK", 0)
+    rng = np.random.default_rng(9)
+    for x_shape, w_shape, geometry in [((1, 2, 20, 21), (8, 2, 3, 3), ((1, 1), (1, 1), (1, 5), 1)),
+                                       ((1, 3, 40, 1), (9, 3, 3, 3), ((1, 1), (1, 1), (1, 1), 1))]:
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal(w_shape).astype(dtype)
+        b = rng.standard_normal(w_shape[0]).astype(dtype)
+        _assert_cpu_matches_reference(x, w, b, geometry, rng)
