@@ -23,10 +23,9 @@ Set NUMBA_DISABLE_JIT=1 to step through them as Python (the stack arrays are the
 """
 import numpy as np
 from numba import carray, config, njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-from kernels.cpu.gemm import use_512_bit_vectors
+from kernels.cpu.gemm import stack_array, use_512_bit_vectors
 from kernels.cpu.softmax import FASTMATH, exp32_vectorizable, exp_vectorizable
 
 ROWS = 4      # query rows per tile
@@ -49,23 +48,8 @@ def _exp_shifted(x, shift):
     return lambda x, shift: exp_vectorizable(np.float64(x) - np.float64(shift))
 
 
-def _stack_array(size):
-    """An intrinsic: a pointer to `size` values of like's dtype on the stack of the calling function."""
-    @intrinsic
-    def stack(typingctx, like):
-        dtype = like.dtype
-
-        def codegen(context, builder, signature, args):
-            value_type = context.get_value_type(dtype)
-            return cgutils.alloca_once(builder, value_type, size=context.get_constant(types.intp, size))
-
-        return types.CPointer(dtype)(like), codegen
-
-    return stack
-
-
-_stack_row = _stack_array(KEYS)
-_stack_block = _stack_array(ROWS * BLOCK)
+_stack_row = stack_array(KEYS)
+_stack_block = stack_array(ROWS * BLOCK)
 
 
 @njit(inline="always")

@@ -105,28 +105,24 @@ SMALL_FLOPS = 2 * 32 * 32 * 32
 TILED_FLOPS = 2 * 112 * 112 * 112
 
 
-@intrinsic
-def _stack_row(typingctx, like):
-    """Pointer to NR values of like's dtype on the stack (an alloca): LLVM can keep these in registers."""
-    dtype = like.dtype
+def stack_array(size):
+    """An intrinsic: a pointer to `size` values of like's dtype on the stack of the calling function (an LLVM alloca:
+    no heap allocation, private to the thread that runs it, and LLVM can keep a small one in registers)."""
+    @intrinsic
+    def stack(typingctx, like):
+        dtype = like.dtype
 
-    def codegen(context, builder, signature, args):
-        value_type = context.get_value_type(dtype)
-        return cgutils.alloca_once(builder, value_type, size=context.get_constant(types.intp, NR))
+        def codegen(context, builder, signature, args):
+            value_type = context.get_value_type(dtype)
+            return cgutils.alloca_once(builder, value_type, size=context.get_constant(types.intp, size))
 
-    return types.CPointer(dtype)(like), codegen
+        return types.CPointer(dtype)(like), codegen
+
+    return stack
 
 
-@intrinsic
-def _stack_tile(typingctx, like):
-    """Pointer to MR * NR values of like's dtype on the stack: a tile private to the thread that runs it."""
-    dtype = like.dtype
-
-    def codegen(context, builder, signature, args):
-        value_type = context.get_value_type(dtype)
-        return cgutils.alloca_once(builder, value_type, size=context.get_constant(types.intp, MR * NR))
-
-    return types.CPointer(dtype)(like), codegen
+_stack_row = stack_array(NR)  # one accumulator row of a register tile
+_stack_tile = stack_array(MR * NR)  # a whole tile
 
 
 @intrinsic
