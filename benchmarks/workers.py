@@ -70,7 +70,7 @@ class Side:
         self.torch = None
         if self.kind == "torch":
             self.torch = timing.import_torch(threads)
-        if self.kind == "ours" and threads:
+        if self.kind == "ours" and config.threads:  # --threads N fixes the count; else it follows the load as shipped
             import tinygrad_edu as tg
 
             tg.set_num_threads(threads)

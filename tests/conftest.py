@@ -11,6 +11,11 @@ import os
 if not os.path.exists("/dev/nvidiactl"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# The thread count stays where a test puts it: following the machine's load (tinygrad_edu/threads.py) would change
+# it between two calls of one test whenever another program ran. tests/test_follow_load.py turns it on where it
+# checks it.
+os.environ.setdefault("TINYGRAD_EDU_FOLLOW_LOAD", "0")
+
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])

@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from tinygrad_edu.threads import follow_load
+
 BACKEND_MODULES = {"numpy": "kernels.reference", "cpu": "kernels.cpu"}
 DEFAULT_BACKEND = "cpu"
 CUDA_MODULE = "kernels.cuda.engine"  # what device ("cuda") data runs on, whatever the CPU backend is
@@ -58,6 +60,8 @@ def kernels(array=None):
         return _cuda_module
     if _current_module is None:
         _current_module = importlib.import_module(BACKEND_MODULES[_current_name])
+    if _current_name == "cpu":
+        follow_load()  # the Numba kernels' thread count (tinygrad_edu/threads.py); a clock read between looks
     if _kernel_wrapper is not None:
         return _kernel_wrapper(_current_module)
     return _current_module

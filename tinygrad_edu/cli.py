@@ -138,7 +138,8 @@ def _add_training_options(parser, task):
     device.live_help = device_help
     parser.add_argument("--backend", choices=sorted(backend.BACKEND_MODULES), help="CPU kernel set: cpu (Numba, default) or numpy (reference)")
     parser.add_argument("--threads", type=_positive_int, metavar="N",
-                        help="threads of the Numba CPU kernels (tinygrad_edu.set_num_threads; default: one per core)")
+                        help="threads of the Numba CPU kernels, fixed (tinygrad_edu.set_num_threads; default: one "
+                             "per core that other programs leave free, followed during the run)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result (default 0)")
     if "epochs" in defaults:
         parser.add_argument("--epochs", type=_positive_int, default=defaults["epochs"],

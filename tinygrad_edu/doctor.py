@@ -127,6 +127,16 @@ def check_threads(report, layer):
     threads = tg.get_num_threads()
     report.add(True, "threads", f"{threads} of {numba.config.NUMBA_NUM_THREADS} Numba threads on {cores} cores, "
                                 f"threading layer {layer}")
+    if tg.threads.following_load():
+        report.add(True, "follow load", "the kernels use the cores other programs leave free (TINYGRAD_EDU_FOLLOW_LOAD=0 "
+                                        "keeps every core)")
+    else:
+        report.add(True, "follow load", "off: the thread count is fixed (set_num_threads, --threads or "
+                                        "TINYGRAD_EDU_FOLLOW_LOAD=0)")
+    from kernels.cpu import memory
+
+    report.add(True, "malloc", "freed memory is kept for the next step (kernels/cpu/memory.py)" if memory.SET else
+               "glibc's malloc as configured by the environment or platform (kernels/cpu/memory.py left it alone)")
     policy = wait_policy()
     if layer in ("tbb", "workqueue"):
         report.add(True, "wait policy", f"threading layer {layer}: its idle threads do not spin for long")

@@ -30,10 +30,9 @@ choices, alternating them round by round in warm processes on a shared 2-core ma
 busy-loop processes beside: the default spin collapsed (toy-model steps 10-30x slower); OMP_WAIT_POLICY=PASSIVE
 did as well as this short spin under load, but a launch costs ~15 µs instead of ~3 µs; spins of 3,000 and
 10,000 were 1.3-2.5x slower under load; Numba's workqueue layer takes ~40 µs per launch; tbb (a separate
-package) was robust too. Fewer threads did not help: one thread (NUMBA_NUM_THREADS=1), or a count that drops
-to one when other programs are busy, made the ConvNet and Transformer steps 2-4x slower than both threads with
-the short spin (the DQN and RNN steps, mostly serial kernels, the same), because each runnable thread gets its
-share of the CPU. libgomp reads the variable when it loads, at the first parallel launch, so this works when
+package) was robust too. The short spin does not stop a parallel call from waiting for a peer thread that lost
+its core, which every busy core makes likely: the engine therefore also drops to fewer threads while other
+programs keep the cores busy (tinygrad_edu/threads.py, `follow_load`). libgomp reads the variable when it loads, at the first parallel launch, so this works when
 nothing loaded it earlier (PyTorch brings its own copy, which does not count).
 """
 import os
