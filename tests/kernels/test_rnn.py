@@ -13,6 +13,7 @@ from hypothesis import given, strategies as st
 import kernels.cuda as cuda_kernels
 from kernels.cuda import rnn as cuda_rnn
 from kernels.cpu import rnn as cpu
+from kernels.cpu import rnn_sequences as cpu_sequences
 from kernels.reference import rnn as ref
 
 from finite_differences import numerical_gradients
@@ -319,8 +320,8 @@ def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype)
 def test_sequence_kernels_cpu_take_the_parallel_path_on_large_steps(cell, dtype, monkeypatch):
     """With the threshold at 0 every step is large, so the prange variant runs (its prange bodies are functions of
     their own, each asking for 512-bit vectors: both precisions); N = 128 gives each thread several row tiles."""
-    monkeypatch.setattr(cpu, "SEQUENCE_SERIAL_MAX_WORK", 0)
-    assert not cpu._sequence_is_small(128, 8, 64, GATE_BLOCKS[cell])
+    monkeypatch.setattr(cpu_sequences, "SEQUENCE_SERIAL_MAX_WORK", 0)
+    assert not cpu_sequences._sequence_is_small(128, 8, 64, GATE_BLOCKS[cell])
     _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 2, 128, 8, 64, True, 11, scale=0.2),
                                        dtype, reverse=False)
 
@@ -332,7 +333,7 @@ def test_lstm_sequence_backward_sums_weight_gradients_over_several_chunks_of_ste
     of CHUNK_ROWS // N = 2 steps at a time, so the chunks are [0 1], [2 3] and a ragged [4], visited newest or
     oldest first by direction."""
     steps, n_batch = 5, 100
-    assert cpu.CHUNK_ROWS // n_batch == 2 and steps % 2 == 1
+    assert cpu_sequences.CHUNK_ROWS // n_batch == 2 and steps % 2 == 1
     _assert_sequence_matches_reference(cpu, "lstm", _sequence_case("lstm", steps, n_batch, 3, 9, True, 13), dtype,
                                        reverse)
 

@@ -1,0 +1,563 @@
+"""Whole LSTM and GRU sequences as Numba kernels: one call per layer and direction, the loop over time inside it.
+The one-step cells are in kernels/cpu/rnn.py, which exports these kernels too (the "rnn" family of
+kernels/interface.py); the activations and the [x | h] packing both use are in kernels/cpu/recurrent_common.py.
+
+Same interface as kernels/reference/rnn.py (read that first: it is the math). NUMBA_DISABLE_JIT=1 runs every kernel
+here as plain Python, to step through.
+"""
+import numpy as np
+from numba import carray, config, njit, prange
+
+from kernels.cpu.gemm import NR, _stack_row, use_512_bit_vectors
+from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_in_precision,
+                                          tanh_in_precision)
+from kernels.cpu.softmax import FASTMATH
+from kernels.cpu.variants import serial_and_parallel
+from kernels.reference.rnn import check_sequence_inputs
+
+
+# ----- whole sequences: one call per layer and direction --------------------------------------------------------
+# The loop over time inside one compiled call, so a step costs one register-tiled product and one vectorised gate
+# pass, and no Python at all. Every product is `_tile_8_rows` (8 x 32, 512-bit) on weights packed once per call
+# into contiguous NR-column panels (`_column_panels`), zero-padded so that every panel is full; the padding columns
+# of the products are zero and are cut off by the wrappers.
+#   LSTM, gate columns [i | f | g | o]: a step's product is [x_t | h_prev] against [W_ih | W_hh]ᵀ (an input
+#   projection of all T·N rows before the loop ran no faster: docs/perf.md); the backward adds the weight
+#   gradients up a chunk of steps at a time (CHUNK_ROWS).
+#   GRU, gate columns [r | z | n] (3H): the plan of kernels/reference/rnn.py, the input projection of all T steps
+#   as one product before the loop, the weight gradients as products over all T·N rows after it; its input and
+#   hidden products are kept apart (gi and zh), so W_in x and W_hn h need no zero blocks as in the one-step GRU
+#   kernel.
+
+
+SEQUENCE_ROWS = 8  # rows of `_tile_8_rows`, the register tile of the sequence kernels' products
+# Rows of dz the LSTM backward keeps before it adds their product to the weight gradients (whole steps of N rows):
+# long enough a sum for the tile to run at speed, short enough for the chunk to stay in L2 (256 KiB of dz at 4H = 256)
+CHUNK_ROWS = 256
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _sequence_activate(gi, row, zh, n, b_ih, b_hh, start, count, use_tanh, out, out_row):
+    """out[out_row, start + j] = act(gi[row, start + j] + zh[n, start + j] + b_ih + b_hh) for j < count, in the
+    data's precision."""
+    for j in range(start, start + count):
+        a = gi[row, j] + zh[n, j] + b_ih[j] + b_hh[j]
+        out[out_row, j] = tanh_in_precision(a) if use_tanh else sigmoid_in_precision(a)
+
+
+@njit(inline="always")
+def _previous_index(t, reverse):
+    """The step visited just before step t (the first step visited has none: its state is the initial one)."""
+    return t + 1 if reverse else t - 1
+
+
+@njit(inline="always")
+def _fill_previous(hs, h0, reverse, previous):
+    """previous (T·N, H) = H_prev: row block t holds the h that step t started from (h0 at the first step)."""
+    steps, n_batch, n_hidden = hs.shape
+    for t in range(steps):
+        first = t == (steps - 1 if reverse else 0)
+        source = _previous_index(t, reverse)
+        for n in range(n_batch):
+            for k in range(n_hidden):
+                previous[t * n_batch + n, k] = h0[n, k] if first else hs[source, n, k]
+
+
+@njit(inline="always", fastmath=True)
+def _tile_8_rows(a, b, b_col0, out, row0, out_col0, accumulate):
+    """out[row0:row0+8, out_col0:out_col0+NR] (+)= a[row0:row0+8, :] @ b[:, b_col0:b_col0+NR]    a (M, K), b (K, ·)
+
+    `kernels.cpu.gemm.tile_product` with twice the rows: eight accumulator rows of NR values on the stack, so per
+    k eight broadcasts of a share each load of b's row (16 vector FMAs of 512 bits in float32); the rows start
+    from out's values when accumulate, else from zero. Rows past M are clamped to M - 1 (they recompute and
+    rewrite the last row), so the k loop has no branch.
+
+    Why 512-bit vectors: LLVM's tuning for Intel server cores prefers 256-bit vectors (older parts lowered their
+    clock for 512-bit code). With 256-bit code each k takes twice the FMAs, and eight float32 rows of NR
+    accumulators need 32 ymm registers where the CPU has 16, so they spill and the 8-row tile runs slower than
+    gemm's 4-row one. With 512-bit code they take 16 of the 32 zmm registers, and the tile does half the
+    instructions per multiply-add. `use_512_bit_vectors()` marks whatever function this is inlined into, so the
+    other loops there (the gate passes beside the products) are vectorised 512 bits wide too; on a CPU without
+    AVX-512 it changes nothing.
+    """
+    use_512_bit_vectors()
+    last = a.shape[0] - 1
+    r0 = row0
+    r1 = min(row0 + 1, last)
+    r2 = min(row0 + 2, last)
+    r3 = min(row0 + 3, last)
+    r4 = min(row0 + 4, last)
+    r5 = min(row0 + 5, last)
+    r6 = min(row0 + 6, last)
+    r7 = min(row0 + 7, last)
+    c0 = carray(_stack_row(out), NR)
+    c1 = carray(_stack_row(out), NR)
+    c2 = carray(_stack_row(out), NR)
+    c3 = carray(_stack_row(out), NR)
+    c4 = carray(_stack_row(out), NR)
+    c5 = carray(_stack_row(out), NR)
+    c6 = carray(_stack_row(out), NR)
+    c7 = carray(_stack_row(out), NR)
+    for j in range(NR):  # adds to out when accumulate (every row is read before any is written: clamped rows agree)
+        c0[j] = out[r0, out_col0 + j] if accumulate else 0
+        c1[j] = out[r1, out_col0 + j] if accumulate else 0
+        c2[j] = out[r2, out_col0 + j] if accumulate else 0
+        c3[j] = out[r3, out_col0 + j] if accumulate else 0
+        c4[j] = out[r4, out_col0 + j] if accumulate else 0
+        c5[j] = out[r5, out_col0 + j] if accumulate else 0
+        c6[j] = out[r6, out_col0 + j] if accumulate else 0
+        c7[j] = out[r7, out_col0 + j] if accumulate else 0
+    for k in range(a.shape[1]):
+        a0 = a[r0, k]
+        a1 = a[r1, k]
+        a2 = a[r2, k]
+        a3 = a[r3, k]
+        a4 = a[r4, k]
+        a5 = a[r5, k]
+        a6 = a[r6, k]
+        a7 = a[r7, k]
+        for j in range(NR):
+            b_kj = b[k, b_col0 + j]
+            c0[j] += a0 * b_kj
+            c1[j] += a1 * b_kj
+            c2[j] += a2 * b_kj
+            c3[j] += a3 * b_kj
+            c4[j] += a4 * b_kj
+            c5[j] += a5 * b_kj
+            c6[j] += a6 * b_kj
+            c7[j] += a7 * b_kj
+    for j in range(NR):
+        out[r0, out_col0 + j] = c0[j]
+        out[r1, out_col0 + j] = c1[j]
+        out[r2, out_col0 + j] = c2[j]
+        out[r3, out_col0 + j] = c3[j]
+        out[r4, out_col0 + j] = c4[j]
+        out[r5, out_col0 + j] = c5[j]
+        out[r6, out_col0 + j] = c6[j]
+        out[r7, out_col0 + j] = c7[j]
+
+
+if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: `_stack_row` needs the JIT, so the tile is one NumPy product
+    def _tile_8_rows(a, b, b_col0, out, row0, out_col0, accumulate):  # noqa: F811 -- the compiled tile's contract
+        rows = sorted({min(row0 + r, a.shape[0] - 1) for r in range(SEQUENCE_ROWS)})
+        product = a[rows] @ b[:, b_col0:b_col0 + NR]
+        out[rows, out_col0:out_col0 + NR] = (out[rows, out_col0:out_col0 + NR] if accumulate else 0) + product
+
+
+@njit(inline="always")
+def _row_blocks(n_rows):
+    """How many SEQUENCE_ROWS-row tiles cover n_rows rows."""
+    return (n_rows + SEQUENCE_ROWS - 1) // SEQUENCE_ROWS
+
+
+def _lstm_sequence_forward_body(x, h0, c0, w_panels, bias, reverse, inputs, z, states, gates):
+    """x (T, N, I); w_panels (P, I+H, NR) = [W_ih | W_hh]ᵀ cut into P panels of NR gate columns (zero past column
+    4H); bias (4H) = b_ih + b_hh; inputs (N, I+H) and z (N, P·NR) scratch; states (2, T, N, H) = [hs ; cs] and
+    gates (T, N, 4H) out.
+
+        for t in the direction's order:
+            inputs = [x[t] | h_prev]
+            for panel in prange(P), row block of 8:  z[rows, panel] = inputs[rows] @ w_panels[panel]
+            for n in prange(N):   i, f, o = σ(z[n, ·] + bias), g = tanh(...)      (one vectorised loop per kind)
+                                  c = f c_prev + i g;  h = o tanh(c)
+
+    Why it is fast: each step is one product in registers (`_tile_8_rows`, 512-bit) of the step's x and h against
+    both weights, packed once for all steps (each panel one contiguous block, read by every row tile of the step
+    while it is in L1), and the step loop has no call overhead between steps. The input projection is not one
+    product of all T·N rows before the loop (the reference's plan): that needs a (T·N, 4H) scratch whose fresh
+    pages cost more to touch, and whose rows come back from L2 one step at a time, than the K = I rows the step
+    product gains.
+    """
+    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    steps = states.shape[1]
+    n_batch = states.shape[2]
+    n_hidden = states.shape[3]
+    step_blocks = _row_blocks(n_batch)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        h_prev = h0 if step == 0 else states[0, _previous_index(t, reverse)]
+        c_prev = c0 if step == 0 else states[1, _previous_index(t, reverse)]
+        pack_side_by_side(x[t], h_prev, inputs)
+        for panel in prange(w_panels.shape[0]):
+            for block in range(step_blocks):
+                _tile_8_rows(inputs, w_panels[panel], 0, z, block * SEQUENCE_ROWS, panel * NR, False)
+        gates_t = gates[t]
+        h_t = states[0, t]
+        c_t = states[1, t]
+        for n in prange(n_batch):
+            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+            for j in range(2 * n_hidden):  # i and f
+                gates_t[n, j] = sigmoid_in_precision(z[n, j] + bias[j])
+            for j in range(2 * n_hidden, 3 * n_hidden):  # g
+                gates_t[n, j] = tanh_in_precision(z[n, j] + bias[j])
+            for j in range(3 * n_hidden, 4 * n_hidden):  # o
+                gates_t[n, j] = sigmoid_in_precision(z[n, j] + bias[j])
+            for j in range(n_hidden):
+                c = gates_t[n, n_hidden + j] * c_prev[n, j] + gates_t[n, j] * gates_t[n, 2 * n_hidden + j]
+                c_t[n, j] = c
+                h_t[n, j] = gates_t[n, 3 * n_hidden + j] * tanh_in_precision(c)
+
+
+_lstm_sequence_forward_serial, _lstm_sequence_forward_parallel = serial_and_parallel(
+    _lstm_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _lstm_sequence_backward_body(x, h0, c0, w_ih_panels, w_hh_panels, states, gates, grad_states, reverse,
+                                 need_grad_x, dz, inputs, grad_h, grad_c, grad_x_p, grad_weights_t, grad_bias):
+    """x (T, N, I); w_ih_panels (Pi, Gp, NR), w_hh_panels (Ph, Gp, NR): W_ih (4H, I) and W_hh (4H, H) cut into
+    panels of NR columns, zero-padded to Gp = 4H padded rows; dz (S·N, Gp) and inputs (S·N, I+H) scratch for a
+    chunk of S steps; grad_h (N, Ph·NR) and grad_c (N, H) the gradients carried back to the previous step, zero
+    on entry, grad_h0 and grad_c0 on exit; grad_x_p (T·N, Pi·NR) (no rows without need_grad_x), grad_weights_t
+    (I+H, Gp) = [grad_w_ih | grad_w_hh]ᵀ and grad_bias (Gp,) out, zero on entry.
+
+        for t newest first (chunk c = steps c·S ... c·S + S - 1, s = t - c·S):
+            for n in prange(N), j:  g_h = grad_states[0, t] + grad_h;  tc = tanh(c);  dc = grad_states[1, t] +
+                grad_c + g_h o (1 - tc²);  dz[s·N + n, (i f g o)·H + j] = dc g i(1-i), dc c_prev f(1-f),
+                dc i (1-g²), g_h tc o(1-o);  grad_c = dc f
+            inputs[s·N : s·N + N] = [x[t] | h_prev]
+            for panel in prange(Ph), row block:  grad_h[rows, panel] = dz[s·N + rows] @ w_hh_panels[panel]
+            after the chunk's last step (rows = its steps' rows, in time order):
+                grad_weights_t += inputs[rows]ᵀ @ dz[rows];  grad_bias += Σ_rows dz
+                grad_x_p[c·S·N + rows] = dz[rows] @ w_ih_panels                              (if need_grad_x)
+
+    Why it is fast: every product runs in registers (`_tile_8_rows`, 512-bit), and the weight gradients are
+    summed a chunk of steps at a time, from rows that are still in L2: the scratch is S·N rows whatever T is
+    (no (T·N, 4H) array of all steps' dz, no stack of the previous states), and each sum is long enough (K = S·N)
+    for the tile to run at speed. Keeping all steps' dz and then one two-thread GEMM for the weight gradients ran
+    slower (docs/perf.md).
+    The weight gradient comes out transposed, (I+H, Gp), so that dz is read along its rows by the tile (the
+    transposed operand inputsᵀ is the one read eight values at a time); the wrapper transposes the small result.
+    """
+    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    steps = states.shape[1]
+    n_batch = states.shape[2]
+    n_hidden = states.shape[3]
+    gate_width = dz.shape[1]
+    chunk_steps = dz.shape[0] // n_batch
+    for row in range(dz.shape[0]):
+        for col in range(4 * n_hidden, gate_width):
+            dz[row, col] = 0
+    step_blocks = _row_blocks(n_batch)
+    weight_blocks = _row_blocks(inputs.shape[1])
+    for step in range(steps):
+        t = step if reverse else steps - 1 - step
+        first = step == steps - 1  # the step visited first in the forward: it started from h0 and c0
+        h_prev = h0 if first else states[0, _previous_index(t, reverse)]
+        c_prev = c0 if first else states[1, _previous_index(t, reverse)]
+        gates_t = gates[t]
+        chunk_start = t // chunk_steps * chunk_steps  # the chunk's first step in time order
+        chunk_row = (t - chunk_start) * n_batch
+        dz_t = dz[chunk_row:chunk_row + n_batch]
+        for n in prange(n_batch):
+            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+            # short loops, each vectorised (as in the one-step kernel); grad_c holds dc until the last loop
+            for j in range(n_hidden):
+                o = gates_t[n, 3 * n_hidden + j]
+                tanh_c = tanh_in_precision(states[1, t, n, j])
+                d_h = grad_states[0, t, n, j] + grad_h[n, j]
+                dz_t[n, 3 * n_hidden + j] = d_h * tanh_c * o * (1.0 - o)
+                grad_c[n, j] = grad_states[1, t, n, j] + grad_c[n, j] + d_h * o * (1.0 - tanh_c * tanh_c)
+            for j in range(n_hidden):
+                i = gates_t[n, j]
+                dz_t[n, j] = grad_c[n, j] * gates_t[n, 2 * n_hidden + j] * i * (1.0 - i)
+            for j in range(n_hidden):
+                f = gates_t[n, n_hidden + j]
+                dz_t[n, n_hidden + j] = grad_c[n, j] * c_prev[n, j] * f * (1.0 - f)
+            for j in range(n_hidden):
+                g = gates_t[n, 2 * n_hidden + j]
+                dz_t[n, 2 * n_hidden + j] = grad_c[n, j] * gates_t[n, j] * (1.0 - g * g)
+            for j in range(n_hidden):
+                grad_c[n, j] = grad_c[n, j] * gates_t[n, n_hidden + j]  # dc · f: the gradient of the previous c
+        pack_side_by_side(x[t], h_prev, inputs[chunk_row:chunk_row + n_batch])
+        for panel in prange(w_hh_panels.shape[0]):
+            for block in range(step_blocks):
+                _tile_8_rows(dz_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
+        next_t = t + 1 if reverse else t - 1
+        if step == steps - 1 or next_t // chunk_steps != t // chunk_steps:  # the chunk's last step: add it up
+            filled = (min(chunk_start + chunk_steps, steps) - chunk_start) * n_batch
+            inputs_t = inputs[:filled].T  # (I+H, S·N), a strided view: the tile reads 8 neighbouring values per k
+            dz_filled = dz[:filled]
+            for panel in prange(gate_width // NR):
+                for block in range(weight_blocks):
+                    _tile_8_rows(inputs_t, dz_filled, panel * NR, grad_weights_t, block * SEQUENCE_ROWS, panel * NR,
+                                 True)
+            for row in range(filled):  # serial: a sum over the chunk's rows
+                for col in range(gate_width):
+                    grad_bias[col] += dz[row, col]
+            if need_grad_x:
+                grad_x_chunk = grad_x_p[chunk_start * n_batch:chunk_start * n_batch + filled]
+                chunk_blocks = _row_blocks(filled)
+                for panel in prange(w_ih_panels.shape[0]):
+                    for block in range(chunk_blocks):
+                        _tile_8_rows(dz_filled, w_ih_panels[panel], 0, grad_x_chunk, block * SEQUENCE_ROWS,
+                                     panel * NR, False)
+
+
+_lstm_sequence_backward_serial, _lstm_sequence_backward_parallel = serial_and_parallel(
+    _lstm_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _gru_sequence_forward_body(x2d, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, gi, zh, hs, gates):
+    """As the LSTM's, with w_ih_panels (P, I, NR) and w_hh_panels (P, H, NR) for the 3H columns [r | z | n]; hs
+    (T, N, H) and gates (T, N, 4H) = [r | z | n | W_hn h + b_hn] out:
+
+        gi = x2d @ w_ih_panels                                          (all steps, prange over panels)
+        for t in order:  zh = h_prev @ w_hh_panels
+            for n in prange(N), j:  r = σ(gi_r + b_ir + zh_r + b_hr);  u = σ(gi_z + b_iz + zh_z + b_hz)
+                                    a = zh_n + b_hn;  m = tanh(gi_n + b_in + r a);  h = (1 - u) m + u h_prev
+    """
+    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    steps, n_batch, n_hidden = hs.shape
+    panels = w_hh_panels.shape[0]
+    input_blocks = _row_blocks(x2d.shape[0])
+    for panel in prange(panels):
+        for block in range(input_blocks):
+            _tile_8_rows(x2d, w_ih_panels[panel], 0, gi, block * SEQUENCE_ROWS, panel * NR, False)
+    step_blocks = _row_blocks(n_batch)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        h_prev = h0 if step == 0 else hs[_previous_index(t, reverse)]
+        for panel in prange(panels):
+            for block in range(step_blocks):
+                _tile_8_rows(h_prev, w_hh_panels[panel], 0, zh, block * SEQUENCE_ROWS, panel * NR, False)
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+            row = t * n_batch + n
+            _sequence_activate(gi, row, zh, n, b_ih, b_hh, 0, 2 * n_hidden, False, gates_t, n)  # r and z (u here)
+            for j in range(n_hidden):
+                gates_t[n, 3 * n_hidden + j] = zh[n, 2 * n_hidden + j] + b_hh[2 * n_hidden + j]  # a = W_hn h + b_hn
+            for j in range(n_hidden):
+                pre = gi[row, 2 * n_hidden + j] + b_ih[2 * n_hidden + j] + gates_t[n, j] * gates_t[n, 3 * n_hidden + j]
+                gates_t[n, 2 * n_hidden + j] = tanh_in_precision(pre)  # the candidate n (m here)
+            for j in range(n_hidden):
+                u = gates_t[n, n_hidden + j]
+                hs[t, n, j] = (1.0 - u) * gates_t[n, 2 * n_hidden + j] + u * h_prev[n, j]
+
+
+_gru_sequence_forward_serial, _gru_sequence_forward_parallel = serial_and_parallel(
+    _gru_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _gru_sequence_backward_body(x2d, h0, w_ih_panels, w_hh_panels, hs, gates, grad_hs, reverse, need_grad_x, d_gi,
+                                d_gh, grad_h, direct, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_b_ih,
+                                grad_b_hh):
+    """w_ih_panels (Pi, Gp, NR), w_hh_panels (Ph, Gp, NR) the weights (3H, I), (3H, H) cut into panels of NR
+    columns, zero-padded to Gp = 3H padded rows; d_gi, d_gh (T·N, Gp) scratch; grad_h (N, Ph·NR) the gradient
+    carried back, zero on entry and grad_h0 on exit; direct (N, H) scratch:
+
+        for t newest first:
+            for n in prange(N), j:  g = grad_hs[t] + grad_h;  dm = g (1-u)(1-m²);  dr = dm a r(1-r)
+                d_gi[t·N + n] = [dr | g (h_prev - m) u(1-u) | dm];  d_gh likewise with dm r;  direct = g u
+            grad_h = d_gh[t·N : t·N + N] @ w_hh_panels + direct
+        grad_x_p = d_gi @ w_ih_panels (if need_grad_x);  grad_w_ih_t = x2dᵀ @ d_gi;  grad_w_hh_t = H_prevᵀ @ d_gh;
+        biases Σ_rows
+    """
+    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    steps, n_batch, n_hidden = hs.shape
+    gate_width = d_gi.shape[1]
+    for row in range(d_gi.shape[0]):
+        for col in range(3 * n_hidden, gate_width):
+            d_gi[row, col] = 0
+            d_gh[row, col] = 0
+    step_blocks = _row_blocks(n_batch)
+    for step in range(steps):
+        t = step if reverse else steps - 1 - step
+        h_prev = h0 if step == steps - 1 else hs[_previous_index(t, reverse)]
+        gates_t = gates[t]
+        for n in prange(n_batch):
+            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+            row = t * n_batch + n
+            for j in range(n_hidden):
+                g = grad_hs[t, n, j] + grad_h[n, j]
+                u = gates_t[n, n_hidden + j]
+                m = gates_t[n, 2 * n_hidden + j]
+                d_gi[row, 2 * n_hidden + j] = g * (1.0 - u) * (1.0 - m * m)  # dm
+                d_u = g * (h_prev[n, j] - m) * u * (1.0 - u)
+                d_gi[row, n_hidden + j] = d_u
+                d_gh[row, n_hidden + j] = d_u
+                direct[n, j] = g * u
+            for j in range(n_hidden):
+                r = gates_t[n, j]
+                d_m = d_gi[row, 2 * n_hidden + j]
+                d_r = d_m * gates_t[n, 3 * n_hidden + j] * r * (1.0 - r)
+                d_gi[row, j] = d_r
+                d_gh[row, j] = d_r
+                d_gh[row, 2 * n_hidden + j] = d_m * r
+        d_gh_t = d_gh[t * n_batch:(t + 1) * n_batch]
+        for panel in prange(w_hh_panels.shape[0]):
+            for block in range(step_blocks):
+                _tile_8_rows(d_gh_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
+        for n in range(n_batch):
+            for j in range(n_hidden):
+                grad_h[n, j] += direct[n, j]
+    _fill_previous(hs, h0, reverse, previous)
+    row_blocks = _row_blocks(d_gi.shape[0])
+    for panel in prange(w_ih_panels.shape[0] if need_grad_x else 0):
+        for block in range(row_blocks):
+            _tile_8_rows(d_gi, w_ih_panels[panel], 0, grad_x_p, block * SEQUENCE_ROWS, panel * NR, False)
+    x_t = x2d.T  # (I, T·N)
+    previous_t = previous.T  # (H, T·N)
+    in_blocks = _row_blocks(x_t.shape[0])
+    hidden_blocks = _row_blocks(n_hidden)
+    for panel in prange(gate_width // NR):
+        for block in range(in_blocks):
+            _tile_8_rows(x_t, d_gi, panel * NR, grad_w_ih_t, block * SEQUENCE_ROWS, panel * NR, False)
+        for block in range(hidden_blocks):
+            _tile_8_rows(previous_t, d_gh, panel * NR, grad_w_hh_t, block * SEQUENCE_ROWS, panel * NR, False)
+    for col in range(gate_width):
+        grad_b_ih[col] = 0
+        grad_b_hh[col] = 0
+    for row in range(d_gi.shape[0]):  # serial: sums over T·N rows
+        for col in range(gate_width):
+            grad_b_ih[col] += d_gi[row, col]
+            grad_b_hh[col] += d_gh[row, col]
+
+
+_gru_sequence_backward_serial, _gru_sequence_backward_parallel = serial_and_parallel(
+    _gru_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+def _column_panels(matrix, rows, dtype):
+    """(P, rows, NR): matrix (R ≤ rows, C) cut into P = ⌈C / NR⌉ panels of NR columns, panel p = matrix[:, p·NR :
+    (p+1)·NR], each one contiguous block, zero past row R and column C. The operand layout of `_tile_8_rows`
+    for a weight that every step reads: packed once per call, not once per step."""
+    n_rows, n_cols = matrix.shape
+    padded = np.zeros((rows, padded_to_panels(n_cols)), dtype=dtype)
+    padded[:n_rows, :n_cols] = matrix
+    return np.ascontiguousarray(padded.reshape(rows, padded.shape[1] // NR, NR).transpose(1, 0, 2))  # (P, rows, NR)
+
+
+# Multiply-adds per step below which a whole sequence runs serially. Higher than the cells' SERIAL_MAX_WORK: the
+# step loop launches its threads once per step or more, and a launch pays only for large steps; the parallel
+# variant first won at 2^23 (docs/perf.md, Kernel notes).
+SEQUENCE_SERIAL_MAX_WORK = 1 << 22
+
+
+def _sequence_is_small(n_batch, n_in, n_hidden, gate_blocks):
+    """Serial below SEQUENCE_SERIAL_MAX_WORK multiply-adds per step (see there)."""
+    return n_batch * gate_blocks * n_hidden * (n_in + n_hidden) < SEQUENCE_SERIAL_MAX_WORK
+
+
+def _lstm_sequence_arguments(kernel, x, h0, c0, w_ih, w_hh, extras=()):
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    check_sequence_inputs(kernel, x, h0, w_ih, w_hh, [("c0", c0, shape)] + list(extras), gates=4)
+    if c0 is None:
+        raise TypeError(f"{kernel}: c0 must be a numpy.ndarray, got NoneType")
+    return n_hidden
+
+
+def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """-> (states (2, T, N, H) = [hs ; cs], gates (T, N, 4H)). See the reference."""
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    _lstm_sequence_arguments("lstm_sequence_forward", x, h0, c0, w_ih, w_hh,
+                             [("b_ih", b_ih, (4 * n_hidden,)), ("b_hh", b_hh, (4 * n_hidden,))])
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    states = np.empty((2, steps, n_batch, n_hidden), dtype=dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=dtype)
+    if states.size == 0:
+        return states, gates
+    weights_t = np.concatenate([w_ih, w_hh], axis=1).T  # (I+H, 4H) = [W_ih | W_hh]ᵀ
+    bias = (bias_or_zeros(b_ih, 4 * n_hidden, dtype) + bias_or_zeros(b_hh, 4 * n_hidden, dtype)).astype(
+        dtype, copy=False)  # b_ih + b_hh: one add per gate value in the step loop instead of two
+    kernel = (_lstm_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
+              else _lstm_sequence_forward_parallel)
+    kernel(np.ascontiguousarray(x), np.ascontiguousarray(h0), np.ascontiguousarray(c0),
+           _column_panels(weights_t, n_in + n_hidden, dtype), bias, bool(reverse),
+           np.empty((n_batch, n_in + n_hidden), dtype=dtype),
+           np.empty((n_batch, padded_to_panels(4 * n_hidden)), dtype=dtype), states, gates)
+    return states, gates
+
+
+def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, reverse=False, need_grad_x=True):
+    """-> (grad_x (T, N, I) or None, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias). See the reference."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    state_shape = (2, steps) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    n_hidden = _lstm_sequence_arguments("lstm_sequence_backward", x, h0, c0, w_ih, w_hh,
+                                        [("states", states, state_shape), ("gates", gates, gates_shape),
+                                         ("grad_states", grad_states, state_shape)])
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    gate_width = padded_to_panels(4 * n_hidden)
+    grad_h = np.zeros((n_batch, padded_to_panels(n_hidden)), dtype=dtype)
+    grad_c = np.zeros((n_batch, n_hidden), dtype=dtype)
+    grad_x = np.zeros((steps * n_batch if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
+    grad_weights_t = np.zeros((n_in + n_hidden, gate_width), dtype=dtype)  # [grad_w_ih | grad_w_hh]ᵀ
+    grad_bias = np.zeros(gate_width, dtype=dtype)
+    if steps * n_batch and n_hidden:
+        kernel = (_lstm_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
+                  else _lstm_sequence_backward_parallel)
+        chunk_rows = min(steps, max(1, CHUNK_ROWS // n_batch)) * n_batch  # S·N: whole steps, about CHUNK_ROWS rows
+        contiguous = np.ascontiguousarray
+        kernel(contiguous(x), contiguous(h0), contiguous(c0), _column_panels(w_ih, gate_width, dtype),
+               _column_panels(w_hh, gate_width, dtype), contiguous(states), contiguous(gates), contiguous(grad_states),
+               bool(reverse), bool(need_grad_x), np.empty((chunk_rows, gate_width), dtype=dtype),
+               np.empty((chunk_rows, n_in + n_hidden), dtype=dtype), grad_h, grad_c, grad_x, grad_weights_t, grad_bias)
+    gate_rows = 4 * n_hidden
+    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
+            np.ascontiguousarray(grad_h[:, :n_hidden]), grad_c,
+            np.ascontiguousarray(grad_weights_t[:n_in, :gate_rows].T),
+            np.ascontiguousarray(grad_weights_t[n_in:, :gate_rows].T), grad_bias[:gate_rows].copy())
+
+
+def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    """-> (hs (T, N, H), gates (T, N, 4H) = [r | z | n | W_hn h + b_hn]). See the reference."""
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    check_sequence_inputs("gru_sequence_forward", x, h0, w_ih, w_hh,
+                          [("b_ih", b_ih, (3 * n_hidden,)), ("b_hh", b_hh, (3 * n_hidden,))], gates=3)
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    hs = np.empty((steps, n_batch, n_hidden), dtype=dtype)
+    gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=dtype)
+    if hs.size == 0:
+        return hs, gates
+    gate_width = padded_to_panels(3 * n_hidden)
+    kernel = (_gru_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
+              else _gru_sequence_forward_parallel)
+    kernel(np.ascontiguousarray(x).reshape(steps * n_batch, n_in), np.ascontiguousarray(h0),
+           _column_panels(w_ih.T, n_in, dtype), _column_panels(w_hh.T, n_hidden, dtype),
+           bias_or_zeros(b_ih, 3 * n_hidden, dtype), bias_or_zeros(b_hh, 3 * n_hidden, dtype), bool(reverse),
+           np.empty((steps * n_batch, gate_width), dtype=dtype), np.empty((n_batch, gate_width), dtype=dtype),
+           hs, gates)
+    return hs, gates
+
+
+def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, need_grad_x=True):
+    """-> (grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh). See the reference."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    gates_shape = (steps, shape[0], 4 * shape[1]) if shape is not None and len(shape) == 2 else None
+    check_sequence_inputs("gru_sequence_backward", x, h0, w_ih, w_hh,
+                          [("hs", hs, hs_shape), ("gates", gates, gates_shape), ("grad_hs", grad_hs, hs_shape)],
+                          gates=3)
+    steps, n_batch, n_in = x.shape
+    n_hidden = h0.shape[1]
+    dtype = x.dtype
+    rows = steps * n_batch
+    gate_width = padded_to_panels(3 * n_hidden)
+    grad_h = np.zeros((n_batch, padded_to_panels(n_hidden)), dtype=dtype)
+    grad_x = np.zeros((rows if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
+    grad_w_ih_t = np.zeros((n_in, gate_width), dtype=dtype)
+    grad_w_hh_t = np.zeros((n_hidden, gate_width), dtype=dtype)
+    grad_b_ih = np.zeros(gate_width, dtype=dtype)
+    grad_b_hh = np.zeros(gate_width, dtype=dtype)
+    if rows and n_hidden:
+        kernel = (_gru_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
+                  else _gru_sequence_backward_parallel)
+        contiguous = np.ascontiguousarray
+        kernel(contiguous(x).reshape(rows, n_in), contiguous(h0), _column_panels(w_ih, gate_width, dtype),
+               _column_panels(w_hh, gate_width, dtype),
+               contiguous(hs), contiguous(gates), contiguous(grad_hs), bool(reverse), bool(need_grad_x),
+               np.empty((rows, gate_width), dtype=dtype), np.empty((rows, gate_width), dtype=dtype), grad_h,
+               np.empty((n_batch, n_hidden), dtype=dtype), np.empty((rows, n_hidden), dtype=dtype), grad_x,
+               grad_w_ih_t, grad_w_hh_t, grad_b_ih, grad_b_hh)
+    gate_rows = 3 * n_hidden
+    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
+            np.ascontiguousarray(grad_h[:, :n_hidden]),
+            np.ascontiguousarray(grad_w_ih_t[:, :gate_rows].T), np.ascontiguousarray(grad_w_hh_t[:, :gate_rows].T),
+            grad_b_ih[:gate_rows].copy(), grad_b_hh[:gate_rows].copy())
