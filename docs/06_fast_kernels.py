@@ -8,22 +8,23 @@ is the one worth studying: conv (im2col, lesson 3), linear layers, attention and
 The naive triple loop does 2 loads per multiply-add and walks `bmat` down a column (a cache miss per step).
 kernels/cpu/gemm.py fixes that in four moves (read its module docstring, then these functions):
 
-  1. Blocking (`_gemm_tasks`): cut out into blocks of MC = 96 rows x NC = 256 columns. Within a block, one
-     panel of B (all K rows x NR columns) stays in L1/L2 while every row tile of A streams past it. K is not
-     cut: the whole panel is reused from cache, and cutting K into slices measured no faster. The loops over
-     blocks are the same sum, reordered; section 1 below checks that in NumPy.
-  2. Packing (inside `_gemm_tasks`, per column block): copy B into panels of NR = 32 contiguous columns,
+  1. Blocking (`_gemm_tasks`): cut out into blocks of MC = 96 rows x NC = 256 columns, and K into slices of
+     KC = 256. Within a block, one panel slice of B (KC rows x NR columns, 32 KiB) stays in L1 while every row
+     tile of A streams past it; the tiles of a later slice add to out. The loops over blocks are the same sum,
+     reordered; section 1 below checks that in NumPy.
+  2. Packing (`_pack_panels`, per column block and slice of K): copy B into panels of NR = 32 contiguous columns,
      zero-padded past the last column, so row k of a panel is one contiguous run of NR numbers. Only B is
      packed: the rows of A are read where they lie (a transposed view, as in x.T @ grad, through its strides).
      Section 2 builds the B panels in NumPy.
-  3. Register tiling (`_micro_kernel`): an 8 x 32 tile of out is accumulated in eight stack rows that LLVM
-     keeps in 512-bit vector registers for the whole k loop: per k, 8 broadcasts of A, 2 vector loads of B,
-     16 fused multiply-adds, and no load or store of out at all. The micro-kernel does not know the layout of
-     its operands: it reads element (r, k) of A at a[a_rows[r] + a_cols[k]] and row k of B at
-     b[b_start + b_rows[k]], through small tables of offsets. A matmul passes row-major offsets; the
-     convolution in kernels/cpu/conv.py passes the corners of eight output windows and the offsets of the
-     kernel taps, so the same loop computes a convolution without building lesson 3's im2col matrix.
-     Section 2b runs both views in NumPy.
+  3. Register tiling (kernels/cpu/register_tiles.py, `_micro_kernel`): an 8 x 32 tile of out is accumulated in
+     eight stack rows that LLVM keeps in 512-bit vector registers for the whole k loop: per k, 8 broadcasts of
+     A, 2 vector loads of B, 16 fused multiply-adds, and no load or store of out at all. In its general form
+     the tile does not know the layout of its operands: it reads element (r, k) of A at a[a_rows[r] + a_cols[k]]
+     and row k of B at b[b_start + b_rows[k]], through small tables of offsets. A matmul has row-major offsets
+     (the GEMM runs the same tile with them written as arithmetic, `_row_tiles_times_panel`); the convolution
+     in kernels/cpu/conv.py passes the corners of eight output windows and the offsets of the kernel taps, so
+     the same loop computes a convolution without building lesson 3's im2col matrix. Section 2b runs both
+     views in NumPy.
   4. Parallelism (`_gemm_parallel`): `task_grid` cuts out into row parts x column parts so that every thread
      gets an equal share, and one `prange` over the threads runs each share with `_gemm_tasks`. The shares
      write disjoint parts of out, so no locks; each thread packs its own panels into its row of the scratch,
@@ -64,14 +65,15 @@ import numpy as np  # noqa: E402
 from kernels.cpu import matmul as cpu_matmul  # noqa: E402
 from kernels.reference import matmul as reference_matmul  # noqa: E402
 
-cpu_matmul_module = importlib.import_module("kernels.cpu.gemm")
+cpu_matmul_module = importlib.import_module("kernels.cpu.gemm")  # its tile sizes MR, NR come from register_tiles.py
 rng = np.random.default_rng(0)
 
 
 # ----- 1. blocking is the same sum in another order ---------------------------------------------------------
 def blocked_matmul(a, b, block_m=4, block_n=8):
     """out = a @ b computed block by block: each (M-block, N-block) of out is the product of a block of rows of
-    a with a block of columns of b over the whole of K (the CPU kernel does not cut K either)."""
+    a with a block of columns of b over the whole of K (the CPU kernel also cuts K into slices, whose products
+    add up: one more reordering of the same sum)."""
     M, K = a.shape
     N = b.shape[1]
     out = np.empty((M, N), dtype=a.dtype)

@@ -22,7 +22,7 @@ SIGNATURES = {
             'int64',
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(uint64, 1, 'C', False, aligned=True)",
-        ), 2.2),
+        ), 2.12),
         ('kernels.cpu.conv._correlate_channels_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
@@ -31,7 +31,7 @@ SIGNATURES = {
             "Array(uint64, 1, 'C', False, aligned=True)",
             "Array(uint64, 2, 'C', False, aligned=True)",
             "Array(float32, 4, 'C', False, aligned=True)",
-        ), 1.62),
+        ), 1.6),
         ('kernels.cpu.conv._correlate_rows_serial', (
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(uint64, 2, 'C', False, aligned=True)",
@@ -41,14 +41,14 @@ SIGNATURES = {
             "Array(float32, 1, 'C', False, aligned=True)",
             'bool',
             "Array(float32, 4, 'C', False, aligned=True)",
-        ), 1.52),
+        ), 1.47),
         ('kernels.cpu.conv._weight_grad_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(uint64, 1, 'C', False, aligned=True)",
             "Array(uint64, 2, 'C', False, aligned=True)",
             "Array(float32, 6, 'C', False, aligned=True)",
-        ), 1.25),
+        ), 1.23),
         ('kernels.cpu.conv._pad_planes_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -80,7 +80,7 @@ SIGNATURES = {
             'float64',
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.37),
+        ), 0.36),
         ('kernels.cpu.softmax._cross_entropy_backward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -117,32 +117,32 @@ SIGNATURES = {
 CALLS = {
     'cnn': {
         'kernels.cpu.conv._correlate_channels_serial': {
-            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.4,
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.4,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
             'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.01,
             'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.2,
             'numba.np.arrayobj.ol_np_empty.<locals>.impl(int64, class(uint64))': 0.03,
         },
         'kernels.cpu.conv._correlate_rows_serial': {
-            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.41,
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.4,
             'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 3),)': 0.02,
             'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.01,
-            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.17,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.16,
             'numba.np.arrayobj.ol_np_empty.<locals>.impl(UniTuple(int64, 2), class(uint64))': 0.08,
         },
         'kernels.cpu.conv._pad_planes_serial': {
             'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
         },
         'kernels.cpu.conv._weight_grad_serial': {
-            "kernels.cpu.gemm._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](True))": 0.41,
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](True))": 0.4,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
-            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.21,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.2,
         },
         'kernels.cpu.gemm._gemm_tasks': {
-            "kernels.cpu.gemm._pack_panels(Array(float32, 1, 'C', False, aligned=True), uint64, bool, int64, int64, int64, int64, uint64, uint64, Array(float32, 1, 'C', False, aligned=True))": 0.4,
-            "kernels.cpu.gemm._row_tiles_times_panel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), uint64, int64, int64, int64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, uint64, bool)": 0.85,
+            "kernels.cpu.gemm._pack_panels(Array(float32, 1, 'C', False, aligned=True), uint64, bool, int64, int64, int64, int64, uint64, uint64, Array(float32, 1, 'C', False, aligned=True))": 0.33,
+            "kernels.cpu.gemm._row_tiles_times_panel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), uint64, int64, int64, int64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, uint64, bool)": 0.82,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
         },
         'kernels.cpu.pool._max_forward_serial': {

@@ -1,5 +1,5 @@
 """2-D convolution on the CPU in Numba as an implicit GEMM: the register-tiled micro-kernel of
-kernels/cpu/gemm.py reads the windows of the input where they lie, so no im2col matrix is ever built.
+kernels/cpu/register_tiles.py reads the windows of the input where they lie, so no im2col matrix is ever built.
 
 Shapes: x (N, C_in, H, W), w (C_out, Cg, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
 Cog = C_out/G, CK = Cg·KH·KW taps per output, L = H_out·W_out positions per image.
@@ -63,7 +63,7 @@ from numba import carray, config, njit, prange
 from kernels.cpu.conv_taps import VL
 from kernels.cpu.conv_taps import correlate_by_taps as _correlate_by_taps
 from kernels.cpu.conv_taps import weight_grad_by_taps as _weight_grad_by_taps
-from kernels.cpu.gemm import MR, NR, _micro_kernel, new_tile, stack_array, use_512_bit_vectors
+from kernels.cpu.register_tiles import MR, NR, _micro_kernel, new_tile, stack_array, use_512_bit_vectors
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 

@@ -33,13 +33,13 @@ Why it is fast where kernels/cpu/conv.py uses it (CK <= 32, H_out·W_out a multi
 work enough): no tile set-up per 9 taps, no transposed copy, no lanes or taps wasted, the output stored as
 whole vectors of its rows, grad_b for free. 1 -> 32 channels at 28x28, batch 64, one thread: forward 0.3x and
 grad_w + grad_b 0.3x the general tiles' time. Past a few taps it loses: per 16 vector multiply-adds the
-weight gradient loads 8 vectors, the register tile of kernels/cpu/gemm.py 2 vectors and 8 scalars.
+weight gradient loads 8 vectors, the register tile of kernels/cpu/register_tiles.py 2 vectors and 8 scalars.
 NUMBA_DISABLE_JIT=1 runs it as plain Python (`_new_vector` is then a NumPy array).
 """
 import numpy as np
 from numba import carray, config, njit, prange
 
-from kernels.cpu.gemm import stack_array, use_512_bit_vectors
+from kernels.cpu.register_tiles import stack_array, use_512_bit_vectors
 
 VL = 16  # lanes of the accumulators: one 512-bit register of float32
 TAPS_SCRATCH_VALUES = 1 << 16  # values of shifted copies per thread (256 KiB of float32: they stay in L2)

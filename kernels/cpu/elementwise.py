@@ -47,7 +47,7 @@ from numba import config, njit, prange, vectorize
 from numba.core import types
 from numba.extending import overload
 
-from kernels.cpu.gemm import use_512_bit_vectors
+from kernels.cpu.register_tiles import use_512_bit_vectors
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.elementwise import GELU_TANH_CUBIC, SQRT_2_OVER_PI, SQRT_HALF, check_gelu_inputs
 from kernels.reference.elementwise import check_relu_backward_inputs

@@ -13,7 +13,7 @@ import numpy as np
 from numba import config, njit, types
 from numba.extending import overload
 
-from kernels.cpu.gemm import NR
+from kernels.cpu.register_tiles import NR
 from kernels.cpu.softmax import FASTMATH, exp32_vectorizable, exp_vectorizable
 
 

@@ -10,7 +10,7 @@ blocks of H rows in the weights. NUMBA_DISABLE_JIT=1 runs every kernel here as p
 
 Why they are fast: the benchmark shapes are tiny (the tanh cell at N = 64, I = 2, H = 64: 270k multiply-adds
 forward; the LSTM at N = 32, I = 16, H = 64: 655k), so what matters is a GEMM that runs near the FMA peak
-without set-up (`kernels.cpu.gemm.tile_product`: no packing, no threads, a few µs for the tanh cell's product),
+without set-up (`kernels.cpu.register_tiles.tile_product`: no packing, no threads, a few µs for the tanh cell's product),
 a tanh and a σ that vectorise (`tanh_vectorizable`, `sigmoid_vectorizable` in recurrent_common.py: no libm
 call; and `error_model="numpy"`, see the forward kernel), and no BLAS calls (each costs a few µs of set-up, and
 risks the stall of an OpenBLAS call right after a `prange` loop, whose threads wait for cores Numba's OpenMP
@@ -20,7 +20,7 @@ np.empty of a few KiB costs a fraction of a µs.
 import numpy as np
 from numba import njit, prange
 
-from kernels.cpu.gemm import NR, ROWS, tile_product
+from kernels.cpu.register_tiles import NR, ROWS, tile_product
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_vectorizable,
                                           tanh_vectorizable)
 from kernels.cpu.rnn_sequences import (  # noqa: F401 -- the sequence kernels of this family (kernels/interface.py)
@@ -51,7 +51,7 @@ def _rnn_tanh_forward_body(x, h, w_ih, w_hh, b_ih, b_hh, inputs, weights_t, z, h
         for n in prange(N):  h_new[n, :] = tanh(z[n, :H] + b_ih + b_hh)
 
     Why it is fast: the two small GEMMs are one GEMM over K = I + H, computed in register tiles
-    (`kernels.cpu.gemm.tile_product`), and bias + tanh run as one vectorised pass (`tanh_vectorizable`;
+    (`kernels.cpu.register_tiles.tile_product`), and bias + tanh run as one vectorised pass (`tanh_vectorizable`;
     it vectorises only because the kernels use error_model="numpy": Python's error model puts a
     ZeroDivisionError check on every float division, which would keep the loop scalar). Accumulating in
     registers matters: an axpy per input column into the output row in memory, then a scalar tanh, is

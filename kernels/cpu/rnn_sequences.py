@@ -8,7 +8,7 @@ here as plain Python, to step through.
 import numpy as np
 from numba import carray, config, njit, prange
 
-from kernels.cpu.gemm import NR, _stack_row, use_512_bit_vectors
+from kernels.cpu.register_tiles import NR, _stack_row, use_512_bit_vectors
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_in_precision,
                                           tanh_in_precision)
 from kernels.cpu.softmax import FASTMATH
@@ -67,7 +67,7 @@ def _fill_previous(hs, h0, reverse, previous):
 def _tile_8_rows(a, b, b_col0, out, row0, out_col0, accumulate):
     """out[row0:row0+8, out_col0:out_col0+NR] (+)= a[row0:row0+8, :] @ b[:, b_col0:b_col0+NR]    a (M, K), b (K, ·)
 
-    `kernels.cpu.gemm.tile_product` with twice the rows: eight accumulator rows of NR values on the stack, so per
+    `kernels.cpu.register_tiles.tile_product` with twice the rows: eight accumulator rows of NR values on the stack, so per
     k eight broadcasts of a share each load of b's row (16 vector FMAs of 512 bits in float32); the rows start
     from out's values when accumulate, else from zero. Rows past M are clamped to M - 1 (they recompute and
     rewrite the last row), so the k loop has no branch.
