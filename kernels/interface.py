@@ -157,6 +157,19 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
     """(grad_q, grad_k, grad_v) for attention_forward_lse, recomputing the probabilities block by block from lse."""
 
 
+@family("attention", sets=("reference", "cpu"))
+def packed_attention_forward(packed, heads, mask=None, causal=False, scale=None):
+    """(out (N, L, E), lse (N·heads, L)): attention_forward_lse on MultiheadAttention's packed in-projection
+    packed (N, L, 3E) = [q | k | v], each third split into `heads` heads of E/heads columns, with out's heads merged;
+    mask (N·heads, L, L) or None; scale None is 1/√(E/heads)."""
+
+
+@family("attention", sets=("reference", "cpu"))
+def packed_attention_backward(packed, heads, mask, causal, out, lse, grad_out, scale=None):
+    """grad_packed (N, L, 3E) for packed_attention_forward: each head's dQ, dK, dV at the columns its q, k, v
+    came from."""
+
+
 # ----- rnn ------------------------------------------------------------------------------------------------------
 @family("rnn")
 def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):

@@ -25,8 +25,13 @@ recomputes P = exp(S - lse) block by block. Why it is fast (kernels/cpu/attentio
     ‖q‖·‖k‖ bounds every score below overflow (elsewhere a hidden NaN or +inf score must still poison its
     row, as in torch);
   * one head per thread (`prange` over B): K and V of the head stay in L1/L2, dK and dV need no atomics.
+
+packed_attention_forward / packed_attention_backward take MultiheadAttention's packed in-projection (N, L, 3E)
+and return the heads merged: up to L = SHORT_MAX the kernels of kernels/cpu/attention_packed.py read the heads
+in place; beyond, the heads are split, go through the log-sum-exp pair and are merged.
 Set NUMBA_DISABLE_JIT=1 to step through any of these kernels as plain Python.
 """
+import numba
 import numpy as np
 from numba import prange
 
@@ -35,7 +40,10 @@ from kernels.cpu.attention_tiles import (BLOCK, KEYS, LANES, ROWS, add_outer_pro
                                         pack_scaled, probabilities_and_score_grads, row_dots, softmax_step)
 from kernels.cpu.softmax import FASTMATH, exp_vectorizable
 from kernels.cpu.variants import serial_and_parallel
-from kernels.reference.attention import check_attention_inputs, default_scale, scale_factors
+from kernels.cpu.attention_packed import (SHORT_MAX, packed_backward_parallel, packed_backward_serial,
+                                         packed_forward_parallel, packed_forward_serial)
+from kernels.reference.attention import (check_attention_inputs, check_packed_inputs, default_scale, merge_heads,
+                                         scale_factors, split_heads, split_packed_heads)
 
 # Work = B·Tq·Tk·(D + Dv). Below it the wrappers call the serial variant (kernels/cpu/variants.py).
 # Measured, float32, D=16, median µs serial / parallel when the machine was quiet:
@@ -362,3 +370,96 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
                grad_out, dtype.type(scale), dtype.type(q_factor), dtype.type(k_factor), _causal_limit(dtype),
                q_scaled, k_t, v_t, k_padded, grad_q, grad_k_t, grad_v_t, grad_k, grad_v)
     return np.ascontiguousarray(grad_q[:, :n_queries, :n_features]), grad_k, grad_v
+
+
+# ----- on MultiheadAttention's packed in-projection: kernels/cpu/attention_packed.py for short sequences -----------
+
+def packed_attention_forward(packed, heads, mask=None, causal=False, scale=None):
+    """(out (N, L, E), lse (N·heads, L)): attention_forward_lse on the heads of packed (N, L, 3E), merged."""
+    check_packed_inputs("packed_attention_forward", packed, heads, mask)
+    n_batch, length, width = packed.shape
+    head_dim = width // 3 // heads
+    if not _short_and_nonempty(packed, heads):
+        out, lse = attention_forward_lse(*split_packed_heads(packed, heads), mask, causal, scale)
+        return merge_heads(out, n_batch, heads), lse
+    if scale is None:
+        scale = default_scale(head_dim)
+    q_factor, k_factor = scale_factors(scale)
+    dtype = packed.dtype
+    has_mask = mask is not None
+    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    packed = np.ascontiguousarray(packed)  # one compiled layout
+    n_heads = n_batch * heads
+    small = _work(n_heads, length, head_dim) < SERIAL_MAX_WORK
+    kernel = packed_forward_serial if small else packed_forward_parallel
+    threads = _scratch_slots(small)
+    keys = _padded(length, LANES)
+    q_scaled = np.empty((threads, length, head_dim), dtype)
+    k_t = np.empty((threads, head_dim, keys), dtype)
+    in_place = head_dim % LANES == 0  # v read straight from packed; else a zero-padded copy per head
+    v_padded = np.empty((threads, length, _padded(head_dim, LANES) if not in_place else 0), dtype)
+    out = np.empty((n_batch, length, width // 3), dtype)
+    lse = np.empty((n_heads, length), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        kernel(packed, heads, mask, has_mask, bool(causal), dtype.type(q_factor), dtype.type(k_factor), in_place,
+               q_scaled, k_t, v_padded, out, lse)
+    return out, lse
+
+
+def packed_attention_backward(packed, heads, mask, causal, out, lse, grad_out, scale=None):
+    """grad_packed (N, L, 3E) from the out and lse of packed_attention_forward: dQ, dK, dV of each head at the
+    columns its q, k and v came from."""
+    check_packed_inputs("packed_attention_backward", packed, heads)
+    n_batch, length, width = packed.shape
+    embed = width // 3
+    head_dim = embed // heads
+    n_heads = n_batch * heads
+    check_packed_inputs("packed_attention_backward", packed, heads, mask,
+                        [("out", out, (n_batch, length, embed)), ("lse", lse, (n_heads, length)),
+                         ("grad_out", grad_out, (n_batch, length, embed))])
+    if not _short_and_nonempty(packed, heads):
+        grads = attention_backward_lse(*split_packed_heads(packed, heads), mask, causal, split_heads(out, heads), lse,
+                                       split_heads(grad_out, heads), scale)
+        return np.concatenate([merge_heads(grad, n_batch, heads) for grad in grads], axis=2)
+    if scale is None:
+        scale = default_scale(head_dim)
+    q_factor, k_factor = scale_factors(scale)
+    dtype = packed.dtype
+    has_mask = mask is not None
+    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    packed, out, lse, grad_out = (np.ascontiguousarray(a) for a in (packed, out, lse, grad_out))  # one layout
+    small = _work(n_heads, length, head_dim) < SERIAL_MAX_WORK
+    kernel = packed_backward_serial if small else packed_backward_parallel
+    threads = _scratch_slots(small)
+    keys = _padded(length, LANES)
+    features = _padded(head_dim, LANES)
+    q_scaled = np.empty((threads, length, head_dim), dtype)
+    k_t = np.empty((threads, head_dim, keys), dtype)
+    v_t = np.empty((threads, head_dim, keys), dtype)
+    in_place = head_dim % LANES == 0  # q, k and dO read straight from packed and grad_out; else padded copies
+    copies = (threads, length, features if not in_place else 0)
+    q_padded, k_padded, grad_out_padded = (np.empty(copies, dtype) for _ in range(3))
+    deltas = np.empty((threads, length), dtype)
+    grad_packed = np.empty((n_batch, length, width), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        kernel(packed, heads, mask, has_mask, bool(causal), out, lse, grad_out, dtype.type(scale), dtype.type(q_factor),
+               dtype.type(k_factor), in_place, q_scaled, k_t, v_t, q_padded, k_padded, grad_out_padded, deltas,
+               grad_packed)
+    return grad_packed
+
+
+def _short_and_nonempty(packed, heads):
+    """Whether these kernels take packed: 1 ≤ L ≤ SHORT_MAX and a head size of at least 1 (else the tiled kernels)."""
+    n_batch, length, width = packed.shape
+    return n_batch > 0 and 0 < length <= SHORT_MAX and width // 3 // heads > 0
+
+
+def _scratch_slots(serial):
+    """How many copies of the packed kernels' scratch to make: one per thread that runs a share of the heads
+    (each small, so it stays in cache)."""
+    return 1 if serial else numba.get_num_threads()
+
+
+def _work(n_heads, length, head_dim):
+    """Multiply-adds of the forward, B·L·L·2hd, as kernels/cpu/attention.py counts them for SERIAL_MAX_WORK."""
+    return n_heads * length * length * 2 * head_dim

@@ -9,7 +9,7 @@ do one step for a tile of ROWS query rows and a block of up to BLOCK keys, with 
     row_dots, probabilities_and_score_grads: δ = rowsum(dO ∘ O);  P = exp(S - lse), dS = P ∘ (dP - δ)·scale
 
 Why they are fast: each keeps ROWS accumulator rows of KEYS (or LANES) values in stack arrays (`new_row`, an
-LLVM alloca) that LLVM holds in vector registers for the whole inner loop, as kernels/cpu/gemm.py's
+LLVM alloca) that LLVM holds in vector registers for the whole inner loop, as kernels/cpu/register_tiles.py's
 micro-kernel does: per feature d, `dot_block` does ROWS broadcasts, two vector loads of K and 2·ROWS fused
 multiply-adds for float32. Rows and columns are read through 1-D slices (`column = columns[b, d, j0:j0 + KEYS]`,
 then column[j]): an index computed as `j0 + j` could be negative as far as Numba knows, so Numba wraps it on
@@ -18,14 +18,14 @@ gets a float32 polynomial, 16 lanes per register instead of 8).
 
 They are ordinary (not inlined) Numba functions: inlining them at Numba's level into both compiled variants of
 each kernel made the parallel compile twice as long, and one call per block of keys costs little next to the
-block's work. Each asks LLVM for 512-bit vectors (`use_512_bit_vectors`, see kernels/cpu/gemm.py).
+block's work. Each asks LLVM for 512-bit vectors (`use_512_bit_vectors`, see kernels/cpu/register_tiles.py).
 Set NUMBA_DISABLE_JIT=1 to step through them as Python (the stack arrays are then NumPy arrays).
 """
 import numpy as np
 from numba import carray, config, njit, types
 from numba.extending import overload
 
-from kernels.cpu.gemm import stack_array, use_512_bit_vectors
+from kernels.cpu.register_tiles import stack_array, use_512_bit_vectors
 from kernels.cpu.softmax import FASTMATH, exp32_vectorizable, exp_vectorizable
 
 ROWS = 4      # query rows per tile

@@ -70,7 +70,6 @@ from numba import carray, config, njit, prange
 
 import kernels.cpu.variants  # noqa: F401 -- sets OpenMP's wait policy before the first parallel launch
 from kernels.cpu.register_tiles import MR, NR, NR_UNSIGNED, _stack_row, new_tile, use_512_bit_vectors
-from kernels.cpu.register_tiles import stack_array  # noqa: F401 -- attention_tiles.py / attention_packed.py import it from here
 from kernels.reference.gemm import check_matmul_inputs
 
 USE_BLAS = os.environ.get("TINYGRAD_EDU_MATMUL", "").lower() == "blas"

@@ -2,7 +2,8 @@
 
 Same interface and formulas as kernels/reference/optim.py (PyTorch's single-tensor Adam/AdamW). The reference
 makes ≈8 full-size temporaries per step; here every element is read once and written once, with the moment
-updates in registers. Scalars (bias corrections, step size) are computed once per call in Python, in float64.
+updates in registers. Scalars (bias corrections, step size) are computed once per call in Python, in float64,
+and rounded to the parameter's dtype: a float32 parameter is updated in float32 arithmetic, as torch.optim does.
 
 Parallel or serial: a DQN's parameters are 256 … 4096 elements, where waking the second thread costs more than
 the whole update, so tensors below _PARALLEL_MIN_SIZE elements use the serial kernel (chosen by measurement).
@@ -24,29 +25,37 @@ _PARALLEL_MIN_SIZE = 8192
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps):
-    """One element: p ← p·decay; g ← g + l2·p; m, v moment updates; p ← p - step_size·m / (√v/√bc2 + eps)."""
+def _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                  step_size, inv_bc2_sqrt, eps):
+    """One element: p ← p·decay; g ← g + l2·p; m, v moment updates; p ← p - step_size·m / (√v/√bc2 + eps).
+
+    The scalars arrive in the parameter's dtype, so float32 parameters are updated in float32 arithmetic, as
+    torch.optim does (16 lanes per vector, a float32 square root and division)."""
     p = param[i] * decay
     g = grad[i] + l2 * p
-    m = beta1 * exp_avg[i] + (1.0 - beta1) * g
-    v = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+    m = beta1 * exp_avg[i] + one_minus_beta1 * g
+    v = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g
     exp_avg[i] = m
     exp_avg_sq[i] = v
     param[i] = p - step_size * m / (np.sqrt(v) * inv_bc2_sqrt + eps)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def _adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps):
+def _adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                          step_size, inv_bc2_sqrt, eps):
     """for i in prange(n): _adam_element(i)          all arrays flat (n,), C-contiguous"""
     for i in prange(param.shape[0]):
-        _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps)
+        _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                      step_size, inv_bc2_sqrt, eps)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _adam_kernel_serial(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps):
+def _adam_kernel_serial(param, grad, exp_avg, exp_avg_sq, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                        step_size, inv_bc2_sqrt, eps):
     """for i in range(n): _adam_element(i)           the same loop on one thread, for small tensors"""
     for i in range(param.shape[0]):
-        _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps)
+        _adam_element(param, grad, exp_avg, exp_avg_sq, i, decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                      step_size, inv_bc2_sqrt, eps)
 
 
 def _run(kernel, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, decay, l2):
@@ -56,8 +65,9 @@ def _run(kernel, param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, 
     step_size = lr / bias_correction1
     flat = (param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1))
     compiled = _adam_kernel_parallel if param.size >= _PARALLEL_MIN_SIZE else _adam_kernel_serial
-    compiled(*flat, float(decay), float(l2), float(beta1), float(beta2), float(step_size), float(inv_bc2_sqrt),
-             float(eps))
+    scalar = param.dtype.type  # each rounded once from its float64 value, as NumPy rounds a Python float
+    compiled(*flat, scalar(decay), scalar(l2), scalar(beta1), scalar(1.0 - beta1), scalar(beta2), scalar(1.0 - beta2),
+             scalar(step_size), scalar(inv_bc2_sqrt), scalar(eps))
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):

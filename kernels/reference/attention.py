@@ -160,3 +160,75 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
         scale = default_scale(d)
     probs = safe_softmax(_scores(q, k, mask, causal, scale))  # (B, Tq, Tk), as attention_forward computed them
     return attention_backward(q, k, v, probs, grad_out, scale)
+
+
+# ----- the same on MultiheadAttention's packed in-projection -----------------------------------------------------
+# packed (N, L, 3E): row (n, i) holds q_i, k_i and v_i of every head side by side, [q | k | v], each E = heads·hd
+# wide with head h in columns h·hd:(h+1)·hd of its third. The compiled kernels read the heads in place and write
+# the heads merged; here it is the split, attention_forward_lse / attention_backward_lse, and the merge.
+
+def check_packed_inputs(kernel, packed, heads, mask=None, grads=()):
+    """Validate packed (N, L, 3E), heads dividing E, mask (N·heads, L, L) and extra (name, array, shape) triples.
+    Shared with cpu."""
+    if not isinstance(packed, np.ndarray):
+        raise TypeError(f"{kernel}: packed must be a numpy.ndarray, got {type(packed).__name__}")
+    if packed.dtype not in _FLOATS:
+        raise TypeError(f"{kernel}: packed must be float32 or float64, got {packed.dtype}")
+    if packed.ndim != 3 or packed.shape[2] % 3:
+        raise ValueError(f"{kernel}: packed must be (N, L, 3E), got shape {packed.shape}")
+    embed = packed.shape[2] // 3
+    if not isinstance(heads, (int, np.integer)) or heads <= 0 or embed % heads:
+        raise ValueError(f"{kernel}: heads must be a positive int dividing E = {embed} (packed {packed.shape}), "
+                         f"got {heads!r}")
+    batch, length = packed.shape[:2]
+    named = ([("mask", mask, (batch * heads, length, length))] if mask is not None else []) + list(grads)
+    for name, array, shape in named:
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{kernel}: {name} must be a numpy.ndarray, got {type(array).__name__}")
+        if array.dtype != packed.dtype:
+            raise TypeError(f"{kernel}: {name} is {array.dtype} but packed is {packed.dtype}; all must share one "
+                            f"dtype")
+        if array.shape != shape:
+            raise ValueError(f"{kernel}: {name} {array.shape} must have shape {shape}")
+
+
+def split_heads(x, heads):
+    """(N, L, heads·hd) -> (N·heads, L, hd), contiguous: head h from columns h·hd:(h+1)·hd."""
+    batch, length, embed = x.shape
+    head_dim = embed // heads
+    per_head = x.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)  # (N, heads, L, hd)
+    return np.ascontiguousarray(per_head).reshape(batch * heads, length, head_dim)
+
+
+def merge_heads(per_head, batch, heads):
+    """(N·heads, L, hd) -> (N, L, heads·hd), head h in columns h·hd:(h+1)·hd: split_heads undone."""
+    _, length, head_dim = per_head.shape
+    merged = per_head.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)  # (N, L, heads, hd)
+    return np.ascontiguousarray(merged).reshape(batch, length, heads * head_dim)
+
+
+def split_packed_heads(packed, heads):
+    """packed (N, L, 3E) -> q, k, v, each (N·heads, L, hd)."""
+    embed = packed.shape[2] // 3
+    return tuple(split_heads(packed[..., part * embed:(part + 1) * embed], heads) for part in range(3))
+
+
+def packed_attention_forward(packed, heads, mask=None, causal=False, scale=None):
+    """(out (N, L, E), lse (N·heads, L)): attention_forward_lse on the heads of packed (N, L, 3E), merged.
+    scale None is 1/√hd."""
+    check_packed_inputs("packed_attention_forward", packed, heads, mask)
+    out, lse = attention_forward_lse(*split_packed_heads(packed, heads), mask, causal, scale)
+    return merge_heads(out, packed.shape[0], heads), lse
+
+
+def packed_attention_backward(packed, heads, mask, causal, out, lse, grad_out, scale=None):
+    """grad_packed (N, L, 3E): attention_backward_lse's dQ, dK, dV, each at the columns its third came from."""
+    check_packed_inputs("packed_attention_backward", packed, heads)
+    batch, length, width = packed.shape
+    check_packed_inputs("packed_attention_backward", packed, heads, mask,
+                        [("out", out, (batch, length, width // 3)), ("lse", lse, (batch * heads, length)),
+                         ("grad_out", grad_out, (batch, length, width // 3))])
+    q, k, v = split_packed_heads(packed, heads)
+    grads = attention_backward_lse(q, k, v, mask, causal, split_heads(out, heads), lse, split_heads(grad_out, heads),
+                                   scale)
+    return np.concatenate([merge_heads(grad, batch, heads) for grad in grads], axis=2)

@@ -74,6 +74,9 @@ class PackedSelfAttention(ArrayFunction):
     One op instead of slice ×3 → reshape ×3 → transpose ×3 → attention → transpose → reshape: in that chain each
     slice's backward fills a zero (N, L, 3E) array and the engine then adds the three, and every movement op is
     a graph node of its own on both passes.
+    Without dropout, where the kernel set offers packed_attention_forward / packed_attention_backward (reference
+    and cpu), the kernels read the heads from `packed` in place and write the heads merged, and the backward
+    keeps (packed, O, lse); otherwise the heads are copied out and ScaledDotProductAttention does the rest.
     """
 
     @staticmethod
@@ -82,6 +85,13 @@ class PackedSelfAttention(ArrayFunction):
         embed = width // 3
         head_dim = embed // heads
         ctx.heads = heads
+        kernels = backend.kernels(packed)
+        ctx.in_place = dropout_keep is None and _has_packed_kernels(kernels)
+        if ctx.in_place:
+            ctx.scale, ctx.mask, ctx.causal = scale, mask, causal
+            out, lse = kernels.packed_attention_forward(packed, heads, mask, causal, scale)  # (N, L, E), (N·heads, L)
+            ctx.save_for_backward(packed, out, lse)
+            return out
         qkv = packed.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)  # (3, N, heads, L, head_dim)
         q, k, v = (np.ascontiguousarray(qkv[part]).reshape(batch * heads, length, head_dim) for part in range(3))
         out = ScaledDotProductAttention.forward(ctx, q, k, v, mask, causal, scale, dropout_keep)  # (N·heads, L, hd)
@@ -92,6 +102,10 @@ class PackedSelfAttention(ArrayFunction):
     def backward(ctx, grad_out):
         batch, length, embed = grad_out.shape
         heads = ctx.heads
+        if ctx.in_place:
+            packed, out, lse = ctx.saved_tensors
+            return backend.kernels(packed).packed_attention_backward(packed, heads, ctx.mask, ctx.causal, out, lse,
+                                                                     grad_out, ctx.scale)  # (N, L, 3E)
         head_dim = embed // heads
         grad_heads = grad_out.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)  # (N, heads, L, hd)
         grad_heads = np.ascontiguousarray(grad_heads).reshape(batch * heads, length, head_dim)
@@ -105,6 +119,11 @@ class PackedSelfAttention(ArrayFunction):
 def _has_lse_kernels(kernels):
     """Whether the kernel set offers the log-sum-exp pair (the CUDA set does not: it keeps the probabilities)."""
     return hasattr(kernels, "attention_forward_lse") and hasattr(kernels, "attention_backward_lse")
+
+
+def _has_packed_kernels(kernels):
+    """Whether the kernel set reads attention heads in place from a packed in-projection (reference and cpu)."""
+    return hasattr(kernels, "packed_attention_forward") and hasattr(kernels, "packed_attention_backward")
 
 
 def _additive_mask(attn_mask, shape, dtype):
