@@ -427,9 +427,10 @@ class LSTM(_RecurrentStack):
                          dtype, proj_size=proj_size)
 
     def _run_direction(self, input, initial_state, parameters, reverse):
-        """initial_state = (h0, c0) -> (hs (L, N, H), [h ; c] (2, N, H) after the last step visited)."""
+        """initial_state = (h0, c0) -> (hs (L, N, H), (states, t)): the op's [hs ; cs] (2, L, N, H) and the step
+        visited last, whose h and c are the final state (taken in `forward`, in as few ops as the stack allows)."""
         states = lstm_sequence(input, *initial_state, *parameters, reverse=reverse)  # (2, L, N, H) = [hs ; cs]
-        return states[0], states[:, 0 if reverse else -1]
+        return states[0], (states, 0 if reverse else -1)
 
     def forward(self, input, hx=None):
         input, (h_0, c_0), unbatched = self._prepare(input, [None, None] if hx is None else list(hx))
@@ -441,8 +442,12 @@ class LSTM(_RecurrentStack):
         initial_states = list(zip(self._initial_states(h_0, batch, input),
                                   self._initial_states(c_0, batch, input)))  # (h0, c0) per (layer, direction)
         output, finals = self._run(input, initial_states)
-        final = stack(finals, 1)  # (2, layers·D, N, H) = [h_n ; c_n]
-        h_n, c_n = final[0], final[1]
+        if len(finals) == 1:  # one layer, one direction: h_n, c_n (1, N, H) straight from the op's output
+            states, last = finals[0]
+            h_n, c_n = states[0:1, last], states[1:2, last]
+        else:
+            final = stack([states[:, last] for states, last in finals], 1)  # (2, layers·D, N, H) = [h_n ; c_n]
+            h_n, c_n = final[0], final[1]
         if unbatched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)  # (layers·D, H)
         return self._finish(output, unbatched), (h_n, c_n)
