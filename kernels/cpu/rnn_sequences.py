@@ -418,14 +418,32 @@ _gru_sequence_backward_serial, _gru_sequence_backward_parallel = serial_and_para
     _gru_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
 
 
-def _column_panels(matrix, rows, dtype):
-    """(P, rows, NR): matrix (R ≤ rows, C) cut into P = ⌈C / NR⌉ panels of NR columns, panel p = matrix[:, p·NR :
-    (p+1)·NR], each one contiguous block, zero past row R and column C. The operand layout of `_tile_8_rows`
-    for a weight that every step reads: packed once per call, not once per step."""
-    n_rows, n_cols = matrix.shape
-    padded = np.zeros((rows, padded_to_panels(n_cols)), dtype=dtype)
-    padded[:n_rows, :n_cols] = matrix
-    return np.ascontiguousarray(padded.reshape(rows, padded.shape[1] // NR, NR).transpose(1, 0, 2))  # (P, rows, NR)
+@njit(cache=True)
+def _fill_panels(matrix, transposed, panels):
+    """panels[p, r, j] = M[r, p·NR + j] (0 outside M), M = matrix.T if transposed else matrix: one pass, in place."""
+    n_panels, n_rows, width = panels.shape
+    source_rows = matrix.shape[1] if transposed else matrix.shape[0]
+    source_cols = matrix.shape[0] if transposed else matrix.shape[1]
+    for p in range(n_panels):
+        for r in range(n_rows):
+            for j in range(width):
+                col = p * width + j
+                inside = r < source_rows and col < source_cols
+                value = (matrix[col, r] if transposed else matrix[r, col]) if inside else 0
+                panels[p, r, j] = value
+
+
+def _column_panels(matrix, rows, dtype, transposed=False):
+    """(P, rows, NR): M = matrix.T if transposed else matrix (R ≤ rows, C) cut into P = ⌈C / NR⌉ panels of NR
+    columns, panel p = M[:, p·NR : (p+1)·NR], each one contiguous block, zero past row R and column C. The operand
+    layout of `_tile_8_rows` for a weight that every step reads: packed once per call, not once per step, in one
+    compiled pass (NumPy's zero fill, copy and transposing copy took several times as long, a few % of an
+    nn.LSTM step)."""
+    matrix = np.ascontiguousarray(matrix, dtype=dtype)
+    n_cols = matrix.shape[0] if transposed else matrix.shape[1]
+    panels = np.empty((padded_to_panels(n_cols) // NR, rows, NR), dtype=dtype)
+    _fill_panels(matrix, transposed, panels)
+    return panels
 
 
 # Multiply-adds per step below which a whole sequence runs serially. Higher than the cells' SERIAL_MAX_WORK: the
@@ -459,13 +477,13 @@ def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=F
     gates = np.empty((steps, n_batch, 4 * n_hidden), dtype=dtype)
     if states.size == 0:
         return states, gates
-    weights_t = np.concatenate([w_ih, w_hh], axis=1).T  # (I+H, 4H) = [W_ih | W_hh]ᵀ
+    weights = np.concatenate([w_ih, w_hh], axis=1)  # (4H, I+H) = [W_ih | W_hh]; its panels are of the transpose
     bias = (bias_or_zeros(b_ih, 4 * n_hidden, dtype) + bias_or_zeros(b_hh, 4 * n_hidden, dtype)).astype(
         dtype, copy=False)  # b_ih + b_hh: one add per gate value in the step loop instead of two
     kernel = (_lstm_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
               else _lstm_sequence_forward_parallel)
     kernel(np.ascontiguousarray(x), np.ascontiguousarray(h0), np.ascontiguousarray(c0),
-           _column_panels(weights_t, n_in + n_hidden, dtype), bias, bool(reverse),
+           _column_panels(weights, n_in + n_hidden, dtype, transposed=True), bias, bool(reverse),
            np.empty((n_batch, n_in + n_hidden), dtype=dtype),
            np.empty((n_batch, padded_to_panels(4 * n_hidden)), dtype=dtype), states, gates)
     return states, gates
@@ -519,7 +537,7 @@ def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False)
     kernel = (_gru_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
               else _gru_sequence_forward_parallel)
     kernel(np.ascontiguousarray(x).reshape(steps * n_batch, n_in), np.ascontiguousarray(h0),
-           _column_panels(w_ih.T, n_in, dtype), _column_panels(w_hh.T, n_hidden, dtype),
+           _column_panels(w_ih, n_in, dtype, transposed=True), _column_panels(w_hh, n_hidden, dtype, transposed=True),
            bias_or_zeros(b_ih, 3 * n_hidden, dtype), bias_or_zeros(b_hh, 3 * n_hidden, dtype), bool(reverse),
            np.empty((steps * n_batch, gate_width), dtype=dtype), np.empty((n_batch, gate_width), dtype=dtype),
            hs, gates)
