@@ -37,6 +37,7 @@ import numba
 from numba.core import types
 
 from tinygrad_edu import kernel_cache
+from tinygrad_edu.threads import usable_cores
 
 MAX_WORKERS = 8
 ENVIRONMENT_SWITCH = "TINYGRAD_EDU_PRECOMPILE"  # "0": compile in the training process only
@@ -141,14 +142,6 @@ def split(items, workers, calls=None):
 def _call_name(path, texts):
     """How CALLS names a called kernel: "kernels.cpu.conv._origins(int64, int64)", its argument types as a tuple."""
     return f"{path}({', '.join(texts)}{',' if len(texts) == 1 else ''})"
-
-
-def usable_cores():
-    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 # ----- the training process's side --------------------------------------------------------------------------------
