@@ -392,6 +392,51 @@ def _probabilities_and_score_grads(probs, grad_scores, width, shifts, deltas, sc
                 grad_tile[j] = p * (grad_tile[j] - delta) * scale
 
 
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _packed_forward_share(slot, n_slots, packed, heads, mask, has_mask, causal, q_factor, k_factor, in_place,
+                          q_scaled, k_t, v_padded, out, lse):
+    """The forward of share `slot` of n_slots: its contiguous run of the N·heads heads, with its slot's scratch.
+    One compiled function that both variants of `packed_forward_body` call: its loops are compiled once, not once
+    more inside a parallel variant."""
+    use_512_bit_vectors()
+    n_batch, length, width = packed.shape
+    embed = width // 3
+    head_dim = embed // heads
+    n_heads = n_batch * heads
+    queries = q_scaled[slot]  # views made once per share: each view of a heap array costs two atomics
+    keys_t = k_t[slot]
+    padded_values = v_padded[slot:slot + 1]
+    block = _new_block(out)
+    result = _new_block(out)
+    maxima = _new_lanes(out)
+    totals = _new_lanes(out)
+    for head in range(slot * n_heads // n_slots, (slot + 1) * n_heads // n_slots):
+        n = head // heads
+        q_column = (head - n * heads) * head_dim
+        _pack_head(packed, n, q_column, embed + q_column, head_dim, q_factor, k_factor, queries, keys_t)
+        if in_place:  # whole LANES-wide chunks of v read straight from packed
+            values, values_n, values_column = packed, n, 2 * embed + q_column
+        else:
+            values, values_n, values_column = padded_values, 0, 0
+            _copy_head_padded(packed, n, 2 * embed + q_column, head_dim, padded_values[0])
+        n_tiles = (length + LANES - 1) // LANES
+        for i0 in range(0, length, ROWS):
+            n_rows = min(ROWS, length - i0)
+            _dot_rows(q_scaled, slot, 0, i0, keys_t, n_tiles, block)
+            _mask_rows(block, mask, has_mask, causal, head, i0, length, length, n_tiles * LANES)
+            _softmax_rows(block, n_tiles * LANES, maxima, totals)
+            for e0 in range(0, head_dim, LANES):
+                _weighted_rows(block, length, values, values_n, values_column, e0, result)
+                e_end = min(e0 + LANES, head_dim)
+                for r in range(n_rows):
+                    total = totals[r]
+                    inv_total = 1.0 / total if total != 0.0 else 1.0  # l = 0: out = Σ 0·v, 0 or NaN (as torch)
+                    for e in range(e_end - e0):  # indexed, not sliced: a slice of a heap array costs two atomics
+                        out[n, i0 + r, q_column + e0 + e] = result[r, e] * inv_total
+            for r in range(n_rows):
+                lse[head, i0 + r] = maxima[r] + np.log(totals[r])
+
+
 def packed_forward_body(packed, heads, mask, has_mask, causal, q_factor, k_factor, in_place, q_scaled, k_t, v_padded,
                         out, lse):
     """for head in prange(N·heads), a contiguous share of the heads per thread:
@@ -401,50 +446,92 @@ def packed_forward_body(packed, heads, mask, has_mask, causal, q_factor, k_facto
                out[n, rows, head's columns] = P V / l;  lse = m + log l      (l = 0: every key masked, out = 0)
     Every key is scored, also a causal row's future ones: a NaN or +inf score there still makes the row NaN, as
     in torch (-inf is added to it); at these lengths that is a tile or two of keys."""
-    n_batch, length, width = packed.shape
-    embed = width // 3
-    head_dim = embed // heads
-    n_heads = n_batch * heads
     n_slots = q_scaled.shape[0]
     for share in prange(n_slots):  # a contiguous share of the heads per thread, with its own scratch
-        use_512_bit_vectors()
-        slot = np.int64(share)  # the parallel variant counts in uint64
-        queries = q_scaled[slot]  # views made once per share: each view of a heap array costs two atomics
-        keys_t = k_t[slot]
-        padded_values = v_padded[slot:slot + 1]
-        block = _new_block(out)
-        result = _new_block(out)
-        maxima = _new_lanes(out)
-        totals = _new_lanes(out)
-        for head in range(slot * n_heads // n_slots, (slot + 1) * n_heads // n_slots):
-            n = head // heads
-            q_column = (head - n * heads) * head_dim
-            _pack_head(packed, n, q_column, embed + q_column, head_dim, q_factor, k_factor, queries, keys_t)
-            if in_place:  # whole LANES-wide chunks of v read straight from packed
-                values, values_n, values_column = packed, n, 2 * embed + q_column
-            else:
-                values, values_n, values_column = padded_values, 0, 0
-                _copy_head_padded(packed, n, 2 * embed + q_column, head_dim, padded_values[0])
-            n_tiles = (length + LANES - 1) // LANES
-            for i0 in range(0, length, ROWS):
-                n_rows = min(ROWS, length - i0)
-                _dot_rows(q_scaled, slot, 0, i0, keys_t, n_tiles, block)
-                _mask_rows(block, mask, has_mask, causal, head, i0, length, length, n_tiles * LANES)
-                _softmax_rows(block, n_tiles * LANES, maxima, totals)
-                for e0 in range(0, head_dim, LANES):
-                    _weighted_rows(block, length, values, values_n, values_column, e0, result)
-                    e_end = min(e0 + LANES, head_dim)
-                    for r in range(n_rows):
-                        total = totals[r]
-                        inv_total = 1.0 / total if total != 0.0 else 1.0  # l = 0: out = Σ 0·v, 0 or NaN (as torch)
-                        for e in range(e_end - e0):  # indexed, not sliced: a slice of a heap array costs two atomics
-                            out[n, i0 + r, q_column + e0 + e] = result[r, e] * inv_total
-                for r in range(n_rows):
-                    lse[head, i0 + r] = maxima[r] + np.log(totals[r])
+        _packed_forward_share(np.int64(share), n_slots, packed, heads, mask, has_mask, causal, q_factor, k_factor,
+                              in_place, q_scaled, k_t, v_padded, out, lse)  # np.int64: prange counts in uint64
 
 
 packed_forward_serial, packed_forward_parallel = serial_and_parallel(
     packed_forward_body, fastmath=FASTMATH, error_model="numpy")
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _packed_backward_share(slot, n_slots, packed, heads, mask, has_mask, causal, out, lse, grad_out, scale, q_factor,
+                           k_factor, in_place, q_scaled, k_t, v_t, q_padded, k_padded, grad_out_padded, deltas,
+                           grad_packed):
+    """The backward of share `slot` of n_slots: its contiguous run of the N·heads heads, with its slot's scratch
+    (compiled once for both variants of `packed_backward_body`, as the forward's share)."""
+    use_512_bit_vectors()
+    n_batch, length, width = packed.shape
+    embed = width // 3
+    head_dim = embed // heads
+    n_heads = n_batch * heads
+    queries = q_scaled[slot]  # views made once per share, as in the forward
+    keys_t = k_t[slot]
+    values_t = v_t[slot]
+    head_probs = _new_square(out)  # P and dS of the head, on the stack (L ≤ SHORT_MAX)
+    head_grad_scores = _new_square(out)
+    row_deltas_all = deltas[slot]
+    padded_queries = q_padded[slot:slot + 1]
+    padded_keys = k_padded[slot:slot + 1]
+    padded_grads = grad_out_padded[slot:slot + 1]
+    result = _new_block(out)
+    shifts = _new_lanes(out)
+    row_deltas = _new_lanes(out)
+    for head in range(slot * n_heads // n_slots, (slot + 1) * n_heads // n_slots):
+        n = head // heads
+        q_column = (head - n * heads) * head_dim
+        k_column = embed + q_column
+        v_column = 2 * embed + q_column
+        _pack_head(packed, n, q_column, k_column, head_dim, q_factor, k_factor, queries, keys_t)
+        _copy_head_transposed(packed, n, v_column, head_dim, values_t)
+        if in_place:  # whole LANES-wide chunks of q, k and dO read straight from packed and grad_out
+            query_n, key_n, grad_n, query_at, key_at, grad_at = n, n, n, q_column, k_column, q_column  # [n, :, at:]
+            query_source, key_source, grad_source = packed, packed, grad_out
+        else:  # zero-padded copies of the head
+            query_n, key_n, grad_n, query_at, key_at, grad_at = 0, 0, 0, 0, 0, 0
+            query_source, key_source, grad_source = padded_queries, padded_keys, padded_grads
+            _copy_head_padded(packed, n, q_column, head_dim, padded_queries[0])
+            _copy_head_padded(packed, n, k_column, head_dim, padded_keys[0])
+            _copy_head_padded(grad_out, n, q_column, head_dim, padded_grads[0])
+        _row_dots(grad_out, out, n, q_column, head_dim, row_deltas_all)
+        n_tiles = (length + LANES - 1) // LANES
+        for i0 in range(0, length, ROWS):
+            n_rows = min(ROWS, length - i0)
+            for r in range(ROWS):
+                i = min(i0 + r, length - 1)
+                row_lse = lse[head, i]
+                shifts[r] = np.inf if row_lse == -np.inf else row_lse  # no unmasked key: exp(S - inf) = 0
+                row_deltas[r] = row_deltas_all[i]
+            tile_probs = head_probs[i0:i0 + ROWS]
+            tile_grad_scores = head_grad_scores[i0:i0 + ROWS]
+            _dot_rows(q_scaled, slot, 0, i0, keys_t, n_tiles, tile_probs)
+            _mask_rows(tile_probs, mask, has_mask, causal, head, i0, length, length, n_tiles * LANES)
+            _dot_rows(grad_out, n, q_column, i0, values_t, n_tiles, tile_grad_scores)
+            _probabilities_and_score_grads(tile_probs, tile_grad_scores, n_tiles * LANES, shifts, row_deltas, scale)
+            for r in range(n_rows, ROWS):  # rows past the last query add nothing to dK and dV
+                for j in range(head_probs.shape[1]):
+                    tile_probs[r, j] = 0
+                    tile_grad_scores[r, j] = 0
+            for e0 in range(0, head_dim, LANES):
+                _weighted_rows(tile_grad_scores, length, key_source, key_n, key_at, e0, result)
+                e_end = min(e0 + LANES, head_dim)
+                for r in range(n_rows):
+                    for e in range(e_end - e0):  # indexed, not sliced (see the forward)
+                        grad_packed[n, i0 + r, q_column + e0 + e] = result[r, e]
+        for k0 in range(0, length, ROWS):
+            n_keys = min(ROWS, length - k0)
+            for e0 in range(0, head_dim, LANES):
+                e_end = min(e0 + LANES, head_dim)
+                _weighted_columns(head_grad_scores, length, k0, query_source, query_n, query_at, e0, result)
+                for r in range(n_keys):
+                    for e in range(e_end - e0):
+                        grad_packed[n, k0 + r, k_column + e0 + e] = result[r, e]
+                _weighted_columns(head_probs, length, k0, grad_source, grad_n, grad_at, e0, result)
+                for r in range(n_keys):
+                    for e in range(e_end - e0):
+                        grad_packed[n, k0 + r, v_column + e0 + e] = result[r, e]
 
 
 def packed_backward_body(packed, heads, mask, has_mask, causal, out, lse, grad_out, scale, q_factor, k_factor,
@@ -459,79 +546,11 @@ def packed_backward_body(packed, heads, mask, has_mask, causal, out, lse, grad_o
     Scratch, one per thread: q_scaled, k_t, v_t as in the forward, q_padded, k_padded, grad_out_padded (L, hd↑16)
     (unused when in_place), deltas (threads, L) for δ; the head's P and dS live on the stack (SHORT_MAX² values
     each). dQ, dK and dV go straight to the head's columns of grad_packed."""
-    n_batch, length, width = packed.shape
-    embed = width // 3
-    head_dim = embed // heads
-    n_heads = n_batch * heads
     n_slots = q_scaled.shape[0]
     for share in prange(n_slots):  # a contiguous share of the heads per thread, with its own scratch
-        use_512_bit_vectors()
-        slot = np.int64(share)  # the parallel variant counts in uint64
-        queries = q_scaled[slot]  # views made once per share, as in the forward
-        keys_t = k_t[slot]
-        values_t = v_t[slot]
-        head_probs = _new_square(out)  # P and dS of the head, on the stack (L ≤ SHORT_MAX)
-        head_grad_scores = _new_square(out)
-        row_deltas_all = deltas[slot]
-        padded_queries = q_padded[slot:slot + 1]
-        padded_keys = k_padded[slot:slot + 1]
-        padded_grads = grad_out_padded[slot:slot + 1]
-        result = _new_block(out)
-        shifts = _new_lanes(out)
-        row_deltas = _new_lanes(out)
-        for head in range(slot * n_heads // n_slots, (slot + 1) * n_heads // n_slots):
-            n = head // heads
-            q_column = (head - n * heads) * head_dim
-            k_column = embed + q_column
-            v_column = 2 * embed + q_column
-            _pack_head(packed, n, q_column, k_column, head_dim, q_factor, k_factor, queries, keys_t)
-            _copy_head_transposed(packed, n, v_column, head_dim, values_t)
-            if in_place:  # whole LANES-wide chunks of q, k and dO read straight from packed and grad_out
-                query_n, key_n, grad_n, query_at, key_at, grad_at = n, n, n, q_column, k_column, q_column  # [n, :, at:]
-                query_source, key_source, grad_source = packed, packed, grad_out
-            else:  # zero-padded copies of the head
-                query_n, key_n, grad_n, query_at, key_at, grad_at = 0, 0, 0, 0, 0, 0
-                query_source, key_source, grad_source = padded_queries, padded_keys, padded_grads
-                _copy_head_padded(packed, n, q_column, head_dim, padded_queries[0])
-                _copy_head_padded(packed, n, k_column, head_dim, padded_keys[0])
-                _copy_head_padded(grad_out, n, q_column, head_dim, padded_grads[0])
-            _row_dots(grad_out, out, n, q_column, head_dim, row_deltas_all)
-            n_tiles = (length + LANES - 1) // LANES
-            for i0 in range(0, length, ROWS):
-                n_rows = min(ROWS, length - i0)
-                for r in range(ROWS):
-                    i = min(i0 + r, length - 1)
-                    row_lse = lse[head, i]
-                    shifts[r] = np.inf if row_lse == -np.inf else row_lse  # no unmasked key: exp(S - inf) = 0
-                    row_deltas[r] = row_deltas_all[i]
-                tile_probs = head_probs[i0:i0 + ROWS]
-                tile_grad_scores = head_grad_scores[i0:i0 + ROWS]
-                _dot_rows(q_scaled, slot, 0, i0, keys_t, n_tiles, tile_probs)
-                _mask_rows(tile_probs, mask, has_mask, causal, head, i0, length, length, n_tiles * LANES)
-                _dot_rows(grad_out, n, q_column, i0, values_t, n_tiles, tile_grad_scores)
-                _probabilities_and_score_grads(tile_probs, tile_grad_scores, n_tiles * LANES, shifts, row_deltas, scale)
-                for r in range(n_rows, ROWS):  # rows past the last query add nothing to dK and dV
-                    for j in range(head_probs.shape[1]):
-                        tile_probs[r, j] = 0
-                        tile_grad_scores[r, j] = 0
-                for e0 in range(0, head_dim, LANES):
-                    _weighted_rows(tile_grad_scores, length, key_source, key_n, key_at, e0, result)
-                    e_end = min(e0 + LANES, head_dim)
-                    for r in range(n_rows):
-                        for e in range(e_end - e0):  # indexed, not sliced (see the forward)
-                            grad_packed[n, i0 + r, q_column + e0 + e] = result[r, e]
-            for k0 in range(0, length, ROWS):
-                n_keys = min(ROWS, length - k0)
-                for e0 in range(0, head_dim, LANES):
-                    e_end = min(e0 + LANES, head_dim)
-                    _weighted_columns(head_grad_scores, length, k0, query_source, query_n, query_at, e0, result)
-                    for r in range(n_keys):
-                        for e in range(e_end - e0):
-                            grad_packed[n, k0 + r, k_column + e0 + e] = result[r, e]
-                    _weighted_columns(head_probs, length, k0, grad_source, grad_n, grad_at, e0, result)
-                    for r in range(n_keys):
-                        for e in range(e_end - e0):
-                            grad_packed[n, k0 + r, v_column + e0 + e] = result[r, e]
+        _packed_backward_share(np.int64(share), n_slots, packed, heads, mask, has_mask, causal, out, lse, grad_out,
+                               scale, q_factor, k_factor, in_place, q_scaled, k_t, v_t, q_padded, k_padded,
+                               grad_out_padded, deltas, grad_packed)  # np.int64: prange counts in uint64
 
 
 packed_backward_serial, packed_backward_parallel = serial_and_parallel(

@@ -150,42 +150,45 @@ def _row_blocks(n_rows):
     return (n_rows + SEQUENCE_ROWS - 1) // SEQUENCE_ROWS
 
 
-def _lstm_sequence_forward_body(x, h0, c0, w_panels, bias, reverse, inputs, z, states, gates):
-    """x (T, N, I); w_panels (P, I+H, NR) = [W_ih | W_hh]ᵀ cut into P panels of NR gate columns (zero past column
-    4H); bias (4H) = b_ih + b_hh; inputs (N, I+H) and z (N, P·NR) scratch; states (2, T, N, H) = [hs ; cs] and
-    gates (T, N, 4H) out.
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_sequence_forward_rows(x, h0, c0, w_panels, bias, reverse, row0, inputs, z, states, gates):
+    """The forward of batch rows row0 ... row0 + R - 1 over all T steps. x (T, N, I); w_panels (P, I+H, NR) =
+    [W_ih | W_hh]ᵀ cut into P panels of NR gate columns (zero past column 4H); bias (4H) = b_ih + b_hh; inputs
+    (R, I+H) and z (R, P·NR) scratch of this part; states (2, T, N, H) = [hs ; cs] and gates (T, N, 4H) out, rows
+    row0 ... row0 + R - 1 written.
 
         for t in the direction's order:
-            inputs = [x[t] | h_prev]
-            for panel in prange(P), row block of 8:  z[rows, panel] = inputs[rows] @ w_panels[panel]
-            for n in prange(N):   i, f, o = σ(z[n, ·] + bias), g = tanh(...)      (one vectorised loop per kind)
-                                  c = f c_prev + i g;  h = o tanh(c)
+            inputs = [x[t, rows] | h_prev[rows]]
+            for panel in range(P), row block of 8:  z[block, panel] = inputs[block] @ w_panels[panel]
+            for each row n:   i, f, o = σ(z[n, ·] + bias), g = tanh(...)      (one vectorised loop per kind)
+                              c = f c_prev + i g;  h = o tanh(c)
 
     Why it is fast: each step is one product in registers (`_tile_8_rows`, 512-bit) of the step's x and h against
     both weights, packed once for all steps (each panel one contiguous block, read by every row tile of the step
     while it is in L1), and the step loop has no call overhead between steps. The input projection is not one
     product of all T·N rows before the loop (the reference's plan): that needs a (T·N, 4H) scratch whose fresh
     pages cost more to touch, and whose rows come back from L2 one step at a time, than the K = I rows the step
-    product gains.
+    product gains. Rows of the batch never meet in the forward, so a part of them runs the whole sequence alone:
+    `_lstm_sequence_forward_parts` gives each thread its parts, one launch per sequence instead of one per step.
     """
-    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    use_512_bit_vectors()  # for the gate passes beside the tiles
     steps = states.shape[1]
-    n_batch = states.shape[2]
+    n_rows = inputs.shape[0]
     n_hidden = states.shape[3]
-    step_blocks = _row_blocks(n_batch)
+    rows = slice(row0, row0 + n_rows)
+    row_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
-        h_prev = h0 if step == 0 else states[0, _previous_index(t, reverse)]
-        c_prev = c0 if step == 0 else states[1, _previous_index(t, reverse)]
-        pack_side_by_side(x[t], h_prev, inputs)
-        for panel in prange(w_panels.shape[0]):
-            for block in range(step_blocks):
+        h_prev = h0[rows] if step == 0 else states[0, _previous_index(t, reverse), rows]
+        c_prev = c0[rows] if step == 0 else states[1, _previous_index(t, reverse), rows]
+        pack_side_by_side(x[t, rows], h_prev, inputs)
+        for panel in range(w_panels.shape[0]):
+            for block in range(row_blocks):
                 _tile_8_rows(inputs, w_panels[panel], 0, z, block * SEQUENCE_ROWS, panel * NR, False)
-        gates_t = gates[t]
-        h_t = states[0, t]
-        c_t = states[1, t]
-        for n in prange(n_batch):
-            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+        gates_t = gates[t, rows]
+        h_t = states[0, t, rows]
+        c_t = states[1, t, rows]
+        for n in range(n_rows):
             for j in range(2 * n_hidden):  # i and f
                 gates_t[n, j] = sigmoid_in_precision(z[n, j] + bias[j])
             for j in range(2 * n_hidden, 3 * n_hidden):  # g
@@ -198,65 +201,82 @@ def _lstm_sequence_forward_body(x, h0, c0, w_panels, bias, reverse, inputs, z, s
                 h_t[n, j] = gates_t[n, 3 * n_hidden + j] * tanh_in_precision(c)
 
 
-_lstm_sequence_forward_serial, _lstm_sequence_forward_parallel = serial_and_parallel(
-    _lstm_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_sequence_forward_parts(x, h0, c0, w_panels, bias, reverse, inputs, z, states, gates):
+    """`_lstm_sequence_forward_rows` for each part of the batch, the parts shared among the threads: inputs
+    (parts, R, I+H) and z (parts, R, P·NR) hold each part's scratch; part p is rows p·R ... (the last may be
+    shorter)."""
+    part_rows = inputs.shape[1]
+    n_batch = states.shape[2]
+    for part in prange(inputs.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        _lstm_sequence_forward_rows(x, h0, c0, w_panels, bias, reverse, part * part_rows, inputs[part, :rows],
+                                    z[part, :rows], states, gates)
 
 
-def _lstm_sequence_backward_body(x, h0, c0, w_ih_panels, w_hh_panels, states, gates, grad_states, reverse,
-                                 need_grad_x, dz, inputs, grad_h, grad_c, grad_x_p, grad_weights_t, grad_bias):
-    """x (T, N, I); w_ih_panels (Pi, Gp, NR), w_hh_panels (Ph, Gp, NR): W_ih (4H, I) and W_hh (4H, H) cut into
-    panels of NR columns, zero-padded to Gp = 4H padded rows; dz (S·N, Gp) and inputs (S·N, I+H) scratch for a
-    chunk of S steps; grad_h (N, Ph·NR) and grad_c (N, H) the gradients carried back to the previous step, zero
-    on entry, grad_h0 and grad_c0 on exit; grad_x_p (T·N, Pi·NR) (no rows without need_grad_x), grad_weights_t
-    (I+H, Gp) = [grad_w_ih | grad_w_hh]ᵀ and grad_bias (Gp,) out, zero on entry.
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_sequence_backward_rows(x, h0, c0, w_ih_panels, w_hh_panels, states, gates, grad_states, reverse,
+                                 need_grad_x, row0, dz, inputs, grad_h, grad_c, grad_x_p, grad_weights_t, grad_bias):
+    """The backward of batch rows row0 ... row0 + R - 1 (R = grad_c.shape[0]) over all T steps. x (T, N, I);
+    w_ih_panels (Pi, Gp, NR), w_hh_panels (Ph, Gp, NR): W_ih (4H, I) and W_hh (4H, H) cut into panels of NR
+    columns, zero-padded to Gp = 4H padded rows; states, gates and grad_states as the forward's, rows row0 ... read;
+    dz (S·R, Gp) and inputs (S·R, I+H) scratch for a chunk of S steps; grad_h (R, Ph·NR) and grad_c (R, H) the
+    gradients carried back to the previous step, zero on entry, this part's grad_h0 and grad_c0 on exit; grad_x_p
+    (T·R, Pi·NR) (no rows without need_grad_x), grad_weights_t (I+H, Gp) = this part's [grad_w_ih | grad_w_hh]ᵀ
+    and grad_bias (Gp,) out, zero on entry.
 
         for t newest first (chunk c = steps c·S ... c·S + S - 1, s = t - c·S):
-            for n in prange(N), j:  g_h = grad_states[0, t] + grad_h;  tc = tanh(c);  dc = grad_states[1, t] +
-                grad_c + g_h o (1 - tc²);  dz[s·N + n, (i f g o)·H + j] = dc g i(1-i), dc c_prev f(1-f),
+            for each row n, j:  g_h = grad_states[0, t] + grad_h;  tc = tanh(c);  dc = grad_states[1, t] +
+                grad_c + g_h o (1 - tc²);  dz[s·R + n, (i f g o)·H + j] = dc g i(1-i), dc c_prev f(1-f),
                 dc i (1-g²), g_h tc o(1-o);  grad_c = dc f
-            inputs[s·N : s·N + N] = [x[t] | h_prev]
-            for panel in prange(Ph), row block:  grad_h[rows, panel] = dz[s·N + rows] @ w_hh_panels[panel]
+            inputs[s·R : s·R + R] = [x[t] | h_prev]
+            for panel in range(Ph), row block:  grad_h[block, panel] = dz[s·R + block] @ w_hh_panels[panel]
             after the chunk's last step (rows = its steps' rows, in time order):
                 grad_weights_t += inputs[rows]ᵀ @ dz[rows];  grad_bias += Σ_rows dz
-                grad_x_p[c·S·N + rows] = dz[rows] @ w_ih_panels                              (if need_grad_x)
+                grad_x_p[c·S·R + rows] = dz[rows] @ w_ih_panels                              (if need_grad_x)
 
     Why it is fast: every product runs in registers (`_tile_8_rows`, 512-bit), and the weight gradients are
-    summed a chunk of steps at a time, from rows that are still in L2: the scratch is S·N rows whatever T is
-    (no (T·N, 4H) array of all steps' dz, no stack of the previous states), and each sum is long enough (K = S·N)
+    summed a chunk of steps at a time, from rows that are still in L2: the scratch is S·R rows whatever T is
+    (no (T·N, 4H) array of all steps' dz, no stack of the previous states), and each sum is long enough (K = S·R)
     for the tile to run at speed. Keeping all steps' dz and then one two-thread GEMM for the weight gradients ran
-    slower (docs/perf.md).
+    slower (docs/perf.md). Rows of the batch meet only in the weight gradients, so a part of them runs alone with
+    weight gradients of its own, which `lstm_sequence_backward` adds up (`_lstm_sequence_backward_parts`).
     The weight gradient comes out transposed, (I+H, Gp), so that dz is read along its rows by the tile (the
     transposed operand inputsᵀ is the one read eight values at a time); the wrapper transposes the small result.
     """
-    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
+    use_512_bit_vectors()  # for the gate passes beside the tiles
     steps = states.shape[1]
-    n_batch = states.shape[2]
+    n_rows = grad_c.shape[0]
     n_hidden = states.shape[3]
+    rows = slice(row0, row0 + n_rows)
     gate_width = dz.shape[1]
-    chunk_steps = dz.shape[0] // n_batch
+    chunk_steps = dz.shape[0] // n_rows
     for row in range(dz.shape[0]):
         for col in range(4 * n_hidden, gate_width):
             dz[row, col] = 0
-    step_blocks = _row_blocks(n_batch)
+    row_blocks = _row_blocks(n_rows)
     weight_blocks = _row_blocks(inputs.shape[1])
     for step in range(steps):
         t = step if reverse else steps - 1 - step
         first = step == steps - 1  # the step visited first in the forward: it started from h0 and c0
-        h_prev = h0 if first else states[0, _previous_index(t, reverse)]
-        c_prev = c0 if first else states[1, _previous_index(t, reverse)]
-        gates_t = gates[t]
+        h_prev = h0[rows] if first else states[0, _previous_index(t, reverse), rows]
+        c_prev = c0[rows] if first else states[1, _previous_index(t, reverse), rows]
+        gates_t = gates[t, rows]
+        c_t = states[1, t, rows]
+        grad_h_t = grad_states[0, t, rows]
+        grad_c_t = grad_states[1, t, rows]
         chunk_start = t // chunk_steps * chunk_steps  # the chunk's first step in time order
-        chunk_row = (t - chunk_start) * n_batch
-        dz_t = dz[chunk_row:chunk_row + n_batch]
-        for n in prange(n_batch):
-            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
+        chunk_row = (t - chunk_start) * n_rows
+        dz_t = dz[chunk_row:chunk_row + n_rows]
+        for n in range(n_rows):
             # short loops, each vectorised (as in the one-step kernel); grad_c holds dc until the last loop
             for j in range(n_hidden):
                 o = gates_t[n, 3 * n_hidden + j]
-                tanh_c = tanh_in_precision(states[1, t, n, j])
-                d_h = grad_states[0, t, n, j] + grad_h[n, j]
+                tanh_c = tanh_in_precision(c_t[n, j])
+                d_h = grad_h_t[n, j] + grad_h[n, j]
                 dz_t[n, 3 * n_hidden + j] = d_h * tanh_c * o * (1.0 - o)
-                grad_c[n, j] = grad_states[1, t, n, j] + grad_c[n, j] + d_h * o * (1.0 - tanh_c * tanh_c)
+                grad_c[n, j] = grad_c_t[n, j] + grad_c[n, j] + d_h * o * (1.0 - tanh_c * tanh_c)
             for j in range(n_hidden):
                 i = gates_t[n, j]
                 dz_t[n, j] = grad_c[n, j] * gates_t[n, 2 * n_hidden + j] * i * (1.0 - i)
@@ -268,33 +288,48 @@ def _lstm_sequence_backward_body(x, h0, c0, w_ih_panels, w_hh_panels, states, ga
                 dz_t[n, 2 * n_hidden + j] = grad_c[n, j] * gates_t[n, j] * (1.0 - g * g)
             for j in range(n_hidden):
                 grad_c[n, j] = grad_c[n, j] * gates_t[n, n_hidden + j]  # dc · f: the gradient of the previous c
-        pack_side_by_side(x[t], h_prev, inputs[chunk_row:chunk_row + n_batch])
-        for panel in prange(w_hh_panels.shape[0]):
-            for block in range(step_blocks):
+        pack_side_by_side(x[t, rows], h_prev, inputs[chunk_row:chunk_row + n_rows])
+        for panel in range(w_hh_panels.shape[0]):
+            for block in range(row_blocks):
                 _tile_8_rows(dz_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
         next_t = t + 1 if reverse else t - 1
         if step == steps - 1 or next_t // chunk_steps != t // chunk_steps:  # the chunk's last step: add it up
-            filled = (min(chunk_start + chunk_steps, steps) - chunk_start) * n_batch
-            inputs_t = inputs[:filled].T  # (I+H, S·N), a strided view: the tile reads 8 neighbouring values per k
+            filled = (min(chunk_start + chunk_steps, steps) - chunk_start) * n_rows
+            inputs_t = inputs[:filled].T  # (I+H, S·R), a strided view: the tile reads 8 neighbouring values per k
             dz_filled = dz[:filled]
-            for panel in prange(gate_width // NR):
+            for panel in range(gate_width // NR):
                 for block in range(weight_blocks):
                     _tile_8_rows(inputs_t, dz_filled, panel * NR, grad_weights_t, block * SEQUENCE_ROWS, panel * NR,
                                  True)
-            for row in range(filled):  # serial: a sum over the chunk's rows
+            for row in range(filled):
                 for col in range(gate_width):
                     grad_bias[col] += dz[row, col]
             if need_grad_x:
-                grad_x_chunk = grad_x_p[chunk_start * n_batch:chunk_start * n_batch + filled]
+                grad_x_chunk = grad_x_p[chunk_start * n_rows:chunk_start * n_rows + filled]
                 chunk_blocks = _row_blocks(filled)
-                for panel in prange(w_ih_panels.shape[0]):
+                for panel in range(w_ih_panels.shape[0]):
                     for block in range(chunk_blocks):
                         _tile_8_rows(dz_filled, w_ih_panels[panel], 0, grad_x_chunk, block * SEQUENCE_ROWS,
                                      panel * NR, False)
 
 
-_lstm_sequence_backward_serial, _lstm_sequence_backward_parallel = serial_and_parallel(
-    _lstm_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _lstm_sequence_backward_parts(x, h0, c0, w_ih_panels, w_hh_panels, states, gates, grad_states, reverse,
+                                  need_grad_x, dz, inputs, grad_h, grad_c, grad_x_p, grad_weights_t, grad_bias):
+    """`_lstm_sequence_backward_rows` for each part of the batch, the parts shared among the threads: every
+    scratch and output has a leading parts axis (part p is rows p·R ..., R = grad_c.shape[1], the last part maybe
+    shorter)."""
+    part_rows = grad_c.shape[1]
+    n_batch = states.shape[2]
+    for part in prange(grad_c.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        chunk_rows = dz.shape[1] // part_rows * rows  # the same S steps of this part's rows
+        _lstm_sequence_backward_rows(x, h0, c0, w_ih_panels, w_hh_panels, states, gates, grad_states, reverse,
+                                     need_grad_x, part * part_rows, dz[part, :chunk_rows], inputs[part, :chunk_rows],
+                                     grad_h[part, :rows], grad_c[part, :rows],
+                                     grad_x_p[part, :grad_x_p.shape[1] // part_rows * rows], grad_weights_t[part],
+                                     grad_bias[part])
 
 
 def _gru_sequence_forward_body(x2d, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, gi, zh, hs, gates):
@@ -448,13 +483,32 @@ def _column_panels(matrix, rows, dtype, transposed=False):
 
 # Multiply-adds per step below which a whole sequence runs serially. Higher than the cells' SERIAL_MAX_WORK: the
 # step loop launches its threads once per step or more, and a launch pays only for large steps; the parallel
-# variant first won at 2^23 (docs/perf.md, Kernel notes).
+# variant first won at 2^23 (docs/perf.md, Kernel notes). The LSTM does not launch per step: see _batch_parts.
 SEQUENCE_SERIAL_MAX_WORK = 1 << 22
 
 
 def _sequence_is_small(n_batch, n_in, n_hidden, gate_blocks):
     """Serial below SEQUENCE_SERIAL_MAX_WORK multiply-adds per step (see there)."""
     return n_batch * gate_blocks * n_hidden * (n_in + n_hidden) < SEQUENCE_SERIAL_MAX_WORK
+
+
+# The LSTM kernels cut the batch into parts that each run the whole sequence on one thread (one launch per call).
+# A part has at least PART_MIN_ROWS rows, two 8-row tiles, so that every weight panel a step brings from L2 serves
+# two tiles; there are at most MAX_PARTS parts. The cut depends on N alone, never on the thread count: the weight
+# gradients are summed part by part, and a result must not change when the engine changes its thread count
+# (tinygrad_edu/threads.py).
+PART_MIN_ROWS = 16
+MAX_PARTS = 8
+
+
+def _batch_parts(n_batch):
+    """(parts, rows per part): one part of all N rows, or parts of a multiple of SEQUENCE_ROWS rows, the last
+    holding what is left."""
+    parts = min(MAX_PARTS, n_batch // PART_MIN_ROWS)
+    if parts <= 1:
+        return 1, n_batch
+    part_rows = _row_blocks(-(-n_batch // parts)) * SEQUENCE_ROWS
+    return -(-n_batch // part_rows), part_rows
 
 
 def _lstm_sequence_arguments(kernel, x, h0, c0, w_ih, w_hh, extras=()):
@@ -480,12 +534,15 @@ def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=F
     weights = np.concatenate([w_ih, w_hh], axis=1)  # (4H, I+H) = [W_ih | W_hh]; its panels are of the transpose
     bias = (bias_or_zeros(b_ih, 4 * n_hidden, dtype) + bias_or_zeros(b_hh, 4 * n_hidden, dtype)).astype(
         dtype, copy=False)  # b_ih + b_hh: one add per gate value in the step loop instead of two
-    kernel = (_lstm_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
-              else _lstm_sequence_forward_parallel)
-    kernel(np.ascontiguousarray(x), np.ascontiguousarray(h0), np.ascontiguousarray(c0),
-           _column_panels(weights, n_in + n_hidden, dtype, transposed=True), bias, bool(reverse),
-           np.empty((n_batch, n_in + n_hidden), dtype=dtype),
-           np.empty((n_batch, padded_to_panels(4 * n_hidden)), dtype=dtype), states, gates)
+    parts, part_rows = _batch_parts(n_batch)
+    inputs = np.empty((parts, part_rows, n_in + n_hidden), dtype=dtype)
+    z = np.empty((parts, part_rows, padded_to_panels(4 * n_hidden)), dtype=dtype)
+    arguments = (np.ascontiguousarray(x), np.ascontiguousarray(h0), np.ascontiguousarray(c0),
+                 _column_panels(weights, n_in + n_hidden, dtype, transposed=True), bias, bool(reverse))
+    if parts == 1:
+        _lstm_sequence_forward_rows(*arguments, 0, inputs[0], z[0], states, gates)
+    else:
+        _lstm_sequence_forward_parts(*arguments, inputs, z, states, gates)
     return states, gates
 
 
@@ -501,25 +558,44 @@ def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, re
     steps, n_batch, n_in = x.shape
     dtype = x.dtype
     gate_width = padded_to_panels(4 * n_hidden)
-    grad_h = np.zeros((n_batch, padded_to_panels(n_hidden)), dtype=dtype)
-    grad_c = np.zeros((n_batch, n_hidden), dtype=dtype)
-    grad_x = np.zeros((steps * n_batch if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
-    grad_weights_t = np.zeros((n_in + n_hidden, gate_width), dtype=dtype)  # [grad_w_ih | grad_w_hh]ᵀ
-    grad_bias = np.zeros(gate_width, dtype=dtype)
-    if steps * n_batch and n_hidden:
-        kernel = (_lstm_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 4)
-                  else _lstm_sequence_backward_parallel)
-        chunk_rows = min(steps, max(1, CHUNK_ROWS // n_batch)) * n_batch  # S·N: whole steps, about CHUNK_ROWS rows
-        contiguous = np.ascontiguousarray
-        kernel(contiguous(x), contiguous(h0), contiguous(c0), _column_panels(w_ih, gate_width, dtype),
-               _column_panels(w_hh, gate_width, dtype), contiguous(states), contiguous(gates), contiguous(grad_states),
-               bool(reverse), bool(need_grad_x), np.empty((chunk_rows, gate_width), dtype=dtype),
-               np.empty((chunk_rows, n_in + n_hidden), dtype=dtype), grad_h, grad_c, grad_x, grad_weights_t, grad_bias)
     gate_rows = 4 * n_hidden
-    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
-            np.ascontiguousarray(grad_h[:, :n_hidden]), grad_c,
-            np.ascontiguousarray(grad_weights_t[:n_in, :gate_rows].T),
-            np.ascontiguousarray(grad_weights_t[n_in:, :gate_rows].T), grad_bias[:gate_rows].copy())
+    if not (steps * n_batch and n_hidden):
+        return (np.zeros((steps, n_batch, n_in), dtype=dtype) if need_grad_x else None,
+                np.zeros((n_batch, n_hidden), dtype=dtype), np.zeros((n_batch, n_hidden), dtype=dtype),
+                np.zeros((gate_rows, n_in), dtype=dtype), np.zeros((gate_rows, n_hidden), dtype=dtype),
+                np.zeros(gate_rows, dtype=dtype))
+    parts, part_rows = _batch_parts(n_batch)
+    chunk_rows = min(steps, max(1, CHUNK_ROWS // part_rows)) * part_rows  # S·R: whole steps, about CHUNK_ROWS rows
+    # each part's gradients: the carried h and c (its grad_h0, grad_c0 at the end), grad_x, the weights' and bias'
+    grad_h = np.zeros((parts, part_rows, padded_to_panels(n_hidden)), dtype=dtype)
+    grad_c = np.zeros((parts, part_rows, n_hidden), dtype=dtype)
+    grad_x = np.zeros((parts, steps * part_rows if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
+    grad_weights_t = np.zeros((parts, n_in + n_hidden, gate_width), dtype=dtype)  # [grad_w_ih | grad_w_hh]ᵀ
+    grad_bias = np.zeros((parts, gate_width), dtype=dtype)
+    contiguous = np.ascontiguousarray
+    arguments = (contiguous(x), contiguous(h0), contiguous(c0), _column_panels(w_ih, gate_width, dtype),
+                 _column_panels(w_hh, gate_width, dtype), contiguous(states), contiguous(gates),
+                 contiguous(grad_states), bool(reverse), bool(need_grad_x))
+    dz = np.empty((parts, chunk_rows, gate_width), dtype=dtype)
+    inputs = np.empty((parts, chunk_rows, n_in + n_hidden), dtype=dtype)
+    if parts == 1:
+        _lstm_sequence_backward_rows(*arguments, 0, dz[0], inputs[0], grad_h[0], grad_c[0], grad_x[0],
+                                     grad_weights_t[0], grad_bias[0])
+    else:
+        _lstm_sequence_backward_parts(*arguments, dz, inputs, grad_h, grad_c, grad_x, grad_weights_t, grad_bias)
+    weights_t = grad_weights_t.sum(axis=0) if parts > 1 else grad_weights_t[0]  # parts added in a fixed order
+    if need_grad_x:  # part p holds its R rows of every step as (t, r) rows: back to (T, N, I)
+        grad_x_parts, grad_x = grad_x, np.empty((steps, n_batch, n_in), dtype=dtype)
+        for part in range(parts):
+            row0 = part * part_rows
+            rows = min(part_rows, n_batch - row0)
+            grad_x[:, row0:row0 + rows] = grad_x_parts[part, :steps * rows].reshape(steps, rows, -1)[:, :, :n_in]
+    return (grad_x if need_grad_x else None,
+            np.ascontiguousarray(grad_h.reshape(-1, grad_h.shape[2])[:n_batch, :n_hidden]),
+            np.ascontiguousarray(grad_c.reshape(-1, n_hidden)[:n_batch]),
+            np.ascontiguousarray(weights_t[:n_in, :gate_rows].T),
+            np.ascontiguousarray(weights_t[n_in:, :gate_rows].T),
+            (grad_bias.sum(axis=0) if parts > 1 else grad_bias[0])[:gate_rows].copy())
 
 
 def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
