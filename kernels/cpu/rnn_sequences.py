@@ -12,7 +12,6 @@ from kernels.cpu.register_tiles import NR, _stack_row, use_512_bit_vectors
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_in_precision,
                                           tanh_in_precision)
 from kernels.cpu.softmax import FASTMATH
-from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.rnn import check_sequence_inputs
 
 
@@ -28,10 +27,13 @@ from kernels.reference.rnn import check_sequence_inputs
 #   as one product before the loop, the weight gradients as products over all T·N rows after it; its input and
 #   hidden products are kept apart (gi and zh), so W_in x and W_hn h need no zero blocks as in the one-step GRU
 #   kernel.
+# Rows of the batch never meet but in the weight gradients, so each kernel is written for a part of the batch
+# (`*_rows`: rows row0 ... row0 + R - 1 through every step, with its own scratch and its own weight-gradient sums)
+# and a parallel driver (`*_parts`) hands the parts to the threads; one part runs without the driver.
 
 
 SEQUENCE_ROWS = 8  # rows of `_tile_8_rows`, the register tile of the sequence kernels' products
-# Rows of dz the LSTM backward keeps before it adds their product to the weight gradients (whole steps of N rows):
+# Rows of dz the LSTM backward keeps before it adds their product to the weight gradients (whole steps of R rows):
 # long enough a sum for the tile to run at speed, short enough for the chunk to stay in L2 (256 KiB of dz at 4H = 256)
 CHUNK_ROWS = 256
 
@@ -49,18 +51,6 @@ def _sequence_activate(gi, row, zh, n, b_ih, b_hh, start, count, use_tanh, out, 
 def _previous_index(t, reverse):
     """The step visited just before step t (the first step visited has none: its state is the initial one)."""
     return t + 1 if reverse else t - 1
-
-
-@njit(inline="always")
-def _fill_previous(hs, h0, reverse, previous):
-    """previous (T·N, H) = H_prev: row block t holds the h that step t started from (h0 at the first step)."""
-    steps, n_batch, n_hidden = hs.shape
-    for t in range(steps):
-        first = t == (steps - 1 if reverse else 0)
-        source = _previous_index(t, reverse)
-        for n in range(n_batch):
-            for k in range(n_hidden):
-                previous[t * n_batch + n, k] = h0[n, k] if first else hs[source, n, k]
 
 
 @njit(inline="always", fastmath=True)
@@ -332,33 +322,45 @@ def _lstm_sequence_backward_parts(x, h0, c0, w_ih_panels, w_hh_panels, states, g
                                      grad_bias[part])
 
 
-def _gru_sequence_forward_body(x2d, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, gi, zh, hs, gates):
-    """As the LSTM's, with w_ih_panels (P, I, NR) and w_hh_panels (P, H, NR) for the 3H columns [r | z | n]; hs
-    (T, N, H) and gates (T, N, 4H) = [r | z | n | W_hn h + b_hn] out:
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, row0, x_part, gi, zh, hs,
+                               gates):
+    """The forward of batch rows row0 ... row0 + R - 1 (R = zh.shape[0]) over all T steps, as the LSTM's, with
+    w_ih_panels (P, I, NR) and w_hh_panels (P, H, NR) for the 3H columns [r | z | n]; x_part (T·R, I), gi (T·R,
+    P·NR) and zh (R, P·NR) this part's scratch; hs (T, N, H) and gates (T, N, 4H) = [r | z | n | W_hn h + b_hn]
+    out, rows row0 ... written:
 
-        gi = x2d @ w_ih_panels                                          (all steps, prange over panels)
-        for t in order:  zh = h_prev @ w_hh_panels
-            for n in prange(N), j:  r = σ(gi_r + b_ir + zh_r + b_hr);  u = σ(gi_z + b_iz + zh_z + b_hz)
-                                    a = zh_n + b_hn;  m = tanh(gi_n + b_in + r a);  h = (1 - u) m + u h_prev
+        x_part = x[:, rows];  gi = x_part @ w_ih_panels                  (the input projection of all steps at once)
+        for t in order:  zh = h_prev[rows] @ w_hh_panels
+            for each row n, j:  r = σ(gi_r + b_ir + zh_r + b_hr);  u = σ(gi_z + b_iz + zh_z + b_hz)
+                                a = zh_n + b_hn;  m = tanh(gi_n + b_in + r a);  h = (1 - u) m + u h_prev
     """
-    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
-    steps, n_batch, n_hidden = hs.shape
+    use_512_bit_vectors()  # for the gate passes beside the tiles
+    steps = hs.shape[0]
+    n_rows = zh.shape[0]
+    n_hidden = hs.shape[2]
+    rows = slice(row0, row0 + n_rows)
     panels = w_hh_panels.shape[0]
-    input_blocks = _row_blocks(x2d.shape[0])
-    for panel in prange(panels):
+    for t in range(steps):
+        x_t = x[t, rows]
+        for r in range(n_rows):
+            for i in range(x.shape[2]):
+                x_part[t * n_rows + r, i] = x_t[r, i]
+    input_blocks = _row_blocks(x_part.shape[0])
+    for panel in range(panels):
         for block in range(input_blocks):
-            _tile_8_rows(x2d, w_ih_panels[panel], 0, gi, block * SEQUENCE_ROWS, panel * NR, False)
-    step_blocks = _row_blocks(n_batch)
+            _tile_8_rows(x_part, w_ih_panels[panel], 0, gi, block * SEQUENCE_ROWS, panel * NR, False)
+    step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
-        h_prev = h0 if step == 0 else hs[_previous_index(t, reverse)]
-        for panel in prange(panels):
+        h_prev = h0[rows] if step == 0 else hs[_previous_index(t, reverse), rows]
+        for panel in range(panels):
             for block in range(step_blocks):
                 _tile_8_rows(h_prev, w_hh_panels[panel], 0, zh, block * SEQUENCE_ROWS, panel * NR, False)
-        gates_t = gates[t]
-        for n in prange(n_batch):
-            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
-            row = t * n_batch + n
+        gates_t = gates[t, rows]
+        h_t = hs[t, rows]
+        for n in range(n_rows):
+            row = t * n_rows + n
             _sequence_activate(gi, row, zh, n, b_ih, b_hh, 0, 2 * n_hidden, False, gates_t, n)  # r and z (u here)
             for j in range(n_hidden):
                 gates_t[n, 3 * n_hidden + j] = zh[n, 2 * n_hidden + j] + b_hh[2 * n_hidden + j]  # a = W_hn h + b_hn
@@ -367,48 +369,73 @@ def _gru_sequence_forward_body(x2d, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, re
                 gates_t[n, 2 * n_hidden + j] = tanh_in_precision(pre)  # the candidate n (m here)
             for j in range(n_hidden):
                 u = gates_t[n, n_hidden + j]
-                hs[t, n, j] = (1.0 - u) * gates_t[n, 2 * n_hidden + j] + u * h_prev[n, j]
+                h_t[n, j] = (1.0 - u) * gates_t[n, 2 * n_hidden + j] + u * h_prev[n, j]
 
 
-_gru_sequence_forward_serial, _gru_sequence_forward_parallel = serial_and_parallel(
-    _gru_sequence_forward_body, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_sequence_forward_parts(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, x_part, gi, zh, hs, gates):
+    """`_gru_sequence_forward_rows` for each part of the batch (see `_batch_parts`), the parts shared among the
+    threads: x_part, gi and zh have a leading parts axis; part p is rows p·R ... (the last may be shorter)."""
+    part_rows = zh.shape[1]
+    n_batch = hs.shape[1]
+    steps = hs.shape[0]
+    for part in prange(zh.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        _gru_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, part * part_rows,
+                                   x_part[part, :steps * rows], gi[part, :steps * rows], zh[part, :rows], hs, gates)
 
 
-def _gru_sequence_backward_body(x2d, h0, w_ih_panels, w_hh_panels, hs, gates, grad_hs, reverse, need_grad_x, d_gi,
-                                d_gh, grad_h, direct, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_b_ih,
-                                grad_b_hh):
-    """w_ih_panels (Pi, Gp, NR), w_hh_panels (Ph, Gp, NR) the weights (3H, I), (3H, H) cut into panels of NR
-    columns, zero-padded to Gp = 3H padded rows; d_gi, d_gh (T·N, Gp) scratch; grad_h (N, Ph·NR) the gradient
-    carried back, zero on entry and grad_h0 on exit; direct (N, H) scratch:
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad_hs, reverse, need_grad_x, row0,
+                                x_part, d_gi, d_gh, grad_h, direct, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t,
+                                grad_b_ih, grad_b_hh):
+    """The backward of batch rows row0 ... row0 + R - 1 (R = direct.shape[0]). w_ih_panels (Pi, Gp, NR),
+    w_hh_panels (Ph, Gp, NR) the weights (3H, I), (3H, H) cut into panels of NR columns, zero-padded to Gp = 3H
+    padded rows; x_part (T·R, I), d_gi, d_gh (T·R, Gp), direct (R, H) and previous (T·R, H) this part's scratch;
+    grad_h (R, Ph·NR) the gradient carried back, zero on entry and this part's grad_h0 on exit; grad_x_p (T·R,
+    Pi·NR) (no rows without need_grad_x), grad_w_ih_t (I, Gp), grad_w_hh_t (H, Gp), grad_b_ih, grad_b_hh (Gp,)
+    this part's sums, out:
 
         for t newest first:
-            for n in prange(N), j:  g = grad_hs[t] + grad_h;  dm = g (1-u)(1-m²);  dr = dm a r(1-r)
-                d_gi[t·N + n] = [dr | g (h_prev - m) u(1-u) | dm];  d_gh likewise with dm r;  direct = g u
-            grad_h = d_gh[t·N : t·N + N] @ w_hh_panels + direct
-        grad_x_p = d_gi @ w_ih_panels (if need_grad_x);  grad_w_ih_t = x2dᵀ @ d_gi;  grad_w_hh_t = H_prevᵀ @ d_gh;
-        biases Σ_rows
+            for each row n, j:  g = grad_hs[t] + grad_h;  dm = g (1-u)(1-m²);  dr = dm a r(1-r)
+                d_gi[t·R + n] = [dr | g (h_prev - m) u(1-u) | dm];  d_gh likewise with dm r;  direct = g u
+            grad_h = d_gh[t·R : t·R + R] @ w_hh_panels + direct
+        grad_x_p = d_gi @ w_ih_panels (if need_grad_x);  grad_w_ih_t = x_partᵀ @ d_gi;
+        grad_w_hh_t = H_prevᵀ @ d_gh;  biases Σ_rows
     """
-    use_512_bit_vectors()  # for the loops of this function outside the tiles (the serial variant's gate passes)
-    steps, n_batch, n_hidden = hs.shape
+    use_512_bit_vectors()  # for the gate passes beside the tiles
+    steps = hs.shape[0]
+    n_rows = direct.shape[0]
+    n_hidden = hs.shape[2]
+    rows = slice(row0, row0 + n_rows)
     gate_width = d_gi.shape[1]
     for row in range(d_gi.shape[0]):
         for col in range(3 * n_hidden, gate_width):
             d_gi[row, col] = 0
             d_gh[row, col] = 0
-    step_blocks = _row_blocks(n_batch)
+    for t in range(steps):  # x_part and previous: this part's x and h_prev of every step, as (t, r) rows
+        x_t = x[t, rows]
+        first = t == (steps - 1 if reverse else 0)
+        h_prev = h0[rows] if first else hs[_previous_index(t, reverse), rows]
+        for r in range(n_rows):
+            for i in range(x.shape[2]):
+                x_part[t * n_rows + r, i] = x_t[r, i]
+            for k in range(n_hidden):
+                previous[t * n_rows + r, k] = h_prev[r, k]
+    step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = step if reverse else steps - 1 - step
-        h_prev = h0 if step == steps - 1 else hs[_previous_index(t, reverse)]
-        gates_t = gates[t]
-        for n in prange(n_batch):
-            use_512_bit_vectors()  # a prange body is compiled as a function of its own in the parallel variant
-            row = t * n_batch + n
+        gates_t = gates[t, rows]
+        grad_t = grad_hs[t, rows]
+        for n in range(n_rows):
+            row = t * n_rows + n
             for j in range(n_hidden):
-                g = grad_hs[t, n, j] + grad_h[n, j]
+                g = grad_t[n, j] + grad_h[n, j]
                 u = gates_t[n, n_hidden + j]
                 m = gates_t[n, 2 * n_hidden + j]
                 d_gi[row, 2 * n_hidden + j] = g * (1.0 - u) * (1.0 - m * m)  # dm
-                d_u = g * (h_prev[n, j] - m) * u * (1.0 - u)
+                d_u = g * (previous[row, j] - m) * u * (1.0 - u)
                 d_gi[row, n_hidden + j] = d_u
                 d_gh[row, n_hidden + j] = d_u
                 direct[n, j] = g * u
@@ -419,38 +446,49 @@ def _gru_sequence_backward_body(x2d, h0, w_ih_panels, w_hh_panels, hs, gates, gr
                 d_gi[row, j] = d_r
                 d_gh[row, j] = d_r
                 d_gh[row, 2 * n_hidden + j] = d_m * r
-        d_gh_t = d_gh[t * n_batch:(t + 1) * n_batch]
-        for panel in prange(w_hh_panels.shape[0]):
+        d_gh_t = d_gh[t * n_rows:(t + 1) * n_rows]
+        for panel in range(w_hh_panels.shape[0]):
             for block in range(step_blocks):
                 _tile_8_rows(d_gh_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
-        for n in range(n_batch):
+        for n in range(n_rows):
             for j in range(n_hidden):
                 grad_h[n, j] += direct[n, j]
-    _fill_previous(hs, h0, reverse, previous)
     row_blocks = _row_blocks(d_gi.shape[0])
-    for panel in prange(w_ih_panels.shape[0] if need_grad_x else 0):
+    for panel in range(w_ih_panels.shape[0] if need_grad_x else 0):
         for block in range(row_blocks):
             _tile_8_rows(d_gi, w_ih_panels[panel], 0, grad_x_p, block * SEQUENCE_ROWS, panel * NR, False)
-    x_t = x2d.T  # (I, T·N)
-    previous_t = previous.T  # (H, T·N)
+    x_t = x_part.T  # (I, T·R)
+    previous_t = previous.T  # (H, T·R)
     in_blocks = _row_blocks(x_t.shape[0])
     hidden_blocks = _row_blocks(n_hidden)
-    for panel in prange(gate_width // NR):
+    for panel in range(gate_width // NR):
         for block in range(in_blocks):
             _tile_8_rows(x_t, d_gi, panel * NR, grad_w_ih_t, block * SEQUENCE_ROWS, panel * NR, False)
         for block in range(hidden_blocks):
             _tile_8_rows(previous_t, d_gh, panel * NR, grad_w_hh_t, block * SEQUENCE_ROWS, panel * NR, False)
-    for col in range(gate_width):
-        grad_b_ih[col] = 0
-        grad_b_hh[col] = 0
-    for row in range(d_gi.shape[0]):  # serial: sums over T·N rows
+    for row in range(d_gi.shape[0]):  # sums over this part's T·R rows
         for col in range(gate_width):
             grad_b_ih[col] += d_gi[row, col]
             grad_b_hh[col] += d_gh[row, col]
 
 
-_gru_sequence_backward_serial, _gru_sequence_backward_parallel = serial_and_parallel(
-    _gru_sequence_backward_body, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _gru_sequence_backward_parts(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad_hs, reverse, need_grad_x, x_part,
+                                 d_gi, d_gh, grad_h, direct, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_b_ih,
+                                 grad_b_hh):
+    """`_gru_sequence_backward_rows` for each part of the batch, the parts shared among the threads: every scratch
+    and output has a leading parts axis (part p is rows p·R ..., R = direct.shape[1], the last maybe shorter)."""
+    part_rows = direct.shape[1]
+    n_batch = hs.shape[1]
+    steps = hs.shape[0]
+    for part in prange(direct.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        _gru_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad_hs, reverse, need_grad_x,
+                                    part * part_rows, x_part[part, :steps * rows], d_gi[part, :steps * rows],
+                                    d_gh[part, :steps * rows], grad_h[part, :rows], direct[part, :rows],
+                                    previous[part, :steps * rows], grad_x_p[part, :grad_x_p.shape[1] // part_rows * rows],
+                                    grad_w_ih_t[part], grad_w_hh_t[part], grad_b_ih[part], grad_b_hh[part])
 
 
 @njit(cache=True)
@@ -481,18 +519,9 @@ def _column_panels(matrix, rows, dtype, transposed=False):
     return panels
 
 
-# Multiply-adds per step below which a whole sequence runs serially. Higher than the cells' SERIAL_MAX_WORK: the
-# step loop launches its threads once per step or more, and a launch pays only for large steps; the parallel
-# variant first won at 2^23 (docs/perf.md, Kernel notes). The LSTM does not launch per step: see _batch_parts.
-SEQUENCE_SERIAL_MAX_WORK = 1 << 22
-
-
-def _sequence_is_small(n_batch, n_in, n_hidden, gate_blocks):
-    """Serial below SEQUENCE_SERIAL_MAX_WORK multiply-adds per step (see there)."""
-    return n_batch * gate_blocks * n_hidden * (n_in + n_hidden) < SEQUENCE_SERIAL_MAX_WORK
-
-
-# The LSTM kernels cut the batch into parts that each run the whole sequence on one thread (one launch per call).
+# The sequence kernels cut the batch into parts that each run the whole sequence on one thread: one launch per
+# call, where a prange inside the step loop launched the threads once per step or more and paid only for steps of
+# 2^23 multiply-adds and up (docs/perf.md, Kernel notes).
 # A part has at least PART_MIN_ROWS rows, two 8-row tiles, so that every weight panel a step brings from L2 serves
 # two tiles; there are at most MAX_PARTS parts. The cut depends on N alone, never on the thread count: the weight
 # gradients are summed part by part, and a result must not change when the engine changes its thread count
@@ -583,19 +612,12 @@ def lstm_sequence_backward(x, h0, c0, w_ih, w_hh, states, gates, grad_states, re
                                      grad_weights_t[0], grad_bias[0])
     else:
         _lstm_sequence_backward_parts(*arguments, dz, inputs, grad_h, grad_c, grad_x, grad_weights_t, grad_bias)
-    weights_t = grad_weights_t.sum(axis=0) if parts > 1 else grad_weights_t[0]  # parts added in a fixed order
-    if need_grad_x:  # part p holds its R rows of every step as (t, r) rows: back to (T, N, I)
-        grad_x_parts, grad_x = grad_x, np.empty((steps, n_batch, n_in), dtype=dtype)
-        for part in range(parts):
-            row0 = part * part_rows
-            rows = min(part_rows, n_batch - row0)
-            grad_x[:, row0:row0 + rows] = grad_x_parts[part, :steps * rows].reshape(steps, rows, -1)[:, :, :n_in]
-    return (grad_x if need_grad_x else None,
+    weights_t = _sum_of_parts(grad_weights_t)
+    return (_rows_of_parts(grad_x, steps, n_batch, part_rows, n_in) if need_grad_x else None,
             np.ascontiguousarray(grad_h.reshape(-1, grad_h.shape[2])[:n_batch, :n_hidden]),
             np.ascontiguousarray(grad_c.reshape(-1, n_hidden)[:n_batch]),
             np.ascontiguousarray(weights_t[:n_in, :gate_rows].T),
-            np.ascontiguousarray(weights_t[n_in:, :gate_rows].T),
-            (grad_bias.sum(axis=0) if parts > 1 else grad_bias[0])[:gate_rows].copy())
+            np.ascontiguousarray(weights_t[n_in:, :gate_rows].T), _sum_of_parts(grad_bias)[:gate_rows].copy())
 
 
 def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
@@ -610,13 +632,17 @@ def gru_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False)
     if hs.size == 0:
         return hs, gates
     gate_width = padded_to_panels(3 * n_hidden)
-    kernel = (_gru_sequence_forward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
-              else _gru_sequence_forward_parallel)
-    kernel(np.ascontiguousarray(x).reshape(steps * n_batch, n_in), np.ascontiguousarray(h0),
-           _column_panels(w_ih, n_in, dtype, transposed=True), _column_panels(w_hh, n_hidden, dtype, transposed=True),
-           bias_or_zeros(b_ih, 3 * n_hidden, dtype), bias_or_zeros(b_hh, 3 * n_hidden, dtype), bool(reverse),
-           np.empty((steps * n_batch, gate_width), dtype=dtype), np.empty((n_batch, gate_width), dtype=dtype),
-           hs, gates)
+    parts, part_rows = _batch_parts(n_batch)
+    x_part = np.empty((parts, steps * part_rows, n_in), dtype=dtype)
+    gi = np.empty((parts, steps * part_rows, gate_width), dtype=dtype)
+    zh = np.empty((parts, part_rows, gate_width), dtype=dtype)
+    arguments = (np.ascontiguousarray(x), np.ascontiguousarray(h0), _column_panels(w_ih, n_in, dtype, transposed=True),
+                 _column_panels(w_hh, n_hidden, dtype, transposed=True), bias_or_zeros(b_ih, 3 * n_hidden, dtype),
+                 bias_or_zeros(b_hh, 3 * n_hidden, dtype), bool(reverse))
+    if parts == 1:
+        _gru_sequence_forward_rows(*arguments, 0, x_part[0], gi[0], zh[0], hs, gates)
+    else:
+        _gru_sequence_forward_parts(*arguments, x_part, gi, zh, hs, gates)
     return hs, gates
 
 
@@ -632,26 +658,55 @@ def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, 
     steps, n_batch, n_in = x.shape
     n_hidden = h0.shape[1]
     dtype = x.dtype
-    rows = steps * n_batch
-    gate_width = padded_to_panels(3 * n_hidden)
-    grad_h = np.zeros((n_batch, padded_to_panels(n_hidden)), dtype=dtype)
-    grad_x = np.zeros((rows if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
-    grad_w_ih_t = np.zeros((n_in, gate_width), dtype=dtype)
-    grad_w_hh_t = np.zeros((n_hidden, gate_width), dtype=dtype)
-    grad_b_ih = np.zeros(gate_width, dtype=dtype)
-    grad_b_hh = np.zeros(gate_width, dtype=dtype)
-    if rows and n_hidden:
-        kernel = (_gru_sequence_backward_serial if _sequence_is_small(n_batch, n_in, n_hidden, 3)
-                  else _gru_sequence_backward_parallel)
-        contiguous = np.ascontiguousarray
-        kernel(contiguous(x).reshape(rows, n_in), contiguous(h0), _column_panels(w_ih, gate_width, dtype),
-               _column_panels(w_hh, gate_width, dtype),
-               contiguous(hs), contiguous(gates), contiguous(grad_hs), bool(reverse), bool(need_grad_x),
-               np.empty((rows, gate_width), dtype=dtype), np.empty((rows, gate_width), dtype=dtype), grad_h,
-               np.empty((n_batch, n_hidden), dtype=dtype), np.empty((rows, n_hidden), dtype=dtype), grad_x,
-               grad_w_ih_t, grad_w_hh_t, grad_b_ih, grad_b_hh)
     gate_rows = 3 * n_hidden
-    return (np.ascontiguousarray(grad_x[:, :n_in]).reshape(steps, n_batch, n_in) if need_grad_x else None,
-            np.ascontiguousarray(grad_h[:, :n_hidden]),
-            np.ascontiguousarray(grad_w_ih_t[:, :gate_rows].T), np.ascontiguousarray(grad_w_hh_t[:, :gate_rows].T),
-            grad_b_ih[:gate_rows].copy(), grad_b_hh[:gate_rows].copy())
+    if not (steps * n_batch and n_hidden):
+        return (np.zeros((steps, n_batch, n_in), dtype=dtype) if need_grad_x else None,
+                np.zeros((n_batch, n_hidden), dtype=dtype), np.zeros((gate_rows, n_in), dtype=dtype),
+                np.zeros((gate_rows, n_hidden), dtype=dtype), np.zeros(gate_rows, dtype=dtype),
+                np.zeros(gate_rows, dtype=dtype))
+    gate_width = padded_to_panels(gate_rows)
+    parts, part_rows = _batch_parts(n_batch)
+    rows = steps * part_rows
+    # each part's gradients: the carried h (its grad_h0 at the end), grad_x, the weights' and biases' sums
+    grad_h = np.zeros((parts, part_rows, padded_to_panels(n_hidden)), dtype=dtype)
+    grad_x = np.zeros((parts, rows if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
+    grad_w_ih_t = np.zeros((parts, n_in, gate_width), dtype=dtype)
+    grad_w_hh_t = np.zeros((parts, n_hidden, gate_width), dtype=dtype)
+    grad_b_ih = np.zeros((parts, gate_width), dtype=dtype)
+    grad_b_hh = np.zeros((parts, gate_width), dtype=dtype)
+    contiguous = np.ascontiguousarray
+    arguments = (contiguous(x), contiguous(h0), _column_panels(w_ih, gate_width, dtype),
+                 _column_panels(w_hh, gate_width, dtype), contiguous(hs), contiguous(gates), contiguous(grad_hs),
+                 bool(reverse), bool(need_grad_x))
+    scratch = (np.empty((parts, rows, n_in), dtype=dtype), np.empty((parts, rows, gate_width), dtype=dtype),
+               np.empty((parts, rows, gate_width), dtype=dtype))  # x_part, d_gi, d_gh
+    direct = np.empty((parts, part_rows, n_hidden), dtype=dtype)
+    previous = np.empty((parts, rows, n_hidden), dtype=dtype)
+    sums = (grad_x, grad_w_ih_t, grad_w_hh_t, grad_b_ih, grad_b_hh)
+    if parts == 1:
+        _gru_sequence_backward_rows(*arguments, 0, *(a[0] for a in scratch), grad_h[0], direct[0], previous[0],
+                                    *(a[0] for a in sums))
+    else:
+        _gru_sequence_backward_parts(*arguments, *scratch, grad_h, direct, previous, *sums)
+    if need_grad_x:
+        grad_x = _rows_of_parts(grad_x, steps, n_batch, part_rows, n_in)
+    return (grad_x if need_grad_x else None,
+            np.ascontiguousarray(grad_h.reshape(-1, grad_h.shape[2])[:n_batch, :n_hidden]),
+            np.ascontiguousarray(_sum_of_parts(grad_w_ih_t)[:, :gate_rows].T),
+            np.ascontiguousarray(_sum_of_parts(grad_w_hh_t)[:, :gate_rows].T),
+            _sum_of_parts(grad_b_ih)[:gate_rows].copy(), _sum_of_parts(grad_b_hh)[:gate_rows].copy())
+
+
+def _sum_of_parts(per_part):
+    """The parts' sums (parts, ...) added in part order (a fixed order: the same bits for any thread count)."""
+    return per_part.sum(axis=0) if per_part.shape[0] > 1 else per_part[0]
+
+
+def _rows_of_parts(per_part, steps, n_batch, part_rows, width):
+    """(T, N, width) from each part's (t, r) rows (parts, T·R, ≥ width): part p holds rows p·R ... of every step."""
+    joined = np.empty((steps, n_batch, width), dtype=per_part.dtype)
+    for part in range(per_part.shape[0]):
+        row0 = part * part_rows
+        rows = min(part_rows, n_batch - row0)
+        joined[:, row0:row0 + rows] = per_part[part, :steps * rows].reshape(steps, rows, -1)[:, :, :width]
+    return joined

@@ -317,45 +317,44 @@ def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype)
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sequence_kernels_cpu_take_the_parallel_path_on_large_steps(cell, dtype, monkeypatch):
-    """With the threshold at 0 every step is large, so the GRU's prange variant runs (its prange bodies are
-    functions of their own, each asking for 512-bit vectors: both precisions); N = 128 gives each thread several row
-    tiles, and the LSTM four parts of the batch (its kernels ignore the threshold)."""
-    monkeypatch.setattr(cpu_sequences, "SEQUENCE_SERIAL_MAX_WORK", 0)
-    assert not cpu_sequences._sequence_is_small(128, 8, 64, GATE_BLOCKS[cell])
+def test_sequence_kernels_cpu_run_a_large_batch_as_parts_on_the_threads(cell, dtype):
+    """N = 128 runs as eight parts of 16 rows shared among the threads (the parallel drivers, whose prange bodies
+    ask for 512-bit vectors too: both precisions)."""
+    assert cpu_sequences._batch_parts(128) == (8, 16)
     _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, 2, 128, 8, 64, True, 11, scale=0.2),
                                        dtype, reverse=False)
 
 
 @pytest.mark.parametrize("n_batch, parts", [(15, [15]), (16, [16]), (32, [16, 16]), (70, [24, 24, 22]),
                                              (300, [40] * 7 + [20])])
-def test_lstm_sequence_batch_parts_cover_every_row_once_and_depend_on_the_batch_alone(n_batch, parts):
-    """The LSTM kernels run each part of the batch through the whole sequence on one thread: parts of whole 8-row
+def test_sequence_batch_parts_cover_every_row_once_and_depend_on_the_batch_alone(n_batch, parts):
+    """The sequence kernels run each part of the batch through the whole sequence on one thread: parts of whole 8-row
     tiles, at least PART_MIN_ROWS rows, at most MAX_PARTS of them, and none empty."""
     count, part_rows = cpu_sequences._batch_parts(n_batch)
     sizes = [min(part_rows, n_batch - p * part_rows) for p in range(count)]
     assert sizes == parts and sum(sizes) == n_batch
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_sequence_results_do_not_depend_on_the_thread_count(dtype):
+def test_sequence_kernels_give_the_same_bits_on_one_thread_or_two(cell, dtype):
     """N = 70 runs as three parts; one thread or two, forward and backward give the same bits (the weight
     gradients are summed part by part in a fixed order), and they match the reference."""
     import numba
 
-    case = _sequence_case("lstm", 3, 70, 5, 37, True, 17, scale=0.3)
+    case = _sequence_case(cell, 3, 70, 5, 37, True, 17, scale=0.3)
     before = numba.get_num_threads()
     try:
         runs = []
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            forward, backward = _run_sequence(cpu, "lstm", case, dtype, reverse=True)
+            forward, backward = _run_sequence(cpu, cell, case, dtype, reverse=True)
             runs.append(forward + backward)
     finally:
         numba.set_num_threads(before)
     for one, two in zip(*runs):
         np.testing.assert_array_equal(one, two)
-    _assert_sequence_matches_reference(cpu, "lstm", case, dtype, reverse=True)
+    _assert_sequence_matches_reference(cpu, cell, case, dtype, reverse=True)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
