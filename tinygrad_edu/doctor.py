@@ -123,7 +123,7 @@ def check_threads(report, layer):
 
     import tinygrad_edu as tg
 
-    cores = os.cpu_count() or 1
+    cores = tg.threads.usable_cores()  # the cores this process may run on, as the engine counts them
     threads = tg.get_num_threads()
     report.add(True, "threads", f"{threads} of {numba.config.NUMBA_NUM_THREADS} Numba threads on {cores} cores, "
                                 f"threading layer {layer}")
