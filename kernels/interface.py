@@ -250,6 +250,17 @@ def relu_backward(y, grad_y):
     through and a NaN grad_y where y ≤ 0 gives 0, as in PyTorch). y, grad_y: one shape and one dtype."""
 
 
+# ----- linear ---------------------------------------------------------------------------------------------------
+@family("linear")
+def add_bias(y, bias):
+    """y[r, :] += bias for every row of y (R, N), in place (y C-contiguous and writeable); bias (N,). Returns None."""
+
+
+@family("linear")
+def bias_grad(grad_y):
+    """Σ_r grad_y[r, :] for grad_y (R, N): the (N,) gradient of a bias added to every row, rows summed in order."""
+
+
 # ----- norm -----------------------------------------------------------------------------------------------------
 @family("norm")
 def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
@@ -271,3 +282,21 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, beta1=0.9, beta2=
 def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                weight_decay=1e-2):
     """One AdamW step in place: decoupled decay param·(1 - lr·weight_decay), then the Adam update."""
+
+
+@family("optim")
+def adam_step_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decay=0.0):
+    """adam_step on every tensor of equal-length lists (steps: each tensor's step count), as torch.optim's foreach
+    form: one call for a whole param group."""
+
+
+@family("optim")
+def adamw_step_foreach(params, grads, exp_avgs, exp_avg_sqs, steps, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                       weight_decay=1e-2):
+    """adamw_step on every tensor of equal-length lists (steps: each tensor's step count), in one call."""
+
+
+@family("optim")
+def sum_of_squares_foreach(arrays):
+    """Σ over a list of float arrays of Σ x², accumulated in float64: a Python float (clip_grad_norm_'s ‖g‖²)."""

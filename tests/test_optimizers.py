@@ -124,27 +124,31 @@ def test_adam_literals_match_the_scalar_formula(case):
         assert trajectory == pytest.approx([expected[0][element], expected[1][element]], rel=1e-15)
 
 
-@pytest.mark.parametrize("optimizer_class, kernel_name", [(Adam, "adam_step"), (AdamW, "adamw_step")])
-def test_adam_calls_the_fused_backend_kernel_once_per_parameter(backend, monkeypatch, optimizer_class, kernel_name):
+@pytest.mark.parametrize("optimizer_class, kernel_name",
+                         [(Adam, "adam_step_foreach"), (AdamW, "adamw_step_foreach")])
+def test_adam_calls_the_fused_backend_kernel_once_per_param_group(backend, monkeypatch, optimizer_class, kernel_name):
     kernels = backend_module.kernels()
     real_kernel = getattr(kernels, kernel_name)
     calls = []
 
-    def spy(param, grad, exp_avg, exp_avg_sq, step, **hyper):
-        for array in (param, grad, exp_avg, exp_avg_sq):
-            assert array.flags.c_contiguous and array.dtype == param.dtype and array.shape == param.shape
-        calls.append(step)
-        real_kernel(param, grad, exp_avg, exp_avg_sq, step, **hyper)
+    def spy(params, grads, exp_avgs, exp_avg_sqs, steps, **hyper):
+        for param, *arrays in zip(params, grads, exp_avgs, exp_avg_sqs):
+            for array in (param, *arrays):
+                assert array.flags.c_contiguous and array.dtype == param.dtype and array.shape == param.shape
+        calls.append([param.shape for param in params] + list(steps))
+        real_kernel(params, grads, exp_avgs, exp_avg_sqs, steps, **hyper)
 
     monkeypatch.setattr(kernels, kernel_name, spy)
     first = tg.tensor(np.ones((2, 3)), requires_grad=True)
     second = tg.tensor([1.0, 2.0], requires_grad=True)
-    optimizer = optimizer_class([first, second], lr=0.01)
+    without_grad = tg.tensor([3.0], requires_grad=True)
+    optimizer = optimizer_class([first, without_grad, second], lr=0.01)
     for _ in range(2):
         first.grad = tg.ones(2, 3)
         second.grad = tg.ones(2)
         optimizer.step()
-    assert calls == [1, 1, 2, 2]
+    assert calls == [[(2, 3), (2,), 1, 1], [(2, 3), (2,), 2, 2]]
+    assert without_grad not in optimizer.state
 
 
 def test_adam_handles_a_non_contiguous_parameter_and_a_grad_of_another_dtype(backend):

@@ -189,8 +189,13 @@ def _versions_of_saved(saved_arrays, inputs, out):
                 saved_ids.add(id(base))
     # The counter (a list shared with detached views), not the tensor: an op that saves its own output would
     # otherwise hold that output from its own context, a cycle only the garbage collector frees.
-    return tuple(SavedVersion(t._version, t._version[0], t.dtype, tuple(t.shape))
-                 for t in (*inputs, out) if id(t.data) in saved_ids)
+    versions = []
+    for tensor in (*inputs, out):
+        data = tensor.data
+        if id(data) in saved_ids:
+            counter = tensor._version
+            versions.append(SavedVersion(counter, counter[0], data.dtype, tuple(data.shape)))
+    return tuple(versions)
 
 
 class SavedVersion(NamedTuple):
@@ -236,6 +241,13 @@ def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     if stretched_axes:
         grad = grad.sum(axis=stretched_axes, keepdims=True)
     return grad
+
+
+def _as_gradient_array(grad: Any, dtype: Any) -> Array:
+    """A backward's result (an array of another dtype, a NumPy scalar, a CudaArray) as an array of `dtype`."""
+    if tensor_module.is_device_array(grad):  # a CudaArray: np.asarray would refuse it
+        return grad.astype(dtype, copy=False)
+    return np.asarray(grad, dtype=dtype)
 
 
 def _check_gradient_shape(op_name, index, grad_shape, input_shape):
@@ -346,11 +358,10 @@ def run_backward(
         for index, (parent, parent_grad) in enumerate(zip(ctx.parents, input_grads)):
             if parent_grad is None or not parent.requires_grad:
                 continue
-            if tensor_module.is_device_array(parent_grad):  # a CudaArray: np.asarray would refuse it
-                parent_grad = parent_grad.astype(parent.dtype, copy=False)
-            else:
-                parent_grad = np.asarray(parent_grad, dtype=parent.dtype)
-            if parent_grad.shape != parent.shape:
+            parent_data = parent.data
+            if type(parent_grad) is not np.ndarray or parent_grad.dtype != parent_data.dtype:
+                parent_grad = _as_gradient_array(parent_grad, parent_data.dtype)
+            if parent_grad.shape != parent_data.shape:
                 _check_gradient_shape(ctx.op_name, index, parent_grad.shape, parent.shape)
                 parent_grad = unbroadcast(parent_grad, parent.shape)
             # 5. A tensor used several times receives the sum of the gradients from each use.

@@ -1,10 +1,13 @@
-"""Layer normalisation over the last axis as Numba kernels: one parallel pass per row, statistics in float64.
+"""Layer normalisation over the last axis as Numba kernels: one pass per row, row statistics in float64.
 
 Same interface as kernels/reference/norm.py. Shapes: x (R, D), weight / bias (D,) or None, mean / rstd (R,).
 Why it is fast: `prange` over rows; a row (D ≤ a few thousand) stays in L1 for its 2–3 sweeps, and the sweeps are
-contiguous, so they vectorise (`reassoc` lets the sums vectorise). The weight/bias gradients are column sums
-over rows, which would race under a row-parallel loop: each thread sums its own block of rows into a private
-float64 partial row, and the few partial rows are added at the end.
+contiguous, so they vectorise (`reassoc` lets the sums vectorise). The row sums are taken in float64 and rounded
+once to x's dtype; the sweeps that write y and grad_x, and the weight/bias gradient sums, run in x's dtype, as
+PyTorch's CPU kernels do: float64 column accumulators would convert every float32 element and halve the vector
+lanes of the backward's second sweep. The weight/bias gradients are column sums over rows, which would race under a
+row-parallel loop: each thread sums its own block of rows into a private partial row, and the few partial rows
+are added at the end.
 """
 import numpy as np
 from numba import prange
@@ -23,8 +26,10 @@ _GRAD_CHUNKS = 8  # row blocks for the weight/bias gradient partial sums (≥ th
 
 def _layer_norm_forward_body(x, weight, bias, has_weight, has_bias, eps, y, mean, rstd):
     """for r in prange(R):                                     x, y: (R, D); weight, bias: (D,) or (1,) dummies
-           μ = Σ_d x[r, d] / D;  σ² = Σ_d (x[r, d] - μ)² / D;  rstd = 1/sqrt(σ² + eps)
-           y[r, d] = (x[r, d] - μ)·rstd·w[d] + b[d]
+           μ = Σ_d x[r, d] / D;  σ² = Σ_d (x[r, d] - μ)² / D;  rstd = 1/sqrt(σ² + eps)   (float64, then rounded)
+           y[r, d] = (x[r, d] - μ)·rstd·w[d] + b[d]                                        (in x's dtype)
+
+    y is computed from the rounded μ and rstd that backward reads, so both see the same x̂.
     """
     n_rows, n_features = x.shape
     for r in prange(n_rows):
@@ -36,16 +41,22 @@ def _layer_norm_forward_body(x, weight, bias, has_weight, has_bias, eps, y, mean
         for d in range(n_features):
             centred = x[r, d] - row_mean
             squares += centred * centred
-        row_rstd = 1.0 / np.sqrt(squares / n_features + eps)
         mean[r] = row_mean
-        rstd[r] = row_rstd
-        for d in range(n_features):
-            value = (x[r, d] - row_mean) * row_rstd
-            if has_weight:
-                value = value * weight[d]
-            if has_bias:
-                value = value + bias[d]
-            y[r, d] = value
+        rstd[r] = 1.0 / np.sqrt(squares / n_features + eps)
+        rounded_mean = mean[r]
+        rounded_rstd = rstd[r]
+        if has_weight and has_bias:
+            for d in range(n_features):
+                y[r, d] = (x[r, d] - rounded_mean) * rounded_rstd * weight[d] + bias[d]
+        elif has_weight:
+            for d in range(n_features):
+                y[r, d] = (x[r, d] - rounded_mean) * rounded_rstd * weight[d]
+        elif has_bias:
+            for d in range(n_features):
+                y[r, d] = (x[r, d] - rounded_mean) * rounded_rstd + bias[d]
+        else:
+            for d in range(n_features):
+                y[r, d] = (x[r, d] - rounded_mean) * rounded_rstd
 
 
 _layer_norm_forward_serial, _layer_norm_forward_parallel = serial_and_parallel(
@@ -53,9 +64,9 @@ _layer_norm_forward_serial, _layer_norm_forward_parallel = serial_and_parallel(
 
 
 def _layer_norm_backward_body(grad_y, x, weight, has_weight, mean, rstd, grad_x, partial_w, partial_b):
-    """for c in prange(chunks):  for r in rows of block c:           partial_w, partial_b: (chunks, D) float64
+    """for c in prange(chunks):  for r in rows of block c:           partial_w, partial_b: (chunks, D), x's dtype
            x̂ = (x[r] - μ_r)·rstd_r;  ĝ = g[r]·w
-           grad_x[r] = rstd_r·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))
+           grad_x[r] = rstd_r·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂))        (the two means summed in float64)
            partial_w[c] += g[r]·x̂;  partial_b[c] += g[r]
     """
     n_rows, n_features = x.shape
@@ -72,15 +83,18 @@ def _layer_norm_backward_body(grad_y, x, weight, has_weight, mean, rstd, grad_x,
                 x_hat = (x[r, d] - row_mean) * row_rstd
                 sum_g += g
                 sum_gx += g * x_hat
-            mean_g = sum_g / n_features
-            mean_gx = sum_gx / n_features
-            for d in range(n_features):
-                g = grad_y[r, d] * weight[d] if has_weight else grad_y[r, d]
-                x_hat = (x[r, d] - row_mean) * row_rstd
-                grad_x[r, d] = row_rstd * (g - mean_g - x_hat * mean_gx)
-                if has_weight:
+            mean_g = rstd.dtype.type(sum_g / n_features)
+            mean_gx = rstd.dtype.type(sum_gx / n_features)
+            if has_weight:
+                for d in range(n_features):
+                    x_hat = (x[r, d] - row_mean) * row_rstd
+                    grad_x[r, d] = row_rstd * (grad_y[r, d] * weight[d] - mean_g - x_hat * mean_gx)
                     partial_w[c, d] += grad_y[r, d] * x_hat
                     partial_b[c, d] += grad_y[r, d]
+            else:
+                for d in range(n_features):
+                    x_hat = (x[r, d] - row_mean) * row_rstd
+                    grad_x[r, d] = row_rstd * (grad_y[r, d] - mean_g - x_hat * mean_gx)
 
 
 _layer_norm_backward_serial, _layer_norm_backward_parallel = serial_and_parallel(
@@ -114,16 +128,20 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
     has_weight = weight is not None
     x = np.ascontiguousarray(x)
     grad_x = np.empty_like(x)
-    n_chunks = max(1, min(_GRAD_CHUNKS, n_rows)) if has_weight else 1
-    partial_w = np.zeros((n_chunks, n_features if has_weight else 1))
-    partial_b = np.zeros_like(partial_w)
-    if not has_weight:  # no column sums to take: one block per row keeps all threads busy
-        partial_w = np.zeros((max(n_rows, 1), 1))
+    serial = x.size < SERIAL_MAX_SIZE
+    if has_weight:  # one block of rows per thread, each summing its own partial row (a single one when serial)
+        n_chunks = 1 if serial else max(1, min(_GRAD_CHUNKS, n_rows))
+        partial_w = np.zeros((n_chunks, n_features), dtype=x.dtype)
+        partial_b = np.zeros_like(partial_w)
+    else:  # no column sums to take: one block per row keeps all threads busy
+        partial_w = np.zeros((max(n_rows, 1), 1), dtype=x.dtype)
         partial_b = partial_w
-    kernel = _layer_norm_backward_serial if x.size < SERIAL_MAX_SIZE else _layer_norm_backward_parallel
+    kernel = _layer_norm_backward_serial if serial else _layer_norm_backward_parallel
     kernel(np.ascontiguousarray(grad_y), x,
            np.ascontiguousarray(weight) if has_weight else np.ones(1, dtype=x.dtype),
            has_weight, np.ascontiguousarray(mean), np.ascontiguousarray(rstd), grad_x, partial_w, partial_b)
     if not has_weight:
         return grad_x, None, None
-    return grad_x, partial_w.sum(axis=0).astype(x.dtype), partial_b.sum(axis=0).astype(x.dtype)
+    if partial_w.shape[0] == 1:
+        return grad_x, partial_w[0], partial_b[0]
+    return grad_x, partial_w.sum(axis=0), partial_b.sum(axis=0)

@@ -94,6 +94,36 @@ def test_adam_steps_update_device_and_host_arrays_in_place(name, weight_decay, d
         getattr(cuda_kernels, name)(param.T, grad.T, state[1].T, state[2].T, 4)
 
 
+@pytest.mark.parametrize("name", ["adam_step_foreach", "adamw_step_foreach"])
+def test_adam_foreach_updates_each_device_array_of_the_lists_in_place(name):
+    rng = np.random.default_rng(5)
+    params = [rng.standard_normal(shape).astype(np.float32) for shape in ((3, 2), (4,))]
+    states = [[p.copy(), np.zeros_like(p), np.zeros_like(p)] for p in params]
+    on_device = [[cuda_kernels.to_device(a) for a in state] for state in states]
+    steps = [1, 3]
+    grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+    single = name.removesuffix("_foreach")
+    for state, grad, step in zip(states, grads, steps):
+        getattr(ref_optim, single)(state[0], grad, state[1], state[2], step, lr=0.01)
+    device_columns = [list(column) for column in zip(*on_device)]
+    getattr(cuda_kernels, name)(device_columns[0], grads, device_columns[1], device_columns[2], steps, lr=0.01)
+    for state, device in zip(states, on_device):
+        for reference, array in zip(state, device):
+            np.testing.assert_allclose(_host(array), reference, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=f"{name}.*one length"):
+        getattr(cuda_kernels, name)(device_columns[0], grads, device_columns[1], device_columns[2], [1])
+
+
+def test_sum_of_squares_foreach_on_device_and_host_arrays_matches_reference():
+    rng = np.random.default_rng(7)
+    arrays = [rng.standard_normal((3, 5)).astype(np.float32), rng.standard_normal(7), np.zeros((0, 2), np.float32)]
+    on_device = [cuda_kernels.to_device(arrays[0]), arrays[1], cuda_kernels.to_device(arrays[2])]
+    total = cuda_kernels.sum_of_squares_foreach(on_device)
+    assert total == pytest.approx(ref_optim.sum_of_squares_foreach(arrays), rel=1e-12)
+    with pytest.raises(TypeError, match="sum_of_squares_foreach: arrays must be a list"):
+        cuda_kernels.sum_of_squares_foreach(arrays[0])
+
+
 def test_import_without_gpu_or_simulator_succeeds_and_calls_raise():
     """In a fresh interpreter with the simulator off: import works; a kernel call raises the clear RuntimeError
     (only checked where there is no GPU: with one, the call simply runs)."""

@@ -84,3 +84,58 @@ def test_adam_errors_name_the_kernel(module):
         module.adam_step(param, np.ones(4), m.astype(np.float32), v, 1)
     with pytest.raises(ValueError, match="adam_step.*step"):
         module.adam_step(param, np.ones(4), m, v, 0)
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_foreach_equals_one_adam_step_per_tensor_with_mixed_steps_and_dtypes(module, decoupled):
+    rng = np.random.default_rng(3)
+    shapes_and_dtypes = [((3, 4), np.float32), ((5,), np.float64), ((9000,), np.float32), ((2, 1), np.float32)]
+    steps = [1, 4, 4, 2]  # tensors of one group may have taken different numbers of steps
+    tensors = [[rng.standard_normal(shape).astype(dtype) for _ in range(4)] for shape, dtype in shapes_and_dtypes]
+    for param, grad, exp_avg, exp_avg_sq in tensors:
+        exp_avg_sq[...] = np.abs(exp_avg_sq)
+    expected = [[array.copy() for array in arrays] for arrays in tensors]
+    name = "adamw_step" if decoupled else "adam_step"
+    for (param, grad, exp_avg, exp_avg_sq), step in zip(expected, steps):
+        getattr(ref, name)(param, grad, exp_avg, exp_avg_sq, step, weight_decay=0.05, **HYPER)
+    params, grads, exp_avgs, exp_avg_sqs = (list(column) for column in zip(*tensors))
+    getattr(module, name + "_foreach")(params, grads, exp_avgs, exp_avg_sqs, steps, weight_decay=0.05, **HYPER)
+    for got_arrays, want_arrays in zip(tensors, expected):
+        tol = dict(rtol=1e-12, atol=1e-12) if got_arrays[0].dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+        for got, want in zip(got_arrays, want_arrays):
+            np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_adam_foreach_errors_name_the_kernel_and_the_list(module):
+    param, m, v = np.ones(4), np.zeros(4), np.zeros(4)
+    with pytest.raises(ValueError, match="adamw_step_foreach.*one length"):
+        module.adamw_step_foreach([param], [np.ones(4)], [m], [v], [1, 2])
+    with pytest.raises(TypeError, match="adam_step_foreach: grads must be a list"):
+        module.adam_step_foreach([param], np.ones(4), [m], [v], [1])
+    with pytest.raises(ValueError, match="adam_step_foreach.*exp_avg_sq"):
+        module.adam_step_foreach([param], [np.ones(4)], [m], [np.zeros(3)], [1])
+    with pytest.raises(ValueError, match="adamw_step_foreach.*step"):
+        module.adamw_step_foreach([param], [np.ones(4)], [m], [v], [0])
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_sum_of_squares_foreach_matches_float64_sum_over_mixed_arrays(module):
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(40_000).astype(np.float32) * 1e-3,
+              rng.standard_normal((5, 2)).T, np.zeros((0, 3), np.float32), np.float32([1e20, -1e20])]
+    expected = sum(float((a.astype(np.float64) ** 2).sum()) for a in arrays)  # 1e40 overflows float32, not float64
+    total = module.sum_of_squares_foreach(arrays)
+    assert isinstance(total, float)
+    assert total == pytest.approx(expected, rel=1e-12)
+    assert module.sum_of_squares_foreach([]) == 0.0
+    assert np.isnan(module.sum_of_squares_foreach([np.float32([1.0, np.nan])]))
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_sum_of_squares_foreach_errors_name_the_kernel(module):
+    with pytest.raises(TypeError, match="sum_of_squares_foreach: arrays must be a list"):
+        module.sum_of_squares_foreach(np.ones(3))
+    with pytest.raises(TypeError, match=r"sum_of_squares_foreach: arrays\[1\] must be a float32 or float64"):
+        module.sum_of_squares_foreach([np.ones(3), np.ones(3, np.int32)])

@@ -90,13 +90,10 @@ class Linear(ArrayFunction):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         rows = x.reshape(math.prod(x.shape[:-1]), weight.shape[1])  # (all rows, K): leading dims in one GEMM
-        out = batched_matmul(rows, weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
-        if bias is None:
-            return out
-        if type(out) is np.ndarray:
-            out += bias  # the product is a new array of our own: add the bias in place, no second (rows, N) array
-            return out
-        return out + bias
+        out = batched_matmul(rows, weight.T)  # (all rows, N), a new array of our own
+        if bias is not None:
+            backend.kernels(out).add_bias(out, bias)  # in place: no second (rows, N) array
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -109,7 +106,7 @@ class Linear(ArrayFunction):
         grad_w = batched_matmul(grad_rows.T, x.reshape(n_rows, in_features)) if need[1] else None
         if not ctx.has_bias:
             return grad_x, grad_w
-        grad_b = grad_rows.sum(axis=0) if need[2] else None
+        grad_b = backend.kernels(grad_rows).bias_grad(grad_rows) if need[2] else None
         return grad_x, grad_w, grad_b
 
 

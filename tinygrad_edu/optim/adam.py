@@ -1,4 +1,4 @@
-"""Adam and AdamW (PyTorch's update), each step one fused in-place kernel call per parameter.
+"""Adam and AdamW (PyTorch's update), each step one fused in-place kernel call per param group.
 
 For each parameter p with gradient g, at step t = 1, 2, ...:
 
@@ -10,8 +10,9 @@ For each parameter p with gradient g, at step t = 1, 2, ...:
     p ← p - lr / (1 - β1^t) · m / (√v̂ / √(1 - β2^t) + eps)
 
 The bias corrections 1 - β^t undo the pull towards the zero start of m and v. Without amsgrad the whole step
-is `backend.kernels().adam_step` / `adamw_step` (the NumPy reference or the fused Numba kernel, which reads and
-writes every element once); the amsgrad variant is plain NumPy here.
+of a param group is one call of `backend.kernels().adam_step_foreach` / `adamw_step_foreach` (the NumPy reference
+or the fused Numba kernel, which reads and writes every element once, per tensor); the amsgrad variant is plain
+NumPy here.
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         hyper = dict(lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
                      weight_decay=float(group["weight_decay"]))
-        kernel_name = "adamw_step" if self.decoupled_weight_decay else "adam_step"
+        kernel_name = "adamw_step_foreach" if self.decoupled_weight_decay else "adam_step_foreach"
+        batches: dict[str, tuple[list, ...]] = {}  # device -> (params, grads, exp_avgs, exp_avg_sqs, steps)
         for param in group["params"]:
             if param.grad is None:
                 continue
@@ -93,9 +95,14 @@ class Adam(Optimizer):
             state["step"] += 1
             if amsgrad:
                 self._amsgrad_step(data, grad, state, **hyper)
-            else:
-                fused_step = getattr(backend.kernels(data), kernel_name)  # the CUDA kernel for a parameter on the GPU
-                fused_step(data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], **hyper)
+                continue
+            batch = batches.setdefault(param.device, ([], [], [], [], []))
+            for column, value in zip(batch, (data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"])):
+                column.append(value)
+        for params, *rest in batches.values():
+            # One call per device for the whole group (the CUDA kernels for parameters on the GPU).
+            fused_step = getattr(backend.kernels(params[0]), kernel_name)
+            fused_step(params, *rest, **hyper)
 
     def _amsgrad_step(self, param: Array, grad: Array, state: dict[str, Any], lr: float, beta1: float, beta2: float,
                       eps: float, weight_decay: float) -> None:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from tinygrad_edu import backend
 from tinygrad_edu.tensor import Tensor, is_device_array
 
 
@@ -49,10 +50,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
         total_norm = max(float(np.max(np.abs(grad))) if grad.size else 0.0 for grad in grads)
     elif norm_type == 2.0:
-        # Σ g² with ufuncs, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
+        # Σ g² by the kernel set, not np.linalg.norm: its BLAS dot stalls right after a parallel Numba kernel
         # (OpenBLAS's threads wait for cores Numba's OpenMP workers still spin on), and the sum is all a norm needs.
-        # np.square(dtype=float64) converts while it squares: one float64 array per gradient, not two.
-        total = sum(float(np.square(param.grad.data, dtype=np.float64).sum()) for param in params)
+        total = backend.kernels().sum_of_squares_foreach([param.grad.data for param in params])
         total_norm = total ** 0.5
     else:
         grads = [np.asarray(param.grad.data, dtype=np.float64) for param in params]
