@@ -10,6 +10,39 @@ those once for all the kernels of its share.
 """
 SIGNATURES = {
     'cnn': [
+        ('kernels.cpu.conv._correlate_rows_part', (
+            "Array(float32, 4, 'C', False, aligned=True)",
+            "Array(int64, 1, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            "Array(uint64, 2, 'C', False, aligned=True)",
+            "Array(float32, 2, 'C', False, aligned=True)",
+            "Array(float32, 1, 'C', False, aligned=True)",
+            'bool',
+            'int64',
+            'int64',
+            'int64',
+            "Array(float32, 1, 'C', False, aligned=True)",
+            "Array(float32, 2, 'C', False, aligned=True)",
+            "Array(float32, 4, 'C', False, aligned=True)",
+        ), 2.54),
+        ('kernels.cpu.conv._correlate_channels_part', (
+            "Array(float32, 4, 'C', False, aligned=True)",
+            "Array(int64, 1, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            "Array(float32, 3, 'C', False, aligned=True)",
+            "Array(float32, 1, 'C', False, aligned=True)",
+            'bool',
+            "Array(uint64, 1, 'C', False, aligned=True)",
+            "Array(uint64, 2, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            'int64',
+            "Array(float32, 1, 'C', False, aligned=True)",
+            "Array(float32, 2, 'C', False, aligned=True)",
+            "Array(float32, 4, 'C', False, aligned=True)",
+        ), 2.42),
         ('kernels.cpu.gemm._gemm_tasks', (
             "Array(float32, 3, 'C', False, aligned=True)",
             'bool',
@@ -22,44 +55,21 @@ SIGNATURES = {
             'int64',
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(uint64, 1, 'C', False, aligned=True)",
-        ), 2.54),
-        ('kernels.cpu.conv._correlate_channels_serial', (
-            "Array(float32, 4, 'C', False, aligned=True)",
-            "Array(float32, 3, 'C', False, aligned=True)",
-            "Array(float32, 1, 'C', False, aligned=True)",
-            'bool',
-            "Array(uint64, 1, 'C', False, aligned=True)",
-            "Array(uint64, 2, 'C', False, aligned=True)",
-            "Array(float32, 4, 'C', False, aligned=True)",
-        ), 1.69),
-        ('kernels.cpu.conv._correlate_rows_serial', (
-            "Array(float32, 1, 'C', False, aligned=True)",
-            "Array(uint64, 2, 'C', False, aligned=True)",
-            'int64',
-            'int64',
-            "Array(float32, 2, 'C', False, aligned=True)",
-            "Array(float32, 1, 'C', False, aligned=True)",
-            'bool',
-            "Array(float32, 4, 'C', False, aligned=True)",
-        ), 1.58),
-        ('kernels.cpu.conv._weight_grad_serial', (
-            "Array(float32, 4, 'C', False, aligned=True)",
-            "Array(float32, 2, 'C', False, aligned=True)",
-            "Array(uint64, 1, 'C', False, aligned=True)",
-            "Array(uint64, 2, 'C', False, aligned=True)",
-            "Array(float32, 6, 'C', False, aligned=True)",
-        ), 1.29),
-        ('kernels.cpu.conv._pad_planes_serial', (
+        ), 2.18),
+        ('kernels.cpu.conv._weight_grad_part', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
-            "Array(int64, 1, 'C', False, aligned=True)",
             'int64',
             'int64',
-            'int64',
-            'int64',
-            "Array(float32, 4, 'C', False, aligned=True)",
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.5),
+            'int64',
+            "Array(uint64, 1, 'C', False, aligned=True)",
+            "Array(uint64, 2, 'C', False, aligned=True)",
+            'int64',
+            'int64',
+            "Array(float32, 1, 'C', False, aligned=True)",
+            "Array(float32, 5, 'C', False, aligned=True)",
+        ), 1.78),
         ('kernels.cpu.pool._max_forward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
@@ -72,7 +82,7 @@ SIGNATURES = {
             'int64',
             'int64',
             'int64',
-        ), 0.44),
+        ), 0.46),
         ('kernels.cpu.softmax._cross_entropy_forward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -80,7 +90,7 @@ SIGNATURES = {
             'float64',
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.38),
+        ), 0.4),
         ('kernels.cpu.softmax._cross_entropy_backward_serial', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(int64, 1, 'C', False, aligned=True)",
@@ -88,12 +98,12 @@ SIGNATURES = {
             'int64',
             'float64',
             "Array(float32, 2, 'C', False, aligned=True)",
-        ), 0.28),
+        ), 0.29),
         ('kernels.cpu.pool._max_backward_serial', (
             "Array(float32, 4, 'C', False, aligned=True)",
             "Array(int64, 4, 'C', False, aligned=True)",
             "Array(float32, 3, 'C', False, aligned=True)",
-        ), 0.19),
+        ), 0.2),
         ('kernels.cpu.optim._adam_kernel_serial', (
             "Array(float32, 1, 'C', False, aligned=True)",
             "Array(float32, 1, 'C', False, aligned=True)",
@@ -109,14 +119,14 @@ SIGNATURES = {
             'float32',
             'float32',
         ), 0.14),
+        ('kernels.cpu.linear._add_bias_kernel', (
+            "Array(float32, 2, 'C', False, aligned=True)",
+            "Array(float32, 1, 'C', False, aligned=True)",
+        ), 0.11),
         ('kernels.cpu.linear._bias_grad_kernel', (
             "Array(float32, 2, 'C', False, aligned=True)",
             "Array(float32, 1, 'C', False, aligned=True)",
         ), 0.11),
-        ('kernels.cpu.linear._add_bias_kernel', (
-            "Array(float32, 2, 'C', False, aligned=True)",
-            "Array(float32, 1, 'C', False, aligned=True)",
-        ), 0.1),
         ('kernels.cpu.softmax._first_bad_target', (
             "Array(int64, 1, 'C', False, aligned=True)",
             'int64',
@@ -126,34 +136,32 @@ SIGNATURES = {
 }
 CALLS = {
     'cnn': {
-        'kernels.cpu.conv._correlate_channels_serial': {
-            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.43,
+        'kernels.cpu.conv._correlate_channels_part': {
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.55,
+            'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
+            'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.02,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.26,
+        },
+        'kernels.cpu.conv._correlate_rows_part': {
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.63,
+            'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 3),)': 0.03,
             'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.02,
-            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.22,
-            'numba.np.arrayobj.ol_np_empty.<locals>.impl(int64, class(uint64))': 0.04,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.19,
+            'numba.np.arrayobj.ol_np_empty.<locals>.impl(UniTuple(int64, 2), class(uint64))': 0.13,
         },
-        'kernels.cpu.conv._correlate_rows_serial': {
-            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](False))": 0.41,
+        'kernels.cpu.conv._weight_grad_part': {
+            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](True))": 0.54,
             'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
             'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
-            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 3),)': 0.02,
-            'numba.np.arrayobj.impl_carray.<locals>.impl(float32*, UniTuple(int64, 2), omitted(default=None))': 0.02,
-            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.18,
-            'numba.np.arrayobj.ol_np_empty.<locals>.impl(UniTuple(int64, 2), class(uint64))': 0.09,
-        },
-        'kernels.cpu.conv._pad_planes_serial': {
-            'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
-        },
-        'kernels.cpu.conv._weight_grad_serial': {
-            "kernels.cpu.register_tiles._micro_kernel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), Array(float32, 1, 'C', False, aligned=True), Array(uint64, 1, 'C', False, aligned=True), uint64, Array(float32, 2, 'C', False, aligned=True), Literal[bool](True))": 0.42,
-            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
-            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.21,
+            'numba.np.arrayobj.np_arange.<locals>.impl(int64, omitted(default=None), omitted(default=None), omitted(default=None))': 0.24,
         },
         'kernels.cpu.gemm._gemm_tasks': {
-            "kernels.cpu.gemm._pack_panels(Array(float32, 1, 'C', False, aligned=True), uint64, bool, int64, int64, int64, int64, uint64, uint64, Array(float32, 1, 'C', False, aligned=True))": 0.47,
-            "kernels.cpu.gemm._row_tiles_times_panel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), uint64, int64, int64, int64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, uint64, bool)": 0.99,
-            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.03,
+            "kernels.cpu.gemm._pack_panels(Array(float32, 1, 'C', False, aligned=True), uint64, bool, int64, int64, int64, int64, uint64, uint64, Array(float32, 1, 'C', False, aligned=True))": 0.34,
+            "kernels.cpu.gemm._row_tiles_times_panel(Array(float32, 1, 'C', False, aligned=True), Array(uint64, 2, 'C', False, aligned=True), uint64, int64, int64, int64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, Array(float32, 1, 'C', False, aligned=True), uint64, uint64, uint64, bool)": 0.87,
+            'numba.cpython.builtins.ol_min.<locals>.impl(UniTuple(int64, 2),)': 0.02,
         },
         'kernels.cpu.pool._max_forward_serial': {
             'numba.cpython.builtins.ol_max.<locals>.impl(UniTuple(int64, 2),)': 0.02,
@@ -163,7 +171,7 @@ CALLS = {
             'numba.cpython.numbers.scalar_view.<locals>.impl(int64, class(float64))': 0.02,
         },
         'kernels.cpu.softmax._cross_entropy_forward_serial': {
-            'numba.cpython.numbers.scalar_view.<locals>.impl(int64, class(float64))': 0.02,
+            'numba.cpython.numbers.scalar_view.<locals>.impl(int64, class(float64))': 0.03,
         },
     },
 }

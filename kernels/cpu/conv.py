@@ -4,7 +4,7 @@ kernels/cpu/register_tiles.py reads the windows of the input where they lie, so 
 Shapes: x (N, C_in, H, W), w (C_out, Cg, KH, KW), y (N, C_out, H_out, W_out); G = groups, Cg = C_in/G,
 Cog = C_out/G, CK = Cg·KH·KW taps per output, L = H_out·W_out positions per image.
 
-The idea. Pad x once with zeros (x_pad, planes of Hp × Wp). Every output is a dot product over the taps,
+The idea. Pad x with zeros (x_pad, planes of Hp × Wp). Every output is a dot product over the taps,
 
     y[n, u, p, q] = b[u] + Σ_{c,i,j} x_pad[n, g·Cg + c, p·sh + i·dh, q·sw + j·dw] · w[u, c, i, j],   u = g·Cog + o
 
@@ -15,13 +15,16 @@ depends only on the tap:
                                                   tap    = ((g·Cg + c)·Hp + i·dh)·Wp + j·dw
 
 That is the micro-kernel's operand a[a_rows[r] + a_cols[k]]: put output positions on the rows of a tile and
-taps on its columns, and the tile reads the windows in place. There are two ways to lay a tile over y:
+taps on its columns, and the tile reads the windows in place. The padding is never written for the whole batch:
+each task of a tile kernel places the image it works on in zeros (`_place_plane`) in scratch of one image per
+thread, and its tiles read it from L1/L2 (so origin counts from that image, n = 0). There are two ways to lay a
+tile over y:
 
-    channel tiles  (`_correlate_channels_body`, any stride)   MR = 8 positions × NR = 32 output channels
+    channel tiles  (`_correlate_channels_part`, any stride)   MR = 8 positions × NR = 32 output channels
         A = x_pad (a_rows = the positions' origins, a_cols = tap offsets), B = the weights as (G, CK, Cog
         rounded up to NR), so a row of B is 32 channels. A tile covers 32 channel planes, 8 values each,
-        and is stored transposed: 8 consecutive values per plane when its positions lie in one image.
-    row tiles  (`_correlate_rows_body`, stride 1)   MR = 8 output channels × NR = 32 consecutive positions
+        and is stored transposed in registers (`_transpose_tile`): 8 consecutive values per plane.
+    row tiles  (`_correlate_rows_part`, stride 1)   MR = 8 output channels × NR = 32 consecutive positions
         Count positions in the padded width (t = p·Wp + q); then 32 consecutive positions read 32
         consecutive values of x_pad for every tap: B = x_pad itself (b_rows = tap offsets), A = the weights
         as they lie (C_out, CK). A tile row is a piece of an output row, stored without transposing; the
@@ -38,33 +41,37 @@ both tilings:
               (every x element gathers from the outputs whose windows covered it; no col2im scatter-add)
     grad_w  = Σ over the N·L positions of windows(x_pad)^T @ grad_y^T: a tile of MR taps × NR channels, with
               the forward's addresses swapped (a_rows = tap offsets, a_cols = the positions' origins) and B =
-              grad_y in channels-last layout (N·L, C_out)       `_weight_grad_body`, one accumulator per chunk
+              grad_y in channels-last layout (N·L, C_out)       `_weight_grad_part`, one accumulator per chunk
               For few taps (a first layer, CK <= 32) and stride 1 down the rows, dot products over positions
               instead: grad_w[o, (c, i, j)] = Σ_{n,l} grad_y[n, o, l] · shifted_j[n, c, l + i·dh·W_out], with
               x copied once per kernel column j (shifted_j[.., h, q] = x_pad[.., h, q·sw + j·dw]) so both
               operands are contiguous over l; grad_y is read as it lies           kernels/cpu/conv_taps.py
-    grad_b  = Σ of grad_y over n, p, q: summed while grad_y is copied for grad_x (`_pad_planes_body`), or as
-              one more "tap" of ones in kernels/cpu/conv_taps.py
+    grad_b  = Σ of grad_y over n, p, q: summed while grad_x's tile kernel places grad_y, or as one more "tap"
+              of ones in kernels/cpu/conv_taps.py
 
 Why it is fast (measured on a 2-core AVX-512 Xeon, float32, batch 64, 3x3 kernels, one thread): the im2col +
 GEMM it replaced wrote the im2col matrix (288 x 12544 values, 14 MB, for 32->64 channels at 14x14), packed it
 again for the GEMM and, for grad_x, scattered a matrix of that size back with col2im; it ran 4-6x slower.
-Here the extra memory traffic is one padded copy of x (or grad_y) and one transposed copy of grad_y, each the
-size of the tensor, and the micro-kernel's loads of x come from L1/L2, because neighbouring positions share
-most of their windows. Index tables (window corners, tap offsets) are computed in NumPy by the wrappers and
-passed in, so a first run compiles only the kernels.
+Here the copies are the placed images, one image or block at a time in scratch that stays in L1/L2, on every
+thread, and grad_w's channels-last grad_y; the micro-kernel's loads of x come from L1/L2, because
+neighbouring positions share most of their windows. Index tables (window corners, tap offsets) are computed in
+NumPy by the wrappers and passed in, so a first run compiles only the kernels.
 """
 import functools
 import math
 
+import numba
 import numpy as np
-from numba import carray, config, njit, prange
+from llvmlite import ir
+from numba import carray, config, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from kernels.cpu.conv_taps import VL
 from kernels.cpu.conv_taps import correlate_by_taps as _correlate_by_taps
 from kernels.cpu.conv_taps import weight_grad_by_taps as _weight_grad_by_taps
+import kernels.cpu.variants  # noqa: F401 -- sets OpenMP's wait policy before the first parallel launch
 from kernels.cpu.register_tiles import MR, NR, _micro_kernel, new_tile, stack_array, use_512_bit_vectors
-from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 
 # Multiply-adds (outputs × CK) below which the tile kernels run serially: a parallel launch costs a few µs on a
@@ -73,18 +80,23 @@ from kernels.reference.conv import check_conv_grad_y, check_conv_inputs
 # ≈120 µs on one thread) stay serial.
 SERIAL_MAX_WORK = 1 << 23
 # The channel tiles' transposed store of one output value costs about as much as CHANNEL_STORE_MACS of their
-# multiply-adds (measured, one thread: a ninth of the tile's time at CK = 288, a fifth at CK = 144), so they pay
-# 1 + CHANNEL_STORE_MACS / CK per multiply-add: `_correlate` weighs that against the row tiles' dropped columns.
+# multiply-adds, so they pay 1 + CHANNEL_STORE_MACS / CK per multiply-add: `_correlate` weighs that against the
+# row tiles' dropped columns. With it, `_correlate` picks the tiling measured faster (one thread, batch 64, 3x3):
+# channel tiles for 32 -> 64 channels at 14x14 (forward 0.91x the row tiles' time, grad_x 0.90x) and for the
+# forward of 16 -> 32 at 8x8 (0.61x), row tiles for grad_x at 8x8 (0.77x); at 4x4 grad_x takes row tiles, which
+# measured 1.05x the channel tiles' time.
 # CHANNEL_TILES_STORE_COST scales the whole channel-tile cost (1: as measured; tests set 0 or 1e9 to force a tiling).
 CHANNEL_STORE_MACS = 32
 CHANNEL_TILES_STORE_COST = 1.0
-# Tasks of `_correlate_rows_body` at least (when there are positions enough): a task walks a run of position tiles
-# and, for each, every channel tile, so the tile of the input that the channel tiles share is read from L1.
-ROW_TILE_TASKS = 16
-# Values of a padded copy from which it runs on all threads beside a parallel tile kernel (1 MiB of float32):
-# smaller copies take tens of µs, about what another parallel launch costs on a busy machine.
-PARALLEL_COPY_MIN_SIZE = 1 << 18
+# Tasks of the tile kernels at least (when there are positions enough). A task places one image in zeros and walks
+# a run of its position tiles (and, for each, every channel tile, so the input they share is read from L1); an
+# image is split into runs, each placing it again, only when there are fewer images than this.
+MIN_TASKS = 16
 CACHE_LINE = 64  # bytes
+# Positions ahead of a channel tile whose lines of y it prefetches for writing: without, the store of each tile
+# that starts a cache line of its 32 planes waited for 32 lines from memory. Measured, one thread: forward at
+# 32 -> 64 channels, 14x14, batch 64, 0.88x the time without; 16 and 64 positions ahead did no better.
+PREFETCH_POSITIONS = 4 * MR
 KC = 128  # positions per block of grad_w's reduction: a block of channels-last grad_y (KC × NR, 16 KiB) stays in L1
 # Taps per output (Cg·KH·KW) up to which the forward and grad_w (with grad_b) take kernels/cpu/conv_taps.py (when
 # the stride down the rows is 1 and L is a multiple of VL). Measured, one thread, batch 64, 3x3, time of that path
@@ -108,9 +120,74 @@ def _new_columns(like):
     return carray(_stack_tile_transposed(like), MR * NR)
 
 
+@intrinsic
+def _transpose_tile(typingctx, tile, columns):
+    """columns[j·MR + r] = tile[r, j] for an (MR, NR) tile, MR = 8 (both C-contiguous, e.g. on the stack).
+
+    Each 8 × 8 block of the tile is loaded as eight vectors of eight values (its rows) and transposed in
+    registers by three rounds of shuffles, 24 in all: interleave pairs of rows (values 0 1 4 5 and 2 3 6 7), then
+    pairs of those pairs, then swap halves; the eight results (its columns) are stored as eight vectors. Against
+    the loop it replaced (all eight rows of a column in one statement, the shuffles left to LLVM), the channel
+    tiles took about 4% less time at 32 -> 64 channels, 14x14 (one thread).
+    """
+    def codegen(context, builder, signature, args):
+        tile_data = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).data
+        columns_data = cgutils.create_struct_proxy(signature.args[1])(context, builder, value=args[1]).data
+        vector_pointer = ir.VectorType(context.get_value_type(signature.args[0].dtype), MR).as_pointer()
+
+        def pointer(data, offset):
+            return builder.bitcast(builder.gep(data, [context.get_constant(types.intp, offset)]), vector_pointer)
+
+        def shuffle(first, second, order):  # order indexes the 16 values of first, then second
+            return builder.shuffle_vector(first, second, ir.Constant(ir.VectorType(ir.IntType(32), MR), order))
+
+        for block in range(0, NR, MR):
+            rows = [builder.load(pointer(tile_data, r * NR + block), align=4) for r in range(MR)]
+            # rows r, r+1 -> [r_0, (r+1)_0, r_1, (r+1)_1, r_4, (r+1)_4, r_5, (r+1)_5] and the same of values 2, 3, 6, 7
+            pairs = [shuffle(rows[r], rows[r + 1], order) for order in ([0, 8, 1, 9, 4, 12, 5, 13],
+                                                                       [2, 10, 3, 11, 6, 14, 7, 15])
+                     for r in range(0, MR, 2)]
+            # pairs of pairs -> [r_j, (r+1)_j, (r+2)_j, (r+3)_j, the same of j + 4] for r = 0, 4 and j = 0 ... 3
+            quads = {}
+            for first_j, (rows_0_1, rows_2_3, rows_4_5, rows_6_7) in ((0, pairs[:4]), (2, pairs[4:])):
+                for j, order in ((first_j, [0, 1, 8, 9, 4, 5, 12, 13]), (first_j + 1, [2, 3, 10, 11, 6, 7, 14, 15])):
+                    quads[j, 0] = shuffle(rows_0_1, rows_2_3, order)
+                    quads[j, 4] = shuffle(rows_4_5, rows_6_7, order)
+            # halves -> column j (rows 0-3 of quads[j, 0], then of quads[j, 4]) and column j + 4 (their other halves)
+            for j in range(4):
+                for column, order in ((j, [0, 1, 2, 3, 8, 9, 10, 11]), (j + 4, [4, 5, 6, 7, 12, 13, 14, 15])):
+                    builder.store(shuffle(quads[j, 0], quads[j, 4], order),
+                                  pointer(columns_data, (block + column) * MR), align=4)
+        return context.get_dummy_value()
+
+    return types.none(tile, columns), codegen
+
+
+@intrinsic
+def _prefetch_for_write(typingctx, array, index):
+    """Ask the CPU to bring the cache line of array[index] (a 1-D array, index unsigned) into cache for writing
+    (x86 `prefetchw`); nothing else happens, and an address past the end is harmless."""
+    def codegen(context, builder, signature, args):
+        data = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0]).data
+        pointer = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+        int32 = ir.IntType(32)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [pointer.type, int32, int32, int32]), "llvm.prefetch.p0")
+        builder.call(prefetch, [pointer, int32(1), int32(3), int32(1)])  # write, keep in all levels, data
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
+
+
 if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; the same contracts in NumPy
+    def _prefetch_for_write(array, index):  # a hint to the CPU, nothing to do in plain Python
+        return None
+
     def _new_columns(like):  # noqa: F811
         return np.empty(MR * NR, like.dtype)
+
+    def _transpose_tile(tile, columns):
+        columns[:] = tile.T.reshape(-1)
 
 
 def _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, count):
@@ -151,93 +228,119 @@ def _cached(make_table, *geometry):
     return make_table(*geometry)
 
 
-def _correlate_channels_body(x_pad, w_panels, bias, use_bias, origins, taps, y):
-    """y[n, g·Cog + o, p, q] = bias + Σ_k x_pad_flat[origins[m] + taps[g, k]] · w_panels[g, k, o]
+@njit(fastmath=True, cache=True)
+def _correlate_channels_part(x, placement, hp, wp, w_panels, bias, use_bias, origins, taps, n_runs, first_task,
+                             end_task, image, plane_sums, y):
+    """y[n, g·Cog + o, p, q] = bias + Σ_k x_pad[n]_flat[origins[l] + taps[g, k]] · w_panels[g, k, o],  l = p·W_out + q
 
-    x_pad (N, C, Hp, Wp) already padded, w_panels (G, CK, Cog_pad) with zero columns past Cog, y (N, C_out,
-    H_out, W_out), origins (N·L rounded up to MR) and taps (G, CK) from `_origins` and `_tap_offsets`. One task
-    = (panel of NR channels, group, tile of MR positions); tasks run panel by panel, so a panel of weights
-    (CK × NR) stays in cache while the position tiles stream past it.
+    x (N, C, H, W) as it lies; x_pad[n] (C, Hp, Wp) = image n placed in zeros by `placement` (`_place_plane`),
+    built by the task that reads it in `image` (C·Hp·Wp values of scratch); w_panels (G, CK, Cog_pad)
+    with zero columns past Cog, y (N, C_out, H_out, W_out), origins (L rounded up to MR: the corners of one
+    image's windows) and taps (G, CK) from `_origins` and `_tap_offsets`; when plane_sums (N, C) has rows, it
+    gets Σ x[n, c] (conv2d's grad_b when x is grad_y). One task = (image, run of its position tiles): it places
+    the image, then for each panel of NR channels and group computes its tiles while the image is in L1/L2, so
+    no padded copy of the whole batch is written to memory and read back, and the placing runs on all threads.
+    This function runs the tasks [first_task, end_task) of n_batch · n_runs (n_runs runs per image, more than
+    one only when there are fewer than MIN_TASKS images): the whole loop nest on one thread, or one part's share
+    of `_correlate_channels_parallel`.
     """
     use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
-    n_batch = x_pad.shape[0]
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
     groups, ck, cog_pad = w_panels.shape
     c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
     c_out_per_group = c_out // groups
     positions = h_out * w_out
-    n_positions = n_batch * positions
-    n_tiles = (n_positions + MR - 1) // MR
+    n_tiles = (positions + MR - 1) // MR
+    per_run = (n_tiles + n_runs - 1) // n_runs
     weight_rows = np.arange(ck).astype(np.uint64) * np.uint64(cog_pad)  # row k of a group's weights
-    out_base = np.empty(n_tiles * MR, dtype=np.uint64)  # y_flat index of position m in channel 0
-    for m in range(n_tiles * MR):
-        index = min(m, n_positions - 1)
-        out_base[m] = (index // positions) * c_out * positions + index % positions
-    x_flat = x_pad.reshape(-1)
+    x_flat = x.reshape(-1)
     w_flat = w_panels.reshape(-1)
     y_flat = y.reshape(-1)
+    plane = np.uint64(height * width)
+    plane_size = np.uint64(hp * wp)
     n_panels = cog_pad // NR
-    for task in prange(n_panels * groups * n_tiles):
-        panel = task // (groups * n_tiles)
-        g = (task // n_tiles) % groups
-        m0 = (task % n_tiles) * MR
-        o0 = panel * NR
-        tile = new_tile(y)
-        _micro_kernel(x_flat, origins[m0:m0 + MR], taps[g], w_flat, weight_rows,
-                      np.uint64(g * ck * cog_pad + o0), tile, False)
-        # tile[r, j] belongs to channel g·Cog + o0 + j at position m0 + r; unsigned indices (no negative-index
-        # checks in the store loops)
-        first = g * c_out_per_group + o0
-        n_channels = np.uint64(min(NR, c_out_per_group - o0))
-        start = out_base[m0] + np.uint64(first * positions)
-        if m0 + MR <= n_positions and out_base[m0 + MR - 1] == out_base[m0] + np.uint64(MR - 1):
-            # the MR positions are consecutive in one image: column j is MR consecutive values of one plane.
-            # Transposed first into a stack buffer, all eight rows per column in one statement, which LLVM
-            # turns into register shuffles; reading a column straight from the tile became a gather per column
-            # (the store then took a fifth of the tile's time at CK = 288).
-            columns = _new_columns(y)  # columns[j·MR + r] = tile[r, j]
-            for j in range(np.uint64(NR)):
-                columns[j * MR + 0] = tile[0, j]
-                columns[j * MR + 1] = tile[1, j]
-                columns[j * MR + 2] = tile[2, j]
-                columns[j * MR + 3] = tile[3, j]
-                columns[j * MR + 4] = tile[4, j]
-                columns[j * MR + 5] = tile[5, j]
-                columns[j * MR + 6] = tile[6, j]
-                columns[j * MR + 7] = tile[7, j]
-            for j in range(n_channels):
-                shift = bias[first + j] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
-                out = start + j * np.uint64(positions)
-                for r in range(np.uint64(MR)):
-                    y_flat[out + r] = columns[j * MR + r] + shift
-        else:  # the tile crosses into the next image (or ends the batch): row r goes to its own place
-            for r in range(min(MR, n_positions - m0)):
-                out = out_base[m0 + r] + np.uint64(first * positions)
-                for j in range(n_channels):
-                    shift = bias[first + j] if use_bias else bias[0]
-                    y_flat[out + j * np.uint64(positions)] = tile[r, j] + shift
+    ahead = np.uint64(PREFETCH_POSITIONS)
+    tile = new_tile(y)
+    for task in range(first_task, end_task):
+        n = task // n_runs
+        run = task % n_runs
+        for c in range(channels):
+            _place_plane(x_flat, np.uint64(n * channels + c) * plane, width, placement, image,
+                         np.uint64(c) * plane_size, plane_size, wp)
+        if run == 0 and plane_sums.shape[0] > 0:
+            for c in range(channels):
+                plane_sums[n, c] = _plane_sum(x_flat, np.uint64(n * channels + c) * plane, plane)
+        for panel in range(n_panels):
+            o0 = panel * NR
+            for g in range(groups):
+                first = g * c_out_per_group + o0
+                n_channels = np.uint64(min(NR, c_out_per_group - o0))
+                for t in range(run * per_run, min(n_tiles, (run + 1) * per_run)):
+                    m0 = t * MR
+                    # tile[r, j] belongs to channel first + j at position m0 + r; unsigned indices (no
+                    # negative-index checks in the store loops)
+                    start = np.uint64((n * c_out + first) * positions + m0)
+                    if m0 + PREFETCH_POSITIONS < positions:
+                        # the lines that a tile PREFETCH_POSITIONS on writes (one per plane), fetched while
+                        # this tile computes: stores that miss the cache, one per plane, fill the store buffer
+                        # and stall the core
+                        for j in range(n_channels):
+                            _prefetch_for_write(y_flat, start + j * np.uint64(positions) + ahead)
+                    _micro_kernel(image, origins[m0:m0 + MR], taps[g], w_flat, weight_rows,
+                                  np.uint64(g * ck * cog_pad + o0), tile, False)
+                    if m0 + MR <= positions:
+                        # column j is MR consecutive values of one plane, transposed in registers
+                        # (`_transpose_tile`) and stored as a vector
+                        columns = _new_columns(y)  # columns[j·MR + r] = tile[r, j]
+                        _transpose_tile(tile, columns)
+                        for j in range(n_channels):
+                            shift = bias[first + j] if use_bias else bias[0]  # bias is [0] then: same dtype
+                            out = start + j * np.uint64(positions)
+                            for r in range(np.uint64(MR)):
+                                y_flat[out + r] = columns[j * MR + r] + shift
+                    else:  # the image's last tile, rows past its end repeat its last position: not stored
+                        for r in range(np.uint64(positions - m0)):
+                            for j in range(n_channels):
+                                shift = bias[first + j] if use_bias else bias[0]
+                                y_flat[start + j * np.uint64(positions) + r] = tile[r, j] + shift
 
 
-_correlate_channels_serial, _correlate_channels_parallel = serial_and_parallel(_correlate_channels_body,
-                                                                               fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
+def _correlate_channels_parallel(x, placement, hp, wp, w_panels, bias, use_bias, origins, taps, n_runs, scratch,
+                                 plane_sums, y):
+    """`_correlate_channels_part` on all threads: the n_batch · n_runs tasks cut into one contiguous share per row
+    of scratch (parts, C·Hp·Wp), so each part places its images in its own row. The part is a function of its
+    own, compiled once for this and for the one-thread call (Numba's parallel lowering of a loop nest this deep
+    is slow to compile, and can keep LLVM from holding a tile's accumulators in registers)."""
+    n_tasks = x.shape[0] * n_runs
+    n_parts = scratch.shape[0]
+    for part in prange(n_parts):
+        _correlate_channels_part(x, placement, hp, wp, w_panels, bias, use_bias, origins, taps, n_runs,
+                                 part * n_tasks // n_parts, (part + 1) * n_tasks // n_parts, scratch[part],
+                                 plane_sums, y)
 
 
-def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias, y):
+@njit(fastmath=True, cache=True)
+def _correlate_rows_part(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments, first_task, end_task, image,
+                         plane_sums, y):
     """The same correlation for stride 1, tiled along output rows: MR channels × NR consecutive positions.
 
-    Positions are counted in the padded width: output (p, q) of image n, tap k of group g reads x_pad at
-    n·image_stride + t + taps[g, k] with t = p·Wp + q (image_stride = C·Hp·Wp). For each tap, the NR positions
-    t0..t0+NR-1 of a tile then read NR consecutive values: B is x_pad itself. The columns q >= W_out of each
-    padded row are computed and dropped; each output row is copied out separately (`_row_tile_width` pads rows
-    to 16 or 32 where that costs no extra tile, so a tile holds whole rows and the copies are whole vectors).
-    A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat the group's last channel. x_flat holds
-    NR + Wp zeros past the last image, for the last tile's reads. One task = (image, group, run of position
-    tiles): for each position tile it computes every tile of MR channels, so the input those share (NR
-    positions × CK taps) is read from L1 instead of once per channel tile from L2; runs split an image only
-    when there are fewer than ROW_TILE_TASKS (image, group) pairs.
+    Positions are counted in the padded width: output (p, q), tap k of group g reads x_pad[n]_flat at
+    t + taps[g, k] with t = p·Wp + q, x_pad[n] (C, Hp, Wp) being image n placed in zeros by `placement`
+    (`_place_plane`). For each tap, the NR positions t0..t0+NR-1 of a tile then read NR consecutive values: B is
+    x_pad[n] itself. The columns q >= W_out of each padded row are computed and dropped; each output row is copied
+    out separately (`_row_tile_width` pads rows to 16 or 32 where that costs no extra tile, so a tile holds whole
+    rows and the copies are whole vectors). A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat
+    the group's last channel. One task = (image, group, run of position tiles): it places the group's planes of
+    its image in `image` (C·Hp·Wp + NR + Wp values of scratch: the NR + Wp zeros past the planes are the last
+    tile's reads past the image), then for each position tile computes every tile of MR channels, so the input
+    those share (NR positions × CK taps) is read from L1 instead of once per channel tile from L2. It runs the
+    tasks [first_task, end_task) of n_batch · G · n_segments (runs split an image only when there are fewer than
+    MIN_TASKS (image, group) pairs), as `_correlate_channels_part`; plane_sums as there.
     """
     use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
     groups, ck = taps.shape
-    n_batch, c_out, h_out, w_out = y.shape
+    c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
     c_out_per_group = c_out // groups
     span = h_out * wp  # padded positions of one image
     n_channel_tiles = (c_out_per_group + MR - 1) // MR
@@ -248,33 +351,44 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
                 channel = g * c_out_per_group + min(t * MR + r, c_out_per_group - 1)
                 weight_starts[g * n_channel_tiles + t, r] = channel * ck
     weight_cols = np.arange(ck).astype(np.uint64)
+    channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+    c_per_group = channels // groups
+    x_flat = x.reshape(-1)
     w_flat = w_rows.reshape(-1)
     y_flat = y.reshape(-1)
     plane = h_out * w_out
+    source_plane = np.uint64(height * width)
+    plane_size = np.uint64(hp * wp)
     n_position_tiles = (span + NR - 1) // NR
-    n_segments = min(n_position_tiles, (ROW_TILE_TASKS + n_batch * groups - 1) // (n_batch * groups))
     per_segment = (n_position_tiles + n_segments - 1) // n_segments
-    for task in prange(n_batch * groups * n_segments):
+    tile = new_tile(y)
+    for task in range(first_task, end_task):
         n = task // (groups * n_segments)
         g = (task // n_segments) % groups
         segment = task % n_segments
-        tile = new_tile(y)
+        for c in range(g * c_per_group, (g + 1) * c_per_group):
+            _place_plane(x_flat, np.uint64(n * channels + c) * source_plane, width, placement, image,
+                         np.uint64(c) * plane_size, plane_size, wp)
+            if segment == 0 and plane_sums.shape[0] > 0:
+                source = np.uint64(n * channels + c) * source_plane
+                plane_sums[n, c] = _plane_sum(x_flat, source, source_plane)
         segment_end = min(span, (segment + 1) * per_segment * NR)
         # plane values this task produces end before index `owned_end` (p·W_out + q of its last position)
         owned_end = (segment_end - 1) // wp * w_out + min((segment_end - 1) % wp, w_out - 1) + 1
         for t0 in range(segment * per_segment * NR, segment_end, NR):
             for channel_tile in range(n_channel_tiles):
-                _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, x_flat, taps[g],
-                              np.uint64(n * image_stride + t0), tile, False)
-                # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by row,
-                # with unsigned indices (no negative-index checks in the copy loop). A row is copied to the end of its
-                # padded width, dropped columns included: they land on the next row(s) of the plane, whose own values
-                # come from later positions of the same task and overwrite them. So the copies are whole rows (whole
-                # vectors when Wp is 16 or 32) instead of W_out values and a scalar remainder; only the end of what
-                # this task produces (the plane's end, or where the next task's positions start) is a hard stop.
+                _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, image,
+                              taps[g], np.uint64(t0), tile, False)
+                # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by
+                # row, with unsigned indices (no negative-index checks in the copy loop). A row is copied to the
+                # end of its padded width, dropped columns included: they land on the next row(s) of the plane,
+                # whose own values come from later positions of the same task and overwrite them. So the copies
+                # are whole rows (whole vectors when Wp is 16 or 32) instead of W_out values and a scalar
+                # remainder; only the end of what this task produces (the plane's end, or where the next task's
+                # positions start) is a hard stop.
                 for r in range(min(MR, c_out_per_group - channel_tile * MR)):
                     channel = g * c_out_per_group + channel_tile * MR + r
-                    shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype, no float64 detour
+                    shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype
                     out = np.uint64((n * c_out + channel) * plane)
                     for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
                         q0 = max(0, t0 - p * wp)
@@ -287,39 +401,73 @@ def _correlate_rows_body(x_flat, taps, image_stride, wp, w_rows, bias, use_bias,
                             y_flat[target + q] = tile[r, source + q] + shift
 
 
-_correlate_rows_serial, _correlate_rows_parallel = serial_and_parallel(_correlate_rows_body, fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
+def _correlate_rows_parallel(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments, scratch, plane_sums, y):
+    """`_correlate_rows_part` on all threads, the tasks cut into shares as in `_correlate_channels_parallel`."""
+    n_tasks = x.shape[0] * taps.shape[0] * n_segments
+    n_parts = scratch.shape[0]
+    for part in prange(n_parts):
+        _correlate_rows_part(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments,
+                             part * n_tasks // n_parts, (part + 1) * n_tasks // n_parts, scratch[part], plane_sums, y)
 
 
-def _weight_grad_body(x_pad, grad_y_last, origins, taps, acc):
-    """acc[chunk, g, t, panel, r, j] = Σ over the chunk's positions m of
-           x_pad_flat[origins[m] + taps[g, t·MR + r]] · grad_y_last[m, g·Cog_pad + panel·NR + j]
+@njit(fastmath=True, cache=True)
+def _weight_grad_part(x, placement, hp, wp, grad_y_last, images_per_block, origins, taps, first_block, end_block,
+                      x_block, acc):
+    """acc[g, t, panel, r, j] += Σ over the images n of blocks [first_block, end_block) and their positions l of
+           x_pad[n]_flat[origins[l] + taps[g, t·MR + r]] · grad_y_last[n·L + l, g·Cog_pad + panel·NR + j]
 
-    grad_w^T (taps × channels) of each chunk of positions: the forward's addresses with rows and columns
-    swapped. grad_y_last (N·L, G·Cog_pad), origins (N·L,), taps (G, tap tiles·MR), acc (chunks, G, tap tiles,
-    channel panels, MR, NR) zeroed. A chunk walks its positions in blocks of KC; within a block, a KC × NR
-    panel of grad_y_last is reused by every tap tile.
+    grad_w^T (taps × channels) of those images: the forward's addresses with rows and columns swapped.
+    x (N, C, H, W) as it lies; x_pad[n] (C, Hp, Wp) = image n placed in zeros by `placement` (`_place_plane`);
+    grad_y_last (N·L, G·Cog_pad) from `_channels_last`, the micro-kernel's B, whose rows of NR channels are whole
+    vectors. The images come in blocks of images_per_block: a block's images are placed side by side in x_block
+    (images·C·Hp·Wp values of scratch), while they fit in L2 (instead of a padded copy of the whole batch);
+    origins (images·L) are the windows' corners in the block. Then, in pieces of at most KC positions, a piece ×
+    NR panel of grad_y_last is reused by every tap tile. taps (G, tap tiles·MR); acc (G, tap tiles, channel
+    panels, MR, NR). On one thread, or one chunk's share of `_weight_grad_parallel`.
     """
-    n_chunks, groups, n_tap_tiles, n_panels = acc.shape[0], acc.shape[1], acc.shape[2], acc.shape[3]
-    n_positions = grad_y_last.shape[0]
+    groups, n_tap_tiles, n_panels = acc.shape[0], acc.shape[1], acc.shape[2]
+    n_batch, channels, height, width = x.shape
     row_width = grad_y_last.shape[1]
-    cog_pad = row_width // groups
-    grad_rows = np.arange(n_positions).astype(np.uint64) * np.uint64(row_width)
-    x_flat = x_pad.reshape(-1)
+    positions = grad_y_last.shape[0] // max(1, n_batch)
+    cog_pad = n_panels * NR
+    grad_rows = np.arange(images_per_block * positions).astype(np.uint64) * np.uint64(row_width)
+    x_flat = x.reshape(-1)
     grad_flat = grad_y_last.reshape(-1)
-    per_chunk = (n_positions + n_chunks - 1) // n_chunks
-    for chunk in prange(n_chunks):
-        stop = min(n_positions, (chunk + 1) * per_chunk)
-        for k0 in range(chunk * per_chunk, stop, KC):
-            k1 = min(stop, k0 + KC)
+    plane = np.uint64(height * width)
+    plane_size = np.uint64(hp * wp)
+    for block in range(first_block, end_block):
+        n0 = block * images_per_block
+        n_images = min(images_per_block, n_batch - n0)
+        for i in range(n_images):
+            for c in range(channels):
+                _place_plane(x_flat, np.uint64((n0 + i) * channels + c) * plane, width, placement, x_block,
+                             np.uint64(i * channels + c) * plane_size, plane_size, wp)
+        count = n_images * positions
+        block_start = np.uint64(n0 * positions * row_width)  # the block's first row of grad_y_last
+        n_pieces = (count + KC - 1) // KC
+        for piece in range(n_pieces):  # pieces of equal size: no short last k loop
+            k0 = piece * count // n_pieces
+            k1 = (piece + 1) * count // n_pieces
             for g in range(groups):
                 for panel in range(n_panels):
-                    column = np.uint64(g * cog_pad + panel * NR)
+                    column = block_start + np.uint64(g * cog_pad + panel * NR)
                     for t in range(n_tap_tiles):
-                        _micro_kernel(x_flat, taps[g, t * MR:(t + 1) * MR], origins[k0:k1], grad_flat,
-                                      grad_rows[k0:k1], column, acc[chunk, g, t, panel], True)
+                        _micro_kernel(x_block, taps[g, t * MR:(t + 1) * MR], origins[k0:k1], grad_flat,
+                                      grad_rows[k0:k1], column, acc[g, t, panel], True)
 
 
-_weight_grad_serial, _weight_grad_parallel = serial_and_parallel(_weight_grad_body, fastmath=True)
+@njit(parallel=True, fastmath=True, cache=True)
+def _weight_grad_parallel(x, placement, hp, wp, grad_y_last, images_per_block, origins, taps, x_scratch, acc):
+    """`_weight_grad_part` on all threads: the blocks of images cut into one contiguous share per chunk, each with
+    its row of x_scratch (chunks, images·C·Hp·Wp) and its accumulator acc[chunk] (acc zeroed; the caller sums
+    the chunks), as `_correlate_channels_parallel`."""
+    n_blocks = (x.shape[0] + images_per_block - 1) // images_per_block
+    n_chunks = acc.shape[0]
+    for chunk in prange(n_chunks):
+        _weight_grad_part(x, placement, hp, wp, grad_y_last, images_per_block, origins, taps,
+                          chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks, x_scratch[chunk],
+                          acc[chunk])
 
 
 def _placed_range(size, target_size, step, offset):
@@ -329,70 +477,51 @@ def _placed_range(size, target_size, step, offset):
     return first, max(first, stop)
 
 
-def _pad_planes_body(x, rows, cols, step_h, step_w, top, left, padded, plane_sums):
-    """padded[n, c] = zeros with x[n, c, p, q] placed at (p·step_h + top, q·step_w + left) for p in rows, q in
-    cols; and, when plane_sums has N rows, plane_sums[n, c] = Σ x[n, c] (conv2d's grad_b, from the values the
-    copy has just brought into L1). One plane per task: it is zeroed and then copied into while it is in L1,
-    with unsigned indices, so the zeroing and the row copies are vector loops."""
-    n_batch, channels, hp, wp = padded.shape
-    height, width = x.shape[2], x.shape[3]
-    x_flat = x.reshape(-1)
-    padded_flat = padded.reshape(-1)
-    plane_size = np.uint64(hp * wp)
-    n_cols = np.uint64(max(0, cols[1] - cols[0]))
+@njit(inline="always")
+def _place_plane(x_flat, source, width, placement, target_flat, target, plane_size, wp):
+    """target_flat[target:target + plane_size] = a plane of Hp × Wp (plane_size values) of zeros with the plane of
+    x that starts at x_flat[source] (rows of `width` values) placed as `placement` says: the int64 array
+    (step_h, step_w, top, left, p0, p1, q0, q1) puts x[p, q] at (p·step_h + top, q·step_w + left) for p in
+    [p0, p1), q in [q0, q1) (the p, q that land inside, from `_placement`). Zeroed first, then copied into while
+    in L1, with unsigned indices, so the zeroing and the row copies are vector loops."""
+    step_h, step_w, top, left = placement[0], placement[1], placement[2], placement[3]
+    for i in range(plane_size):
+        target_flat[target + i] = 0
+    n_cols = np.uint64(max(0, placement[7] - placement[6]))
     step = np.uint64(step_w)
-    for plane in prange(n_batch * channels):
-        target = np.uint64(plane) * plane_size
-        source = np.uint64(plane * height * width)
-        for i in range(plane_size):
-            padded_flat[target + i] = 0
-        for p in range(rows[0], rows[1]):
-            row_target = target + np.uint64((p * step_h + top) * wp + cols[0] * step_w + left)
-            row_source = source + np.uint64(p * width + cols[0])
-            if step_w == 1:
-                for q in range(n_cols):
-                    padded_flat[row_target + q] = x_flat[row_source + q]
-            else:
-                for q in range(n_cols):
-                    padded_flat[row_target + q * step] = x_flat[row_source + q]
-        if plane_sums.shape[0] > 0:
-            total = 0.0  # float64 for float32 x too: the sum of an image's plane adds many values
-            for i in range(np.uint64(height * width)):
-                total += x_flat[source + i]
-            plane_sums[plane // channels, plane % channels] = total
+    for p in range(placement[4], placement[5]):
+        row_target = target + np.uint64((p * step_h + top) * wp + placement[6] * step_w + left)
+        row_source = source + np.uint64(p * width + placement[6])
+        if step_w == 1:
+            for q in range(n_cols):
+                target_flat[row_target + q] = x_flat[row_source + q]
+        else:
+            for q in range(n_cols):
+                target_flat[row_target + q * step] = x_flat[row_source + q]
 
 
-_pad_planes_serial, _pad_planes_parallel = serial_and_parallel(_pad_planes_body, fastmath=True)
+@njit(inline="always")
+def _plane_sum(x_flat, source, size):
+    """Σ x_flat[source:source + size], in float64 for float32 x too (a plane of grad_y adds many values)."""
+    total = 0.0
+    for i in range(size):
+        total += x_flat[source + i]
+    return total
 
 
-def _padded(x, shape, step, offset, parallel=False, plane_sums=None):
-    """(flat, padded): `padded`, a view of `shape` on the 1-D `flat`, holds x[n, c, p, q] at
-    [n, c, p·step_h + top, q·step_w + left] wherever that lies inside and zero elsewhere; (top, left) = offset
-    may be negative (the entries that land outside are dropped). `flat` ends in NR + Wp zeros past the view,
-    for the reads of `_correlate_rows_body` past the last image. Given plane_sums (N, C), it also gets the
-    sums of x's planes (conv2d's grad_b), from the values the copy has just read. On all threads beside a
-    parallel tile kernel (`parallel`) from PARALLEL_COPY_MIN_SIZE values, so the copy is no one-thread stretch
-    between two parallel kernels; serially otherwise. The Numba loop measured 15-40% faster than NumPy's zeroed
-    allocation and strided copy on one thread (grad_y of 64 channels at 14x14, batch 64: 0.53 against 0.62 ms;
-    32 channels at 8x8: 0.08 against 0.13 ms; conv2d's backward at 16 -> 32 channels, 4x4, 15% faster)."""
-    size = shape[0] * shape[1] * shape[2] * shape[3]
-    p0, p1 = _placed_range(x.shape[2], shape[2], step[0], offset[0])
-    q0, q1 = _placed_range(x.shape[3], shape[3], step[1], offset[1])
-    flat = np.empty(size + NR + shape[3], dtype=x.dtype)
-    flat[size:] = 0
-    padded = flat[:size].reshape(shape)
-    sums = np.empty((0, 0), dtype=x.dtype) if plane_sums is None else plane_sums
-    kernel = _pad_planes_parallel if parallel and size >= PARALLEL_COPY_MIN_SIZE else _pad_planes_serial
-    kernel(np.ascontiguousarray(x), np.array([p0, p1]), np.array([q0, q1]), step[0], step[1], offset[0],
-           offset[1], padded, sums)
-    return flat, padded
+def _placement(x_shape, target_shape, step, offset):
+    """The placement array of `_place_plane` for x (.., H, W) at step (step_h, step_w) and offset (top, left),
+    which may be negative, in planes of target_shape (.., Hp, Wp): the rows and columns that land inside."""
+    p0, p1 = _placed_range(x_shape[-2], target_shape[-2], step[0], offset[0])
+    q0, q1 = _placed_range(x_shape[-1], target_shape[-1], step[1], offset[1])
+    return np.array([step[0], step[1], offset[0], offset[1], p0, p1, q0, q1], dtype=np.int64)
 
 
 def _row_tile_width(width, h_out, stride):
     """The padded row width Wp to lay out: `width` (the image's padded width), or, for stride 1, the next power
     of two when it is at most NR and needs at most 1/16 more row tiles of NR positions per image. Then a row
     tile holds whole rows of 16 or 32 (e.g. 28 + 2 -> 32, at 28 instead of 27 tiles per image), and
-    `_correlate_rows_body` stores each as whole vectors; the extra columns are zeros, computed and dropped."""
+    `_correlate_rows_part` stores each as whole vectors; the extra columns are zeros, computed and dropped."""
     if stride != (1, 1) or width > NR:
         return width
     aligned = 1 << (width - 1).bit_length()
@@ -413,8 +542,9 @@ def _weight_panels(w, groups):
 def _channels_last(grad_y, groups):
     """grad_y (N, C_out, H_out, W_out) -> (N·L, G·Cog_pad): [n·L + l, g·Cog_pad + o] = grad_y[n, g·Cog + o, l],
     with zero columns up to Cog_pad (a multiple of NR), starting on a cache line (it is the micro-kernel's B).
-    NumPy's transposing copy, which measured faster here than the loops written in Numba, even those on two
-    threads beside one NumPy thread."""
+    NumPy's transposing copy, which measured faster here than the loops written in Numba (by elements, or by
+    8 × 32 blocks transposed in registers, placed beside x in grad_w's kernel: 0.62 against 0.39 ms at 64
+    channels of 14x14, batch 64, one thread), even those on two threads beside one NumPy thread."""
     n_batch, c_out, h_out, w_out = grad_y.shape
     c_out_per_group = c_out // groups
     cog_pad = -(-c_out_per_group // NR) * NR
@@ -447,33 +577,46 @@ def _aligned_zeros(shape, dtype):
     return array
 
 
-def _correlate(padded, w, b, stride, dilation, groups, y):
-    """y = b + the valid correlation of the padded input with w (C_out, Cg, KH, KW), strided; returns y.
+def _correlate(x, placement, hp, wp, w, b, stride, dilation, groups, y, plane_sums=None):
+    """y = b + the valid correlation with w (C_out, Cg, KH, KW), strided, of x (N, C, ..) placed in zero planes of
+    Hp × Wp by `placement` (`_place_plane`); returns y. Given plane_sums (N, C), it also gets Σ x[n, c].
 
-    padded = (flat, view) from `_padded`. Row tiles when the stride is 1 and the positions they compute and drop
-    (and the channels past a multiple of MR) waste less than the channel tiles' padding to NR channels and
-    transposed store; channel tiles otherwise.
+    Row tiles when the stride is 1 and the positions they compute and drop (and the channels past a multiple of
+    MR) waste less than the channel tiles' padding to NR channels and transposed store; channel tiles otherwise.
+    The tile kernels place each image themselves, in scratch of one image per part (thread).
     """
-    flat, x_pad = padded
     n_batch, c_out, h_out, w_out = y.shape
-    c_in, hp, wp = x_pad.shape[1], x_pad.shape[2], x_pad.shape[3]
+    c_in = x.shape[1]
     kh, kw = w.shape[2], w.shape[3]
     c_out_per_group = c_out // groups
     bias = b if b is not None else np.zeros(1, dtype=y.dtype)
+    sums = np.empty((0, 0), dtype=x.dtype) if plane_sums is None else plane_sums
     serial = y.size * w.shape[1] * kh * kw < SERIAL_MAX_WORK
+    parts = 1 if serial else numba.get_num_threads()
+    taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], w[0].size)
     row_tiles_cost = (-(-h_out * wp // NR) * NR / (h_out * w_out)
                       * (-(-c_out_per_group // MR) * MR / c_out_per_group))
     channel_tiles_cost = (-(-c_out_per_group // NR) * NR / c_out_per_group
                           * (1 + CHANNEL_STORE_MACS / w[0].size) * CHANNEL_TILES_STORE_COST)
     if stride == (1, 1) and row_tiles_cost <= channel_tiles_cost:
-        taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], w[0].size)
-        kernel = _correlate_rows_serial if serial else _correlate_rows_parallel
-        kernel(flat, taps, c_in * hp * wp, wp, w.reshape(c_out, -1), bias, b is not None, y)
+        n_position_tiles = -(-h_out * wp // NR)
+        n_segments = min(n_position_tiles, -(-MIN_TASKS // (n_batch * groups)))
+        scratch = np.zeros((parts, c_in * hp * wp + NR + wp), dtype=x.dtype)  # the zeros past the planes stay
+        arguments = (x, placement, hp, wp, taps, w.reshape(c_out, -1), bias, b is not None, n_segments)
+        if serial:
+            _correlate_rows_part(*arguments, 0, n_batch * groups * n_segments, scratch[0], sums, y)
+        else:
+            _correlate_rows_parallel(*arguments, scratch, sums, y)
     else:
-        origins = _origins(n_batch, c_in, hp, wp, h_out, w_out, stride[0], stride[1], -(-y[:, 0].size // MR) * MR)
-        taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], w[0].size)
-        kernel = _correlate_channels_serial if serial else _correlate_channels_parallel
-        kernel(x_pad, _weight_panels(w, groups), bias, b is not None, origins, taps, y)
+        n_tiles = -(-h_out * w_out // MR)
+        n_runs = min(n_tiles, -(-MIN_TASKS // n_batch))
+        origins = _origins(1, c_in, hp, wp, h_out, w_out, stride[0], stride[1], n_tiles * MR)
+        scratch = np.empty((parts, c_in * hp * wp), dtype=x.dtype)
+        arguments = (x, placement, hp, wp, _weight_panels(w, groups), bias, b is not None, origins, taps, n_runs)
+        if serial:
+            _correlate_channels_part(*arguments, 0, n_batch * n_runs, scratch[0], sums, y)
+        else:
+            _correlate_channels_parallel(*arguments, scratch, sums, y)
     return y
 
 
@@ -494,18 +637,18 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     array([6., 9., 6.], dtype=float32)
     """
     h_out, w_out = check_conv_inputs("conv2d_forward", x, w, b, stride, padding, dilation, groups)
-    n_batch, c_in, height, width = x.shape
+    n_batch, _, height, width = x.shape
     y = np.empty((n_batch, w.shape[0], h_out, w_out), dtype=x.dtype)
     if y.size == 0:
         return y
     if _by_taps(w.shape, stride, h_out, w_out, y.size):
         bias = None if b is None else np.ascontiguousarray(b)
         return _correlate_by_taps(x, np.ascontiguousarray(w), bias, stride, padding, dilation, groups, y)
-    row_width = _row_tile_width(width + 2 * padding[1], h_out, stride)
-    parallel = y.size * w[0].size >= SERIAL_MAX_WORK  # the same test as `_correlate`'s
-    padded = _padded(x, (n_batch, c_in, height + 2 * padding[0], row_width), (1, 1), padding, parallel)
+    hp, wp = height + 2 * padding[0], _row_tile_width(width + 2 * padding[1], h_out, stride)
+    placement = _placement(x.shape, (hp, wp), (1, 1), padding)
     bias = None if b is None else np.ascontiguousarray(b)
-    return _correlate(padded, np.ascontiguousarray(w), bias, stride, dilation, groups, y)
+    return _correlate(np.ascontiguousarray(x), placement, hp, wp, np.ascontiguousarray(w), bias, stride, dilation,
+                      groups, y)
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input, need_weight, need_bias):
@@ -519,7 +662,7 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     grad_y = np.ascontiguousarray(grad_y)
     grad_x = grad_w = grad_b = None
     by_taps = need_weight and _by_taps(w.shape, stride, h_out, w_out, grad_y.size)
-    # grad_b comes with the taps path's grad_w, or with grad_y's padded copy for grad_x, or from NumPy
+    # grad_b comes with the taps path's grad_w, or with grad_x's placing of grad_y, or from NumPy
     bias_from_padding = need_bias and need_input and not by_taps
     if by_taps:
         grad_w, bias_grad = _weight_grad_by_taps(x, w.shape, grad_y, stride, padding, dilation, groups)
@@ -528,19 +671,24 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
         grad_b = grad_y.reshape(n_batch, c_out, h_out * w_out).sum(axis=0).sum(axis=1)  # images first: vector adds
     if need_weight and not by_taps:
         serial = grad_y.size * c_per_group * kh * kw < SERIAL_MAX_WORK
-        grad_y_last = _channels_last(grad_y, groups)  # (N·L, G·Cog_pad)
-        _, x_pad = _padded(x, (n_batch, c_in, height + 2 * padding[0], width + 2 * padding[1]), (1, 1), padding,
-                           not serial)
+        n_chunks = 1 if serial else numba.get_num_threads()
+        hp, wp = height + 2 * padding[0], width + 2 * padding[1]
+        positions = h_out * w_out
+        images_per_block = max(1, min(n_batch, KC // positions))  # blocks of about KC positions at least
         n_tap_tiles = -(-c_per_group * kh * kw // MR)
-        cog_pad = grad_y_last.shape[1] // groups
-        n_chunks = 1 if serial else config.NUMBA_NUM_THREADS
+        cog_pad = -(-c_out_per_group // NR) * NR
         acc = np.zeros((n_chunks, groups, n_tap_tiles, cog_pad // NR, MR, NR), dtype=x.dtype)
-        origins = _origins(n_batch, c_in, x_pad.shape[2], x_pad.shape[3], h_out, w_out, stride[0], stride[1],
-                           grad_y_last.shape[0])
-        taps = _tap_offsets(groups, c_per_group, kh, kw, x_pad.shape[2], x_pad.shape[3], dilation[0], dilation[1],
-                            n_tap_tiles * MR)
-        kernel = _weight_grad_serial if serial else _weight_grad_parallel
-        kernel(x_pad, grad_y_last, origins, taps, acc)
+        origins = _origins(images_per_block, c_in, hp, wp, h_out, w_out, stride[0], stride[1],
+                           images_per_block * positions)
+        taps = _tap_offsets(groups, c_per_group, kh, kw, hp, wp, dilation[0], dilation[1], n_tap_tiles * MR)
+        x_scratch = np.empty((n_chunks, images_per_block * c_in * hp * wp), dtype=x.dtype)
+        grad_y_last = _channels_last(grad_y, groups)  # (N·L, G·Cog_pad)
+        arguments = (np.ascontiguousarray(x), _placement(x.shape, (hp, wp), (1, 1), padding), hp, wp, grad_y_last,
+                     images_per_block, origins, taps)
+        if serial:
+            _weight_grad_part(*arguments, 0, -(-n_batch // images_per_block), x_scratch[0], acc[0])
+        else:
+            _weight_grad_parallel(*arguments, x_scratch, acc)
         # (G, tap tiles, panels, MR, NR) -> (G, taps, channels) -> (C_out, Cg, KH, KW)
         grad_w_t = acc.sum(axis=0).transpose(0, 1, 3, 2, 4).reshape(groups, n_tap_tiles * MR, cog_pad)
         grad_w_t = grad_w_t[:, :c_per_group * kh * kw, :c_out_per_group]
@@ -548,16 +696,16 @@ def conv2d_backward(x, w, grad_y, stride, padding, dilation, groups, need_input,
     if need_input:
         top = dilation[0] * (kh - 1) - padding[0]
         left = dilation[1] * (kw - 1) - padding[1]
-        row_width = _row_tile_width(width + dilation[1] * (kw - 1), height, (1, 1))
-        shape = (n_batch, c_out, height + dilation[0] * (kh - 1), row_width)
-        parallel = n_batch * c_in * height * width * c_out_per_group * kh * kw >= SERIAL_MAX_WORK  # as `_correlate`
-        plane_sums = np.empty((n_batch, c_out), dtype=grad_y.dtype) if bias_from_padding else None
-        grad_y_padded = _padded(grad_y, shape, stride, (top, left), parallel, plane_sums)
-        if bias_from_padding:
-            grad_b = plane_sums.sum(axis=0)
+        # grad_y spread by the stride and placed at (top, left) in planes of hp × wp
+        hp = height + dilation[0] * (kh - 1)
+        wp = _row_tile_width(width + dilation[1] * (kw - 1), height, (1, 1))
+        placement = _placement(grad_y.shape, (hp, wp), stride, (top, left))
+        plane_sums = np.zeros((n_batch, c_out), dtype=grad_y.dtype) if bias_from_padding else None
         w_flipped = w.reshape(groups, c_out_per_group, c_per_group, kh, kw)[:, :, :, ::-1, ::-1]
         w_flipped = np.ascontiguousarray(w_flipped.transpose(0, 2, 1, 3, 4)).reshape(c_in, c_out_per_group, kh, kw)
         grad_x = np.empty((n_batch, c_in, height, width), dtype=x.dtype)
         if grad_x.size:
-            _correlate(grad_y_padded, w_flipped, None, (1, 1), dilation, groups, grad_x)
+            _correlate(grad_y, placement, hp, wp, w_flipped, None, (1, 1), dilation, groups, grad_x, plane_sums)
+        if bias_from_padding:
+            grad_b = plane_sums.sum(axis=0)
     return grad_x, grad_w, grad_b

@@ -231,20 +231,22 @@ def test_conv2d_op_gradcheck_in_float64_on_both_tilings(monkeypatch, store_cost)
         assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, (1, 0), (1, 2), 2), *inputs)
 
 
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(-2, 3), st.integers(-2, 3), st.integers(1, 4),
-       st.integers(1, 4))
-def test_conv2d_cpu_parallel_padded_copy_matches_the_serial_one(step_h, step_w, top, left, extra_h, extra_w):
-    """The padded copy done on all threads (beside a parallel tile kernel) places, drops and zero-fills exactly as
-    NumPy's: strides spread the values, negative offsets drop the first rows/columns, and the tail is zero."""
-    x = np.random.default_rng(step_h * 7 + left).standard_normal((2, 3, 4, 5)).astype(np.float32)
-    shape = (2, 3, 4 * step_h + extra_h, 5 * step_w + extra_w)
-    flat_serial, padded_serial = cpu_conv._padded(x, shape, (step_h, step_w), (top, left))
-    with pytest.MonkeyPatch.context() as patch:  # a context, not the fixture: Hypothesis calls the test many times
-        patch.setattr(cpu_conv, "PARALLEL_COPY_MIN_SIZE", 1)
-        flat_parallel, padded_parallel = cpu_conv._padded(x, shape, (step_h, step_w), (top, left), parallel=True)
-    assert padded_parallel.shape == shape
-    np.testing.assert_array_equal(flat_parallel, flat_serial)
-
+@pytest.mark.parametrize("store_cost", [0.0, 1e9], ids=["channel-tiles", "row-tiles"])
+def test_conv2d_cpu_parallel_tile_kernels_give_each_part_its_own_scratch(monkeypatch, store_cost):
+    """The parallel variants, each part of the tasks placing its images in its own row of scratch: 5 images of
+    8x8 (shares of unequal size) with groups (the row tiles place one group's planes at a time, grad_b sums each
+    once), 70 images of 4x4 (grad_w's blocks of 8 images, the last one short), 2 images of 3x3 (runs split each
+    image, every run placing it again, and grad_b summed once)."""
+    monkeypatch.setattr(cpu_conv, "CHANNEL_TILES_STORE_COST", store_cost)
+    monkeypatch.setattr(cpu_conv, "SERIAL_MAX_WORK", 0)
+    rng = np.random.default_rng(11)
+    for x_shape, w_shape, geometry in [((5, 4, 8, 8), (12, 2, 3, 3), ((1, 1), (1, 1), (1, 1), 2)),
+                                       ((70, 3, 4, 4), (9, 3, 3, 3), ((1, 1), (1, 1), (1, 1), 1)),
+                                       ((2, 6, 3, 3), (40, 6, 3, 3), ((1, 1), (1, 1), (1, 1), 1))]:
+        x = rng.standard_normal(x_shape).astype(np.float32)  # float32: the variants the other tests compile
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        b = rng.standard_normal(w_shape[0]).astype(np.float32)
+        _assert_cpu_matches_reference(x, w, b, geometry, rng)
 
 
 @pytest.mark.parametrize("parallel, dtype", [(False, np.float32), (False, np.float64), (True, np.float32)])

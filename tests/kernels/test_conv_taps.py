@@ -176,7 +176,8 @@ def test_conv2d_op_gradcheck_in_float64_through_the_taps_path(monkeypatch):
 
 def test_conv2d_cpu_runs_as_plain_python_without_the_jit():
     """NUMBA_DISABLE_JIT=1 (stepping through the kernels) swaps in NumPy forms of the stack arrays: the taps
-    path's accumulators and the channel tiles' transposed store give the reference's results in plain Python."""
+    path's accumulators, the channel tiles' transposed store and the general grad_w give the reference's results
+    in plain Python."""
     import os
     import subprocess
     import sys
@@ -195,6 +196,13 @@ cpu_conv.CHANNEL_TILES_STORE_COST = 0.0  # channel tiles, whose tiles of 8 posit
 np.testing.assert_allclose(cpu_conv.conv2d_forward(x, w, b, *geometry), ref_conv.conv2d_forward(x, w, b, *geometry),
                            rtol=1e-10, atol=1e-10)
 grad_y = rng.standard_normal((2, 5, 4, 4))
+for got, want in zip(cpu_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True),
+                     ref_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True)):
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+# the general grad_w (CK = 36 taps), x placed a block of images at a time
+x = rng.standard_normal((2, 4, 6, 6))
+w = rng.standard_normal((10, 4, 3, 3))
+grad_y = rng.standard_normal((2, 10, 6, 6))
 for got, want in zip(cpu_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True),
                      ref_conv.conv2d_backward(x, w, grad_y, *geometry, True, True, True)):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
