@@ -401,8 +401,9 @@ def packed_attention_forward(packed, heads, mask=None, causal=False, scale=None)
     out = np.empty((n_batch, length, width // 3), dtype)
     lse = np.empty((n_heads, length), dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        kernel(packed, heads, mask, has_mask, bool(causal), dtype.type(q_factor), dtype.type(k_factor), in_place,
-               q_scaled, k_t, v_padded, out, lse)
+        _call_serial_first(packed_forward_serial, kernel,
+                           (packed, heads, mask, has_mask, bool(causal), dtype.type(q_factor), dtype.type(k_factor),
+                            in_place, q_scaled, k_t, v_padded, out, lse))
     return out, lse
 
 
@@ -442,10 +443,32 @@ def packed_attention_backward(packed, heads, mask, causal, out, lse, grad_out, s
     deltas = np.empty((threads, length), dtype)
     grad_packed = np.empty((n_batch, length, width), dtype)
     with np.errstate(over="ignore", invalid="ignore"):
-        kernel(packed, heads, mask, has_mask, bool(causal), out, lse, grad_out, dtype.type(scale), dtype.type(q_factor),
-               dtype.type(k_factor), in_place, q_scaled, k_t, v_t, q_padded, k_padded, grad_out_padded, deltas,
-               grad_packed)
+        _call_serial_first(packed_backward_serial, kernel,
+                           (packed, heads, mask, has_mask, bool(causal), out, lse, grad_out, dtype.type(scale),
+                            dtype.type(q_factor), dtype.type(k_factor), in_place, q_scaled, k_t, v_t, q_padded,
+                            k_padded, grad_out_padded, deltas, grad_packed))
     return grad_packed
+
+
+_SERIAL_LOADED = set()  # (serial variant, dtype) whose machine code this process loaded before any parallel call
+
+
+def _call_serial_first(serial, kernel, arguments):
+    """kernel(*arguments), where kernel is `serial` or its parallel twin; before the parallel twin first runs for a
+    dtype, the serial variant is loaded (from Numba's cache, or compiled) for the same argument types.
+
+    Why: both variants call the share functions of kernels/cpu/attention_packed.py, and each compiled library
+    carries its own copy of them; the process runs the copy loaded first. The copy inside a parallel variant loaded
+    from the cache rounds a few float32 values differently (≤ 2.4e-7) from the one compiled on its own, so a run on
+    a warm cache ended apart from the same run on a cold one (docs/perf.md). With the serial variant loaded first,
+    every run uses the copy a cold run uses: the same bits cold or warm, serial or parallel
+    (tests/kernels/test_packed_attention_kernels.py checks them in fresh processes)."""
+    if kernel is not serial:
+        key = (serial, next(a.dtype for a in arguments if isinstance(a, np.ndarray)))
+        if key not in _SERIAL_LOADED:
+            serial.compile(tuple(numba.typeof(argument) for argument in arguments))
+            _SERIAL_LOADED.add(key)
+    kernel(*arguments)
 
 
 def _short_and_nonempty(packed, heads):

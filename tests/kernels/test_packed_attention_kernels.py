@@ -163,3 +163,38 @@ def test_packed_attention_errors_name_the_kernel_and_the_argument(module):
         module.packed_attention_backward(packed, 2, None, False, out, lse[:, :2], out)
     with pytest.raises(TypeError, match="packed_attention_backward: grad_out is float32 but packed is float64"):
         module.packed_attention_backward(packed, 2, None, False, out, lse, out.astype(np.float32))
+
+
+def test_packed_attention_gives_the_same_bits_serial_or_parallel_in_fresh_processes_whatever_loads_first():
+    """Both variants call the same share functions, each compiled library carries a copy, and a process runs the
+    copy it loads first; the copy inside a parallel variant loaded from Numba's cache rounded differently. The
+    wrappers load the serial variant before the parallel one (`_call_serial_first`), so a process that runs only
+    the parallel variant, one that runs only the serial one, and one that runs the parallel one first give the
+    same bits (float32, forward and backward). Fresh processes, the project's cache (warm after the first)."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import sys, hashlib
+import numpy as np
+from kernels.cpu import attention as cpu
+rng = np.random.default_rng(0)
+packed = rng.standard_normal((8, 12, 3 * 64)).astype(np.float32)
+grad_out = rng.standard_normal((8, 12, 64)).astype(np.float32)
+digests = []
+for variant in sys.argv[1]:
+    cpu.SERIAL_MAX_WORK = 1 << 62 if variant == "s" else 0
+    out, lse = cpu.packed_attention_forward(packed, 4, None, True)
+    grad = cpu.packed_attention_backward(packed, 4, None, True, out, lse, grad_out)
+    digests.append(hashlib.sha256(out.tobytes() + lse.tobytes() + grad.tobytes()).hexdigest())
+print(" ".join(digests))
+"""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    runs = []
+    for order in ("p", "s", "p", "ps"):
+        result = subprocess.run([sys.executable, "-c", script, order], cwd=root, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr
+        runs.extend(result.stdout.split())
+    assert len(runs) == 5 and len(set(runs)) == 1, runs
