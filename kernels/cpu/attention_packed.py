@@ -310,7 +310,8 @@ def _softmax_rows(block, width, maxima, totals):
 
 @njit(inline="always")
 def _weighted_rows(weights, n_keys, values, n, column, e0, result):
-    """result[r, e] = Σ_{j < n_keys} weights[r, j] · values[n, j, column + e0 + e]    r < ROWS, e < LANES (P V; dS K)
+    """result[r, e] = Σ_{j < n_keys} weights[r, j] · values[n, j, column + e0 + e]    r < ROWS, e < LANES (P V; dS K;
+    with weights the transposed columns of P or dS: Pᵀ dO, dSᵀ Q)
 
     values (≥ n + 1, ≥ n_keys, ≥ column + e0 + LANES): packed itself, or a zero-padded copy of a head. The ROWS accumulator rows stay in registers for the whole j loop."""
     c0 = _new_lanes(result)
@@ -330,41 +331,6 @@ def _weighted_rows(weights, n_keys, values, n, column, e0, result):
         w3 = weights[3, j]
         for e in range(LANES_UNSIGNED):
             x = values[n, j, base + e]
-            c0[e] += w0 * x
-            c1[e] += w1 * x
-            c2[e] += w2 * x
-            c3[e] += w3 * x
-    for e in range(LANES):
-        result[0, e] = c0[e]
-        result[1, e] = c1[e]
-        result[2, e] = c2[e]
-        result[3, e] = c3[e]
-
-
-@njit(inline="always")
-def _weighted_columns(weights, n_queries, k0, values, n, column, e0, result):
-    """result[r, e] = Σ_{i < n_queries} weights[i, k0 + r] · values[n, i, column + e0 + e]    r < ROWS, e < LANES
-
-    The transposed product (dK = dSᵀ Q, dV = Pᵀ dO for keys k0..k0+3) in _weighted_rows' form: the sums stay in
-    registers across the i loop. (Adding each query's outer product to dK rows in memory instead made LLVM
-    vectorise across the keys, with gathers and scatters.) weights (≥ n_queries, ≥ k0 + ROWS)."""
-    c0 = _new_lanes(result)
-    c1 = _new_lanes(result)
-    c2 = _new_lanes(result)
-    c3 = _new_lanes(result)
-    for e in range(LANES):
-        c0[e] = 0
-        c1[e] = 0
-        c2[e] = 0
-        c3[e] = 0
-    base = np.uint64(column + e0)
-    for i in range(n_queries):
-        w0 = weights[i, k0]
-        w1 = weights[i, k0 + 1]
-        w2 = weights[i, k0 + 2]
-        w3 = weights[i, k0 + 3]
-        for e in range(LANES_UNSIGNED):
-            x = values[n, i, base + e]
             c0[e] += w0 * x
             c1[e] += w1 * x
             c2[e] += w2 * x
@@ -524,11 +490,15 @@ def _packed_backward_share(slot, n_slots, packed, heads, mask, has_mask, causal,
             n_keys = min(ROWS, length - k0)
             for e0 in range(0, head_dim, LANES):
                 e_end = min(e0 + LANES, head_dim)
-                _weighted_columns(head_grad_scores, length, k0, query_source, query_n, query_at, e0, result)
+                # dK = dSᵀ Q and dV = Pᵀ dO for keys k0..k0+3: _weighted_rows on the transposed columns, so the sums
+                # stay in registers across the queries (adding each query's outer product to dK rows in memory
+                # instead made LLVM vectorise across the keys, with gathers and scatters)
+                _weighted_rows(head_grad_scores[:, k0:k0 + ROWS].T, length, query_source, query_n, query_at, e0,
+                               result)
                 for r in range(n_keys):
                     for e in range(e_end - e0):
                         grad_packed[n, k0 + r, k_column + e0 + e] = result[r, e]
-                _weighted_columns(head_probs, length, k0, grad_source, grad_n, grad_at, e0, result)
+                _weighted_rows(head_probs[:, k0:k0 + ROWS].T, length, grad_source, grad_n, grad_at, e0, result)
                 for r in range(n_keys):
                     for e in range(e_end - e0):
                         grad_packed[n, k0 + r, v_column + e0 + e] = result[r, e]
