@@ -156,8 +156,7 @@ def attention_forward(q, k, v, mask=None, causal=False, scale=None):
         q = np.ascontiguousarray(q * q.dtype.type(q_factor))  # the scale split over both sides, as torch
         k = np.ascontiguousarray(k * k.dtype.type(k_factor))
     v = np.ascontiguousarray(v)
-    has_mask = mask is not None
-    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=q.dtype)
+    has_mask, mask = _mask_argument(mask, q.dtype)
     out = np.zeros((n_batch, n_queries, v.shape[2]), dtype=q.dtype)
     probs = np.empty((n_batch, n_queries, k.shape[1]), dtype=q.dtype)
     small = n_batch * n_queries * k.shape[1] * (n_features + v.shape[2]) < SERIAL_MAX_WORK
@@ -241,6 +240,14 @@ _flash_forward_serial, _flash_forward_parallel = serial_and_parallel(
     _flash_forward_body, fastmath=FASTMATH, error_model="numpy")
 
 
+def _mask_argument(mask, dtype):
+    """(has_mask, mask as the compiled kernels take it): C-contiguous, or a (1, 1, 1) placeholder of dtype when
+    there is none, so that one compiled signature serves both."""
+    if mask is None:
+        return False, np.zeros((1, 1, 1), dtype=dtype)
+    return True, np.ascontiguousarray(mask)
+
+
 def _padded(n, multiple):
     return (n + multiple - 1) // multiple * multiple
 
@@ -260,8 +267,7 @@ def attention_forward_lse(q, k, v, mask=None, causal=False, scale=None):
         scale = default_scale(n_features)
     q_factor, k_factor = scale_factors(scale)
     dtype = q.dtype
-    has_mask = mask is not None
-    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    has_mask, mask = _mask_argument(mask, dtype)
     q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)  # one compiled layout
     q_scaled = np.empty((n_batch, n_queries, n_features), dtype)
     k_t = np.empty((n_batch, n_features, _padded(n_keys, KEYS)), dtype)
@@ -349,8 +355,7 @@ def attention_backward_lse(q, k, v, mask, causal, out, lse, grad_out, scale=None
         scale = default_scale(n_features)
     q_factor, k_factor = scale_factors(scale)
     dtype = q.dtype
-    has_mask = mask is not None
-    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    has_mask, mask = _mask_argument(mask, dtype)
     q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)  # one compiled layout
     out, lse, grad_out = np.ascontiguousarray(out), np.ascontiguousarray(lse), np.ascontiguousarray(grad_out)
     keys = _padded(n_keys, KEYS)
@@ -386,8 +391,7 @@ def packed_attention_forward(packed, heads, mask=None, causal=False, scale=None)
         scale = default_scale(head_dim)
     q_factor, k_factor = scale_factors(scale)
     dtype = packed.dtype
-    has_mask = mask is not None
-    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    has_mask, mask = _mask_argument(mask, dtype)
     packed = np.ascontiguousarray(packed)  # one compiled layout
     n_heads = n_batch * heads
     small = _work(n_heads, length, head_dim) < SERIAL_MAX_WORK
@@ -426,8 +430,7 @@ def packed_attention_backward(packed, heads, mask, causal, out, lse, grad_out, s
         scale = default_scale(head_dim)
     q_factor, k_factor = scale_factors(scale)
     dtype = packed.dtype
-    has_mask = mask is not None
-    mask = np.ascontiguousarray(mask) if has_mask else np.zeros((1, 1, 1), dtype=dtype)
+    has_mask, mask = _mask_argument(mask, dtype)
     packed, out, lse, grad_out = (np.ascontiguousarray(a) for a in (packed, out, lse, grad_out))  # one layout
     small = _work(n_heads, length, head_dim) < SERIAL_MAX_WORK
     kernel = packed_backward_serial if small else packed_backward_parallel
