@@ -202,6 +202,19 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
 
 
 @family("rnn")
+def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """hs (T, N, H): the Elman RNN (act = tanh or relu) over a whole sequence x (T, N, I) from h0, in time order or
+    (reverse) backwards; hs is in time order either way."""
+
+
+@family("rnn")
+def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_grad_x=True, nonlinearity="tanh"):
+    """(grad_x (T, N, I), grad_h0, grad_w_ih, grad_w_hh, grad_bias): backprop through time for
+    rnn_sequence_forward, grad_hs (T, N, H) the gradients at hs; grad_bias serves both biases; grad_x is None
+    unless need_grad_x."""
+
+
+@family("rnn")
 def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """(states (2, T, N, H) = [hs ; cs], gates (T, N, 4H)): the LSTM over a whole sequence x (T, N, I) from (h0, c0),
     in time order or (reverse) backwards; states are in time order either way."""

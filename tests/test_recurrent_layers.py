@@ -5,6 +5,7 @@ float64 throughout, tolerance 1e-10: the two engines do the same arithmetic in a
 step), and these sequences are a few steps long. The cells' own gradients are gradchecked in float64 against
 finite differences with a random cotangent, on Hypothesis-drawn shapes, on both CPU kernel sets.
 """
+import functools
 import math
 import warnings
 
@@ -15,7 +16,8 @@ from hypothesis import given, strategies as st
 
 import tinygrad_edu as tg
 import tinygrad_edu.nn as nn
-from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
+from tinygrad_edu.nn.rnn import _rnn_step
+from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence, rnn_sequence
 
 TOLERANCE = dict(rtol=1e-10, atol=1e-12)
 KINDS = {  # name -> (ours, theirs, extra constructor arguments)
@@ -266,26 +268,44 @@ def test_cell_ops_reject_mismatched_shapes_and_dtypes_naming_the_op():
 sequence_shapes = st.tuples(st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3))  # T N I H
 
 
+SEQUENCE_CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+GATE_BLOCKS = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+def _sequence_op(cell):
+    """The whole-sequence op of a cell: lstm_sequence, gru_sequence, or rnn_sequence with its nonlinearity."""
+    if cell.startswith("rnn_"):
+        return functools.partial(rnn_sequence, nonlinearity=cell[len("rnn_"):])
+    return lstm_sequence if cell == "lstm" else gru_sequence
+
+
+def _cell_step(cell):
+    """One step of the cell the sequence op replaces: (x_t, state, *weights) -> state."""
+    if cell.startswith("rnn_"):
+        return functools.partial(_rnn_step, cell[len("rnn_"):])
+    return lstm_cell if cell == "lstm" else gru_cell
+
+
 def _sequence_arrays(cell, shape, bias, rng):
-    """float64 (x, h0[, c0], w_ih, w_hh[, b_ih, b_hh]) for lstm_sequence or gru_sequence."""
+    """float64 (x, h0[, c0], w_ih, w_hh[, b_ih, b_hh]) for the sequence op of `cell`."""
     steps, n, i, h = shape
-    rows = (4 if cell == "lstm" else 3) * h
+    rows = GATE_BLOCKS[cell] * h
     arrays = [rng.standard_normal((steps, n, i))] + [rng.standard_normal((n, h)) for _ in range(2 if cell == "lstm" else 1)]
     arrays += [rng.standard_normal((rows, i)), rng.standard_normal((rows, h))]
     return arrays + ([rng.standard_normal(rows), rng.standard_normal(rows)] if bias else [])
 
 
-@given(cell=st.sampled_from(["lstm", "gru"]), shape=sequence_shapes, bias=st.booleans(), reverse=st.booleans(),
+@given(cell=st.sampled_from(SEQUENCE_CELLS), shape=sequence_shapes, bias=st.booleans(), reverse=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_sequence_op_gradients_match_finite_differences(backend, cell, shape, bias, reverse, seed):
     """Every input (x, initial states, weights, biases), float64, against a random cotangent (tg.gradcheck)."""
     arrays = _sequence_arrays(cell, shape, bias, np.random.default_rng(seed))
-    op = lstm_sequence if cell == "lstm" else gru_sequence
+    op = _sequence_op(cell)
     assert tg.gradcheck(lambda *inputs: op(*inputs, reverse=reverse),
                         *[tg.Tensor(a, requires_grad=True) for a in arrays], seed=seed)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("reverse", [False, True])
 def test_sequence_ops_equal_their_cell_applied_step_by_step(backend, cell, reverse):
     """The fused cell over time (the composite the sequence op replaces) gives the same states and gradients."""
@@ -296,14 +316,14 @@ def test_sequence_ops_equal_their_cell_applied_step_by_step(backend, cell, rever
     for fused in (True, False):
         inputs = [tg.Tensor(a, requires_grad=True) for a in arrays]
         if fused:
-            out = (lstm_sequence if cell == "lstm" else gru_sequence)(*inputs, reverse=reverse)
+            out = _sequence_op(cell)(*inputs, reverse=reverse)
         else:
             x, state, weights = inputs[0], inputs[1], inputs[2 + (cell == "lstm"):]
             if cell == "lstm":
                 state = tg.concatenate([state, inputs[2]], 1)  # [h | c]
             steps = [None] * 4
             for t in (reversed(range(4)) if reverse else range(4)):
-                state = (lstm_cell if cell == "lstm" else gru_cell)(x[t], state, *weights)
+                state = _cell_step(cell)(x[t], state, *weights)
                 steps[t] = state
             out = tg.stack(steps, 0)  # (T, N, H) or (T, N, 2H)
             if cell == "lstm":
@@ -314,12 +334,12 @@ def test_sequence_ops_equal_their_cell_applied_step_by_step(backend, cell, rever
         np.testing.assert_allclose(fused, stepped, **TOLERANCE)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 def test_sequence_ops_on_cuda_match_the_cpu(cell):
     """Device data runs the cuda sequence kernels (through kernels/cuda/engine.py); tiny shapes for the simulator."""
     rng = np.random.default_rng(12)
     arrays = _sequence_arrays(cell, (3, 2, 2, 2), True, rng)
-    op = lstm_sequence if cell == "lstm" else gru_sequence
+    op = _sequence_op(cell)
     cotangent = rng.standard_normal(op(*[tg.Tensor(a) for a in arrays]).shape)
     results = {}
     for device in ("cpu", "cuda"):
@@ -332,7 +352,7 @@ def test_sequence_ops_on_cuda_match_the_cpu(cell):
         np.testing.assert_allclose(on_cuda, on_cpu, **TOLERANCE)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", SEQUENCE_CELLS)
 def test_stacks_on_cuda_match_the_cpu(kind):
     """A bidirectional two-layer stack with initial states keeps working on device="cuda" (the simulator here)."""
     ours, _ = twin_layers(kind, 2, 2, num_layers=2, bidirectional=True, batch_first=True)
@@ -363,6 +383,10 @@ def test_sequence_ops_reject_mismatched_shapes_and_dtypes_naming_the_op():
         gru_sequence(x, tg.ones(2, 5), tg.ones(15, 3), tg.ones(15, 5), None, tg.ones(20))
     with pytest.raises(TypeError, match="gru_sequence: all inputs must share one float dtype"):
         gru_sequence(x, tg.ones(2, 5), tg.ones(15, 3), tg.ones(15, 5, dtype=tg.float64))
+    with pytest.raises(ValueError, match=r"rnn_sequence: expected x \(T, N, I\), h0 \(N, H\), w_ih \(H, I\).*w_ih \(4, 3\)"):
+        rnn_sequence(x, tg.ones(2, 5), tg.ones(4, 3), tg.ones(5, 5))
+    with pytest.raises(ValueError, match="rnn_sequence: Unknown nonlinearity 'gelu'"):
+        rnn_sequence(x, tg.ones(2, 5), tg.ones(5, 3), tg.ones(5, 5), nonlinearity="gelu")
 
 
 # ----- construction: parameters, init, repr and argument checks as torch --------------------------------------

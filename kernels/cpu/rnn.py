@@ -24,7 +24,8 @@ from kernels.cpu.register_tiles import NR, ROWS, tile_product
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_vectorizable,
                                           tanh_vectorizable)
 from kernels.cpu.rnn_sequences import (  # noqa: F401 -- the sequence kernels of this family (kernels/interface.py)
-    gru_sequence_backward, gru_sequence_forward, lstm_sequence_backward, lstm_sequence_forward)
+    gru_sequence_backward, gru_sequence_forward, lstm_sequence_backward, lstm_sequence_forward, rnn_sequence_backward,
+    rnn_sequence_forward)
 from kernels.cpu.softmax import FASTMATH
 from kernels.cpu.variants import serial_and_parallel
 from kernels.reference.rnn import check_rnn_inputs

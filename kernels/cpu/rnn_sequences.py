@@ -1,5 +1,5 @@
-"""Whole LSTM and GRU sequences as Numba kernels: one call per layer and direction, the loop over time inside it.
-The one-step cells are in kernels/cpu/rnn.py, which exports these kernels too (the "rnn" family of
+"""Whole Elman RNN, LSTM and GRU sequences as Numba kernels: one call per layer and direction, the loop over time
+inside it. The one-step cells are in kernels/cpu/rnn.py, which exports these kernels too (the "rnn" family of
 kernels/interface.py); the activations and the [x | h] packing both use are in kernels/cpu/recurrent_common.py.
 
 Same interface as kernels/reference/rnn.py (read that first: it is the math). NUMBA_DISABLE_JIT=1 runs every kernel
@@ -12,7 +12,7 @@ from kernels.cpu.register_tiles import NR, _stack_row, use_512_bit_vectors
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_in_precision,
                                           tanh_in_precision)
 from kernels.cpu.softmax import FASTMATH
-from kernels.reference.rnn import check_sequence_inputs
+from kernels.reference.rnn import check_nonlinearity, check_sequence_inputs
 
 
 # ----- whole sequences: one call per layer and direction --------------------------------------------------------
@@ -23,6 +23,7 @@ from kernels.reference.rnn import check_sequence_inputs
 #   LSTM, gate columns [i | f | g | o]: a step's product is [x_t | h_prev] against [W_ih | W_hh]ᵀ (an input
 #   projection of all T·N rows before the loop ran no faster: docs/perf.md); the backward adds the weight
 #   gradients up a chunk of steps at a time (CHUNK_ROWS).
+#   Elman RNN (nn.RNN's layer, tanh or relu), H columns: the GRU's plan below with one gate block.
 #   GRU, gate columns [r | z | n] (3H): the plan of kernels/reference/rnn.py, the input projection of all T steps
 #   as one product before the loop, the weight gradients as products over all T·N rows after it; its input and
 #   hidden products are kept apart (gi and zh), so W_in x and W_hn h need no zero blocks as in the one-step GRU
@@ -491,6 +492,153 @@ def _gru_sequence_backward_parts(x, h0, w_ih_panels, w_hh_panels, hs, gates, gra
                                     grad_w_ih_t[part], grad_w_hh_t[part], grad_b_ih[part], grad_b_hh[part])
 
 
+@njit(inline="always")
+def _rnn_activate(pre, use_tanh):
+    """tanh(pre), or relu(pre) written `pre <= 0`, so that a NaN passes (as torch.relu), in the data's precision."""
+    if use_tanh:
+        return tanh_in_precision(pre)
+    return 0 if pre <= 0 else pre
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _rnn_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, use_tanh, row0, x_part, zi, zh,
+                               hs):
+    """The forward of batch rows row0 ... row0 + R - 1 (R = zh.shape[0]) over all T steps, as the GRU's with one
+    gate block: w_ih_panels (P, I, NR) and w_hh_panels (P, H, NR) the weights' H columns in panels; x_part
+    (T·R, I), zi (T·R, P·NR) and zh (R, P·NR) this part's scratch; hs (T, N, H) out, rows row0 ... written:
+
+        x_part = x[:, rows];  zi = x_part @ w_ih_panels                  (the input projection of all steps at once)
+        for t in order:  zh = h_prev[rows] @ w_hh_panels;  h = act(zi + b_ih + zh + b_hh)
+    """
+    use_512_bit_vectors()  # for the activation pass beside the tiles
+    steps = hs.shape[0]
+    n_rows = zh.shape[0]
+    n_hidden = hs.shape[2]
+    rows = slice(row0, row0 + n_rows)
+    for t in range(steps):
+        x_t = x[t, rows]
+        for r in range(n_rows):
+            for i in range(x.shape[2]):
+                x_part[t * n_rows + r, i] = x_t[r, i]
+    input_blocks = _row_blocks(x_part.shape[0])
+    for panel in range(w_ih_panels.shape[0]):
+        for block in range(input_blocks):
+            _tile_8_rows(x_part, w_ih_panels[panel], 0, zi, block * SEQUENCE_ROWS, panel * NR, False)
+    step_blocks = _row_blocks(n_rows)
+    for step in range(steps):
+        t = steps - 1 - step if reverse else step
+        h_prev = h0[rows] if step == 0 else hs[_previous_index(t, reverse), rows]
+        for panel in range(w_hh_panels.shape[0]):
+            for block in range(step_blocks):
+                _tile_8_rows(h_prev, w_hh_panels[panel], 0, zh, block * SEQUENCE_ROWS, panel * NR, False)
+        h_t = hs[t, rows]
+        for n in range(n_rows):
+            row = t * n_rows + n
+            for j in range(n_hidden):
+                h_t[n, j] = _rnn_activate(zi[row, j] + b_ih[j] + zh[n, j] + b_hh[j], use_tanh)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _rnn_sequence_forward_parts(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, use_tanh, x_part, zi, zh, hs):
+    """`_rnn_sequence_forward_rows` for each part of the batch (see `_batch_parts`), the parts shared among the
+    threads: x_part, zi and zh have a leading parts axis; part p is rows p·R ... (the last may be shorter)."""
+    part_rows = zh.shape[1]
+    n_batch = hs.shape[1]
+    steps = hs.shape[0]
+    for part in prange(zh.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        _rnn_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reverse, use_tanh, part * part_rows,
+                                   x_part[part, :steps * rows], zi[part, :steps * rows], zh[part, :rows], hs)
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _rnn_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, reverse, use_tanh, need_grad_x, row0,
+                                x_part, dz, grad_h, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_bias):
+    """The backward of batch rows row0 ... row0 + R - 1 (R = grad_h.shape[0]). w_ih_panels (Pi, Hp, NR),
+    w_hh_panels (Ph, Hp, NR) the weights (H, I), (H, H) cut into panels of NR columns, zero-padded to Hp padded
+    rows; x_part (T·R, I), dz (T·R, Hp) and previous (T·R, H) this part's scratch; grad_h (R, Ph·NR) the gradient
+    carried back, zero on entry and this part's grad_h0 on exit; grad_x_p (T·R, Pi·NR) (no rows without
+    need_grad_x), grad_w_ih_t (I, Hp), grad_w_hh_t (H, Hp), grad_bias (Hp,) this part's sums, out:
+
+        for t newest first:
+            dz[t·R + n, j] = act'(grad_hs[t] + grad_h)   (tanh: g (1 - h²); relu: g where h > 0)
+            grad_h = dz[t·R : t·R + R] @ w_hh_panels
+        grad_x_p = dz @ w_ih_panels (if need_grad_x);  grad_w_ih_t = x_partᵀ @ dz;  grad_w_hh_t = H_prevᵀ @ dz;
+        grad_bias = Σ_rows dz
+    """
+    use_512_bit_vectors()  # for the activation-gradient pass beside the tiles
+    steps = hs.shape[0]
+    n_rows = grad_h.shape[0]
+    n_hidden = hs.shape[2]
+    rows = slice(row0, row0 + n_rows)
+    width = dz.shape[1]
+    for row in range(dz.shape[0]):  # the padding columns multiply the zero rows of the panels: keep them finite
+        for col in range(n_hidden, width):
+            dz[row, col] = 0
+    for t in range(steps):  # x_part and previous: this part's x and h_prev of every step, as (t, r) rows
+        x_t = x[t, rows]
+        first = t == (steps - 1 if reverse else 0)
+        h_prev = h0[rows] if first else hs[_previous_index(t, reverse), rows]
+        for r in range(n_rows):
+            for i in range(x.shape[2]):
+                x_part[t * n_rows + r, i] = x_t[r, i]
+            for k in range(n_hidden):
+                previous[t * n_rows + r, k] = h_prev[r, k]
+    step_blocks = _row_blocks(n_rows)
+    for step in range(steps):
+        t = step if reverse else steps - 1 - step
+        h_t = hs[t, rows]
+        grad_t = grad_hs[t, rows]
+        for n in range(n_rows):
+            row = t * n_rows + n
+            for j in range(n_hidden):
+                g = grad_t[n, j] + grad_h[n, j]
+                h = h_t[n, j]
+                if use_tanh:
+                    dz[row, j] = g * (1.0 - h * h)
+                else:
+                    dz[row, j] = 0 if h <= 0 else g
+        dz_t = dz[t * n_rows:(t + 1) * n_rows]
+        for panel in range(w_hh_panels.shape[0]):
+            for block in range(step_blocks):
+                _tile_8_rows(dz_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
+    row_blocks = _row_blocks(dz.shape[0])
+    for panel in range(w_ih_panels.shape[0] if need_grad_x else 0):
+        for block in range(row_blocks):
+            _tile_8_rows(dz, w_ih_panels[panel], 0, grad_x_p, block * SEQUENCE_ROWS, panel * NR, False)
+    x_t = x_part.T  # (I, T·R)
+    previous_t = previous.T  # (H, T·R)
+    in_blocks = _row_blocks(x_t.shape[0])
+    hidden_blocks = _row_blocks(n_hidden)
+    for panel in range(width // NR):
+        for block in range(in_blocks):
+            _tile_8_rows(x_t, dz, panel * NR, grad_w_ih_t, block * SEQUENCE_ROWS, panel * NR, False)
+        for block in range(hidden_blocks):
+            _tile_8_rows(previous_t, dz, panel * NR, grad_w_hh_t, block * SEQUENCE_ROWS, panel * NR, False)
+    for row in range(dz.shape[0]):  # sums over this part's T·R rows
+        for col in range(width):
+            grad_bias[col] += dz[row, col]
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
+def _rnn_sequence_backward_parts(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, reverse, use_tanh, need_grad_x,
+                                 x_part, dz, grad_h, previous, grad_x_p, grad_w_ih_t, grad_w_hh_t, grad_bias):
+    """`_rnn_sequence_backward_rows` for each part of the batch, the parts shared among the threads: every scratch
+    and output has a leading parts axis (part p is rows p·R ..., R = grad_h.shape[1], the last maybe shorter)."""
+    part_rows = grad_h.shape[1]
+    n_batch = hs.shape[1]
+    steps = hs.shape[0]
+    for part in prange(grad_h.shape[0]):
+        use_512_bit_vectors()  # the prange body is a function of its own, into which LLVM may inline the rows' code
+        rows = min(part_rows, n_batch - part * part_rows)
+        _rnn_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, reverse, use_tanh, need_grad_x,
+                                    part * part_rows, x_part[part, :steps * rows], dz[part, :steps * rows],
+                                    grad_h[part, :rows], previous[part, :steps * rows],
+                                    grad_x_p[part, :grad_x_p.shape[1] // part_rows * rows], grad_w_ih_t[part],
+                                    grad_w_hh_t[part], grad_bias[part])
+
+
 @njit(cache=True)
 def _fill_panels(matrix, transposed, panels):
     """panels[p, r, j] = M[r, p·NR + j] (0 outside M), M = matrix.T if transposed else matrix: one pass, in place."""
@@ -695,6 +843,74 @@ def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, 
             np.ascontiguousarray(_sum_of_parts(grad_w_ih_t)[:, :gate_rows].T),
             np.ascontiguousarray(_sum_of_parts(grad_w_hh_t)[:, :gate_rows].T),
             _sum_of_parts(grad_b_ih)[:gate_rows].copy(), _sum_of_parts(grad_b_hh)[:gate_rows].copy())
+
+
+def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """-> hs (T, N, H). See the reference."""
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    check_sequence_inputs("rnn_sequence_forward", x, h0, w_ih, w_hh,
+                          [("b_ih", b_ih, (n_hidden,)), ("b_hh", b_hh, (n_hidden,))])
+    check_nonlinearity("rnn_sequence_forward", nonlinearity)
+    steps, n_batch, n_in = x.shape
+    dtype = x.dtype
+    hs = np.empty((steps, n_batch, n_hidden), dtype=dtype)
+    if hs.size == 0:
+        return hs
+    width = padded_to_panels(n_hidden)
+    parts, part_rows = _batch_parts(n_batch)
+    x_part = np.empty((parts, steps * part_rows, n_in), dtype=dtype)
+    zi = np.empty((parts, steps * part_rows, width), dtype=dtype)
+    zh = np.empty((parts, part_rows, width), dtype=dtype)
+    arguments = (np.ascontiguousarray(x), np.ascontiguousarray(h0), _column_panels(w_ih, n_in, dtype, transposed=True),
+                 _column_panels(w_hh, n_hidden, dtype, transposed=True), bias_or_zeros(b_ih, n_hidden, dtype),
+                 bias_or_zeros(b_hh, n_hidden, dtype), bool(reverse), nonlinearity == "tanh")
+    if parts == 1:
+        _rnn_sequence_forward_rows(*arguments, 0, x_part[0], zi[0], zh[0], hs)
+    else:
+        _rnn_sequence_forward_parts(*arguments, x_part, zi, zh, hs)
+    return hs
+
+
+def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_grad_x=True, nonlinearity="tanh"):
+    """-> (grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_bias). See the reference."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    check_sequence_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh,
+                          [("hs", hs, hs_shape), ("grad_hs", grad_hs, hs_shape)])
+    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    steps, n_batch, n_in = x.shape
+    n_hidden = h0.shape[1]
+    dtype = x.dtype
+    if not (steps * n_batch and n_hidden):
+        return (np.zeros((steps, n_batch, n_in), dtype=dtype) if need_grad_x else None,
+                np.zeros((n_batch, n_hidden), dtype=dtype), np.zeros((n_hidden, n_in), dtype=dtype),
+                np.zeros((n_hidden, n_hidden), dtype=dtype), np.zeros(n_hidden, dtype=dtype))
+    width = padded_to_panels(n_hidden)
+    parts, part_rows = _batch_parts(n_batch)
+    rows = steps * part_rows
+    # each part's gradients: the carried h (its grad_h0 at the end), grad_x, the weights' and bias' sums
+    grad_h = np.zeros((parts, part_rows, width), dtype=dtype)
+    grad_x = np.zeros((parts, rows if need_grad_x else 0, padded_to_panels(n_in)), dtype=dtype)
+    grad_w_ih_t = np.zeros((parts, n_in, width), dtype=dtype)
+    grad_w_hh_t = np.zeros((parts, n_hidden, width), dtype=dtype)
+    grad_bias = np.zeros((parts, width), dtype=dtype)
+    contiguous = np.ascontiguousarray
+    arguments = (contiguous(x), contiguous(h0), _column_panels(w_ih, width, dtype), _column_panels(w_hh, width, dtype),
+                 contiguous(hs), contiguous(grad_hs), bool(reverse), nonlinearity == "tanh", bool(need_grad_x))
+    scratch = (np.empty((parts, rows, n_in), dtype=dtype), np.empty((parts, rows, width), dtype=dtype))  # x_part, dz
+    previous = np.empty((parts, rows, n_hidden), dtype=dtype)
+    sums = (grad_x, grad_w_ih_t, grad_w_hh_t, grad_bias)
+    if parts == 1:
+        _rnn_sequence_backward_rows(*arguments, 0, *(a[0] for a in scratch), grad_h[0], previous[0],
+                                    *(a[0] for a in sums))
+    else:
+        _rnn_sequence_backward_parts(*arguments, *scratch, grad_h, previous, *sums)
+    return (_rows_of_parts(grad_x, steps, n_batch, part_rows, n_in) if need_grad_x else None,
+            np.ascontiguousarray(grad_h.reshape(-1, width)[:n_batch, :n_hidden]),
+            np.ascontiguousarray(_sum_of_parts(grad_w_ih_t)[:, :n_hidden].T),
+            np.ascontiguousarray(_sum_of_parts(grad_w_hh_t)[:, :n_hidden].T),
+            _sum_of_parts(grad_bias)[:n_hidden].copy())
 
 
 def _sum_of_parts(per_part):

@@ -29,8 +29,9 @@ THREADS = 128
 
 
 @cuda.jit
-def _rnn_tanh_forward_kernel(x, h, w_ih, w_hh, b_ih, b_hh, has_b_ih, has_b_hh, h_new):
-    """h_new[n, j] = tanh(x[n] · w_ih[j] + h[n] · w_hh[j] + b_ih[j] + b_hh[j]), one thread per (n, j)."""
+def _rnn_forward_kernel(x, h, w_ih, w_hh, b_ih, b_hh, has_b_ih, has_b_hh, use_tanh, h_new):
+    """h_new[n, j] = act(x[n] · w_ih[j] + h[n] · w_hh[j] + b_ih[j] + b_hh[j]), act = tanh or relu (written
+    `z <= 0`, so a NaN passes as in torch.relu), one thread per (n, j)."""
     j, n = cuda.grid(2)  # x of the grid -> hidden unit j, y -> batch row n
     if n >= h_new.shape[0] or j >= h_new.shape[1]:
         return
@@ -43,7 +44,10 @@ def _rnn_tanh_forward_kernel(x, h, w_ih, w_hh, b_ih, b_hh, has_b_ih, has_b_hh, h
         z += b_ih[j]
     if has_b_hh:
         z += b_hh[j]
-    h_new[n, j] = math.tanh(z)
+    if use_tanh:
+        h_new[n, j] = math.tanh(z)
+    else:
+        h_new[n, j] = 0 if z <= 0 else z
 
 
 @cuda.jit
@@ -68,9 +72,8 @@ def rnn_tanh_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
         b_ih_d = as_contiguous_device(b_ih) if b_ih is not None else h_new  # stand-ins are never read
         b_hh_d = as_contiguous_device(b_hh) if b_hh is not None else h_new
         grid = ((n_hidden + SIDE - 1) // SIDE, (n_batch + SIDE - 1) // SIDE)
-        _rnn_tanh_forward_kernel[grid, (SIDE, SIDE)](x_d, h_d, as_contiguous_device(w_ih),
-                                                    as_contiguous_device(w_hh), b_ih_d, b_hh_d,
-                                                    b_ih is not None, b_hh is not None, h_new)
+        _rnn_forward_kernel[grid, (SIDE, SIDE)](x_d, h_d, as_contiguous_device(w_ih), as_contiguous_device(w_hh),
+                                                b_ih_d, b_hh_d, b_ih is not None, b_hh is not None, True, h_new)
     return h_new
 
 
@@ -377,7 +380,7 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
 # at h back with one GEMM per step (dz W_hh), then forms grad_x and the weight gradients as GEMMs over all T·N rows
 # at once (dZ W_ih, dZᵀ X, dZᵀ H_prev), as kernels/reference/rnn.py.
 from kernels.cuda._device import zeros  # noqa: E402 -- this section's own imports
-from kernels.reference.rnn import check_sequence_inputs  # noqa: E402
+from kernels.reference.rnn import check_nonlinearity, check_sequence_inputs  # noqa: E402
 
 
 def _sequence_order(steps, reverse):
@@ -423,6 +426,79 @@ def _sequence_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x):
     grad_w_hh = gemm(d_gh3, previous.reshape(1, rows, previous.shape[1]), trans_a=True).reshape(
         gate_rows, previous.shape[1])  # dGHᵀ H_prev
     return grad_x, grad_w_ih, grad_w_hh
+
+
+@cuda.jit
+def _rnn_activation_grad_kernel(hs, grad_hs, carried, has_carried, use_tanh, dz):
+    """dz = act'(g), g = grad_hs + carried (when has_carried): g (1 - h²) for tanh, g where h > 0 for relu; one
+    thread per element of the flat arrays."""
+    i = cuda.grid(1)
+    if i < dz.size:
+        g = grad_hs[i] + carried[i] if has_carried else grad_hs[i]
+        h = hs[i]
+        if use_tanh:
+            dz[i] = g * (1 - h * h)
+        else:
+            dz[i] = 0 if h <= 0 else g
+
+
+def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """hs (T, N, H) as a device array, one fused cell launch per step t (in the direction's order), each thread
+    (n, j) computing h[n, j] = act(x[t, n] · w_ih[j] + h_prev[n] · w_hh[j] + b_ih[j] + b_hh[j])."""
+    n_hidden = h0.shape[1] if len(getattr(h0, "shape", ())) == 2 else -1
+    check_sequence_inputs("rnn_sequence_forward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
+                          [("b_ih", host_proxy(b_ih), (n_hidden,)), ("b_hh", host_proxy(b_hh), (n_hidden,))])
+    check_nonlinearity("rnn_sequence_forward", nonlinearity)
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    hs = empty((steps, n_batch, n_hidden), x.dtype)
+    if hs.size == 0:
+        return hs
+    x_d, w_ih_d, w_hh_d = as_contiguous_device(x), as_contiguous_device(w_ih), as_contiguous_device(w_hh)
+    h = as_contiguous_device(h0)
+    grid, block = _grid(n_batch, n_hidden)
+    biases = _bias_args(b_ih, b_hh, hs)
+    for t in _sequence_order(steps, reverse):
+        _rnn_forward_kernel[grid, block](x_d[t], h, w_ih_d, w_hh_d, *biases, nonlinearity == "tanh", hs[t])
+        h = hs[t]
+    return hs
+
+
+def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_grad_x=True, nonlinearity="tanh"):
+    """(grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_bias) as device arrays:
+
+        for t newest first:  dz[t] = act'(grad_hs[t] + g);  g = dz[t] W_hh        (one launch, one GEMM)
+        grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_bias = Σ dZ     (T·N rows at once)
+    """
+    shape = tuple(h0.shape) if hasattr(h0, "shape") else None
+    steps = x.shape[0] if len(getattr(x, "shape", ())) == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    check_sequence_inputs("rnn_sequence_backward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
+                          [("hs", host_proxy(hs), hs_shape), ("grad_hs", host_proxy(grad_hs), hs_shape)])
+    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    require_cuda()
+    steps, n_batch, _ = x.shape
+    n_hidden = h0.shape[1]
+    hs, h0 = as_contiguous_device(hs), as_contiguous_device(h0)
+    grad_hs, w_hh_d = as_contiguous_device(grad_hs), as_contiguous_device(w_hh)
+    dz = empty((steps, n_batch, n_hidden), x.dtype)
+    grad_h = None  # what flows back from the step after (nothing yet)
+    size = n_batch * n_hidden
+    order = list(_sequence_order(steps, reverse))
+    for index in range(steps - 1, -1, -1):  # newest first
+        t = order[index]
+        if size:
+            carried = grad_h if grad_h is not None else grad_hs[t]  # a stand-in, never read, at the newest step
+            _rnn_activation_grad_kernel[launch_config(size, THREADS)](
+                hs[t].reshape(size), grad_hs[t].reshape(size), carried.reshape(size), grad_h is not None,
+                nonlinearity == "tanh", dz[t].reshape(size))
+        grad_h = gemm(dz[t].reshape(1, n_batch, n_hidden),
+                      w_hh_d.reshape(1, n_hidden, n_hidden)).reshape(n_batch, n_hidden)  # dz W_hh
+    if grad_h is None:  # no steps: nothing flows back to the initial state
+        grad_h = zeros((n_batch, n_hidden), x.dtype)
+    previous = _previous_states_device(hs, h0, reverse)
+    grad_x, grad_w_ih, grad_w_hh = _sequence_gradients(x, previous, w_ih, dz, dz, need_grad_x)
+    return grad_x, grad_h, grad_w_ih, grad_w_hh, sum_axis(dz.reshape(steps * n_batch, n_hidden), 0)
 
 
 def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):

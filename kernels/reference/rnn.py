@@ -229,6 +229,78 @@ def _sequence_weight_gradients(x, previous, w_ih, d_gi, d_gh, need_grad_x):
     return grad_x, d_gi2.T @ x.reshape(rows, n_in), d_gh2.T @ previous.reshape(rows, previous.shape[2])
 
 
+NONLINEARITIES = ("tanh", "relu")
+
+
+def check_nonlinearity(kernel, nonlinearity):
+    """ValueError naming the kernel unless nonlinearity is 'tanh' or 'relu' (nn.RNN's two)."""
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"{kernel}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+def rnn_activation_grad(hs, grad_hs, nonlinearity):
+    """dz from the states h = act(z) and the gradient g at them: g (1 - h²) for tanh; for relu g where h > 0, else
+    0 (written `h <= 0`, so that a NaN state passes g through, as PyTorch's relu backward does)."""
+    if nonlinearity == "tanh":
+        return grad_hs * (1.0 - hs * hs)
+    return np.where(hs <= 0, 0.0, grad_hs).astype(grad_hs.dtype, copy=False)
+
+
+def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """The Elman RNN (nn.RNN's layer) over a whole sequence x (T, N, I) from h0 (N, H), in time order or (reverse)
+    backwards, act = tanh or relu:
+
+        Z = X W_ihᵀ + b_ih                                          (T, N, H), one GEMM for all steps
+        for t in order:  h = act(Z[t] + h W_hhᵀ + b_hh)
+
+    Returns hs (T, N, H), the h after each step t in time order; the backward needs nothing else (act' is a
+    function of h).
+    """
+    n_hidden = h0.shape[1] if isinstance(h0, np.ndarray) and h0.ndim == 2 else -1
+    check_sequence_inputs("rnn_sequence_forward", x, h0, w_ih, w_hh,
+                          [("b_ih", b_ih, (n_hidden,)), ("b_hh", b_hh, (n_hidden,))])
+    check_nonlinearity("rnn_sequence_forward", nonlinearity)
+    steps, n_batch, _ = x.shape
+    z = _input_projection(x, w_ih)
+    if b_ih is not None:
+        z = z + b_ih
+    hs = np.empty((steps, n_batch, n_hidden), dtype=x.dtype)
+    h = h0
+    for t in step_order(steps, reverse):
+        pre = z[t] + h @ w_hh.T
+        if b_hh is not None:
+            pre = pre + b_hh
+        h = np.tanh(pre) if nonlinearity == "tanh" else np.where(pre <= 0, 0.0, pre).astype(x.dtype, copy=False)
+        hs[t] = h
+    return hs
+
+
+def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_grad_x=True, nonlinearity="tanh"):
+    """Backprop through time for rnn_sequence_forward; grad_hs (T, N, H) the gradients at hs.
+
+        g = 0                                              (what flows back from the step after)
+        for t newest first:  dz[t] = act'(g + grad_hs[t]);  g = dz[t] W_hh        (rnn_activation_grad)
+        grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_bias = Σ_{t,n} dZ
+
+    Returns (grad_x (T, N, I), grad_h0, grad_w_ih, grad_w_hh, grad_bias); grad_bias serves both b_ih and b_hh, and
+    grad_x is None when need_grad_x is false.
+    """
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    check_sequence_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh,
+                          [("hs", hs, hs_shape), ("grad_hs", grad_hs, hs_shape)])
+    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    dz = np.empty_like(hs)
+    grad_h = np.zeros_like(h0)
+    for t in reversed(step_order(steps, reverse)):
+        dz[t] = rnn_activation_grad(hs[t], grad_h + grad_hs[t], nonlinearity)
+        grad_h = dz[t] @ w_hh
+    grad_x, grad_w_ih, grad_w_hh = _sequence_weight_gradients(x, previous_states(hs, h0, reverse), w_ih, dz, dz,
+                                                              need_grad_x)
+    return grad_x, grad_h, grad_w_ih, grad_w_hh, dz.sum(axis=(0, 1))
+
+
 def lstm_sequence_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """The LSTM over a whole sequence x (T, N, I) from (h0, c0) (N, H), in time order or (reverse) backwards:
 

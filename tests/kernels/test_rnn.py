@@ -97,7 +97,7 @@ def test_rnn_cell_cpu_matches_reference_across_register_tiles(dtype):
 
 
 # ----- LSTM and GRU cells ---------------------------------------------------------------------------------------
-GATE_BLOCKS = {"lstm": 4, "gru": 3}
+GATE_BLOCKS = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
 def _gated_tol(dtype):
@@ -217,7 +217,10 @@ def test_gated_cells_cuda_match_reference(cell, dtype, shape, bias):
     _assert_matches_reference(cuda_kernels, cell, _gated_case(cell, *shape, bias, 9), dtype, host=cuda_kernels.to_host)
 
 
-# ----- whole LSTM and GRU sequences -----------------------------------------------------------------------------
+# ----- whole RNN, LSTM and GRU sequences -----------------------------------------------------------------------------
+SEQUENCE_CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+
+
 def _sequence_case(cell, steps, n, i, h, bias, seed, scale=0.5):
     """float64 arrays for one sequence kernel call and a random cotangent for its backward."""
     rng = np.random.default_rng(seed)
@@ -244,6 +247,13 @@ def _run_sequence(module, cell, case, dtype, reverse, host=np.asarray):
                                                   case["b_ih"], case["b_hh"], reverse)
         backward = module.lstm_sequence_backward(*args, states.astype(dtype), gates.astype(dtype), cast["grad"],
                                                  reverse)
+    elif cell.startswith("rnn_"):
+        nonlinearity = cell[len("rnn_"):]
+        args = (cast["x"], cast["h0"], cast["w_ih"], cast["w_hh"])
+        forward = (module.rnn_sequence_forward(*args, cast["b_ih"], cast["b_hh"], reverse, nonlinearity),)
+        hs = ref.rnn_sequence_forward(case["x"], case["h0"], case["w_ih"], case["w_hh"], case["b_ih"], case["b_hh"],
+                                      reverse, nonlinearity)
+        backward = module.rnn_sequence_backward(*args, hs.astype(dtype), cast["grad"], reverse, True, nonlinearity)
     else:
         args = (cast["x"], cast["h0"], cast["w_ih"], cast["w_hh"])
         forward = module.gru_sequence_forward(*args, cast["b_ih"], cast["b_hh"], reverse)
@@ -299,14 +309,14 @@ def test_reference_sequences_equal_the_reference_cells_applied_step_by_step(cell
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
-@given(cell=st.sampled_from(["lstm", "gru"]), steps=st.sampled_from([1, 2, 5]), n=DIMS, i=DIMS, h=DIMS,
+@given(cell=st.sampled_from(SEQUENCE_CELLS), steps=st.sampled_from([1, 2, 5]), n=DIMS, i=DIMS, h=DIMS,
        bias=st.booleans(), reverse=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 99))
 def test_sequence_kernels_cpu_match_reference_on_odd_shapes(cell, steps, n, i, h, bias, reverse, dtype, seed):
     _assert_sequence_matches_reference(cpu, cell, _sequence_case(cell, steps, n, i, h, bias, seed), dtype, reverse)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype):
     """N = 70 (ragged 8-row tiles), H = 37 (gate and hidden columns padded to 32-column panels), I = 5 (I + H = 42
@@ -315,7 +325,7 @@ def test_sequence_kernels_cpu_match_reference_across_register_tiles(cell, dtype)
                                        reverse=True)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sequence_kernels_cpu_run_a_large_batch_as_parts_on_the_threads(cell, dtype):
     """N = 128 runs as eight parts of 16 rows shared among the threads (the parallel drivers, whose prange bodies
@@ -335,7 +345,7 @@ def test_sequence_batch_parts_cover_every_row_once_and_depend_on_the_batch_alone
     assert sizes == parts and sum(sizes) == n_batch
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sequence_kernels_give_the_same_bits_on_one_thread_or_two(cell, dtype):
     """N = 70 runs as three parts; one thread or two, forward and backward give the same bits (the weight
@@ -369,7 +379,7 @@ def test_lstm_sequence_backward_sums_weight_gradients_over_several_chunks_of_ste
                                        reverse)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 def test_sequence_kernels_saturate_without_nan_at_huge_preactivations(cell):
     case = _sequence_case(cell, 3, 4, 3, 6, True, 7, scale=3e3)
     for module in (ref, cpu):
@@ -396,7 +406,7 @@ def test_cpu_sequence_activations_are_float32_accurate_from_saturation_to_the_se
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-37)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("steps, n, i", [(0, 2, 3), (3, 0, 3), (3, 2, 0)])
 def test_sequence_kernels_accept_empty_sequences_batches_and_inputs(cell, steps, n, i):
     case = _sequence_case(cell, steps, n, i, 3, True, 8)
@@ -412,7 +422,7 @@ def test_sequence_kernels_accept_empty_sequences_batches_and_inputs(cell, steps,
 
 
 @pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 def test_sequence_backward_skips_grad_x_when_the_input_needs_none(module, cell):
     case = _sequence_case(cell, 3, 2, 4, 5, True, 12)
     _, want = _run_sequence(ref, cell, case, np.float64, reverse=True)
@@ -421,6 +431,12 @@ def test_sequence_backward_skips_grad_x_when_the_input_needs_none(module, cell):
                                                   True)
         got = module.lstm_sequence_backward(*(case[k] for k in ("x", "h0", "c0", "w_ih", "w_hh")), states, gates,
                                             case["grad"], True, need_grad_x=False)
+    elif cell.startswith("rnn_"):
+        nonlinearity = cell[len("rnn_"):]
+        hs = ref.rnn_sequence_forward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")), True,
+                                      nonlinearity)
+        got = module.rnn_sequence_backward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh")), hs, case["grad"], True,
+                                           need_grad_x=False, nonlinearity=nonlinearity)
     else:
         hs, gates = ref.gru_sequence_forward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")), True)
         got = module.gru_sequence_backward(*(case[k] for k in ("x", "h0", "w_ih", "w_hh")), hs, gates, case["grad"],
@@ -451,9 +467,50 @@ def test_sequence_kernel_errors_name_the_kernel_and_the_argument(module):
         module.gru_sequence_backward(x, h, w3, u3, np.ones((5, 2, 4)), np.ones((5, 2, 16)), np.ones((5, 2, 5)))
 
 
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_rnn_sequence_kernel_errors_name_the_kernel_and_the_argument(module):
+    x, h, w, u = np.ones((5, 2, 3)), np.ones((2, 4)), np.ones((4, 3)), np.ones((4, 4))
+    with pytest.raises(ValueError, match=r"rnn_sequence_forward: w_ih \(3, 3\) must be \(4, 3\)"):
+        module.rnn_sequence_forward(x, h, np.ones((3, 3)), u)
+    with pytest.raises(ValueError, match=r"rnn_sequence_forward: b_hh \(5,\) must be \(4,\)"):
+        module.rnn_sequence_forward(x, h, w, u, None, np.ones(5))
+    with pytest.raises(ValueError, match="rnn_sequence_forward: nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
+        module.rnn_sequence_forward(x, h, w, u, nonlinearity="gelu")
+    with pytest.raises(ValueError, match=r"rnn_sequence_backward: grad_hs \(5, 2, 5\) must be \(5, 2, 4\)"):
+        module.rnn_sequence_backward(x, h, w, u, np.ones((5, 2, 4)), np.ones((5, 2, 5)))
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_reference_rnn_sequence_gradients_match_finite_differences_with_random_cotangent(nonlinearity, reverse):
+    """The oracle of the cpu and cuda RNN sequence kernels, float64: every input against central differences."""
+    case = _sequence_case("rnn_" + nonlinearity, 4, 3, 2, 5, True, 21)
+    inputs = [case[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")]
+    cotangent = case["grad"]
+    hs = ref.rnn_sequence_forward(*inputs, reverse, nonlinearity)
+    grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_bias = ref.rnn_sequence_backward(*inputs[:4], hs, cotangent,
+                                                                                 reverse, True, nonlinearity)
+    numeric = numerical_gradients(
+        lambda *arrays: (ref.rnn_sequence_forward(*arrays, reverse, nonlinearity) * cotangent).sum(), inputs)
+    for want, got in zip(numeric, (grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_bias, grad_bias)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("module", [ref, cpu], ids=["reference", "cpu"])
+def test_relu_rnn_sequence_passes_nan_as_torch_relu(module):
+    """relu is written `z <= 0 ? 0 : z` forward and `h <= 0 ? 0 : g` backward, so a NaN pre-activation stays NaN
+    and the gradient passes through it (torch.relu and its backward do the same); negatives give +0."""
+    x = np.array([[[np.nan], [-2.0], [3.0]]])  # (T=1, N=3, I=1)
+    h0, w_ih, w_hh = np.zeros((3, 1)), np.ones((1, 1)), np.zeros((1, 1))
+    hs = module.rnn_sequence_forward(x, h0, w_ih, w_hh, nonlinearity="relu")
+    assert np.isnan(hs[0, 0, 0]) and hs[0, 1, 0] == 0 and not np.signbit(hs[0, 1, 0]) and hs[0, 2, 0] == 3
+    grad_x = module.rnn_sequence_backward(x, h0, w_ih, w_hh, hs, np.full((1, 3, 1), 5.0), nonlinearity="relu")[0]
+    np.testing.assert_array_equal(grad_x[0, :, 0], [5.0, 0.0, 5.0])
+
+
 @pytest.mark.skipif(not cuda_kernels.is_available(),
                     reason="no CUDA GPU and no simulator (set NUMBA_ENABLE_CUDASIM=1 before numba loads)")
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", SEQUENCE_CELLS)
 @pytest.mark.parametrize("dtype, shape, bias, reverse", [(np.float64, (3, 2, 3, 2), True, False),
                                                           (np.float32, (2, 3, 1, 2), False, True)])
 def test_sequence_kernels_cuda_match_reference(cell, dtype, shape, bias, reverse):

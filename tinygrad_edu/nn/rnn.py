@@ -13,11 +13,11 @@ step is two linear ops and a relu. The three stacks share one driver, `_Recurren
     output = the last layer's x; h_n = each (layer, direction)'s final state
 
 `_run_direction` is where the stacks differ. LSTM and GRU run a whole direction as one op (`lstm_sequence`,
-`gru_sequence`): the input projection of all L steps is one GEMM, the loop over time runs inside the kernel, and
-the weight gradients are GEMMs over all L·N rows; the cells stay per step for LSTMCell and GRUCell. RNN applies
-its cell step by step. Parameters are named, shaped, ordered and initialised as PyTorch's (weight_ih_l0,
-weight_hh_l0, bias_ih_l0, bias_hh_l0, then the `_reverse` direction, then layer 1 ...; all U(-1/√H, 1/√H)), so a
-torch state dict loads by key and gives torch's outputs.
+`gru_sequence`), and so does RNN (`rnn_sequence`, tanh or relu): the input projection of all L steps is one GEMM,
+the loop over time runs inside the kernel, and the weight gradients are GEMMs over all L·N rows; the cells stay per
+step for RNNCell, LSTMCell and GRUCell. Parameters are named, shaped, ordered and initialised as PyTorch's
+(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, then the `_reverse` direction, then layer 1 ...; all
+U(-1/√H, 1/√H)), so a torch state dict loads by key and gives torch's outputs.
 """
 import math
 import numbers
@@ -28,7 +28,7 @@ from tinygrad_edu.nn import functional as F
 from tinygrad_edu.nn import init
 from tinygrad_edu.nn.module import Module, empty_parameter
 from tinygrad_edu.ops.movement import concatenate, stack
-from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
+from tinygrad_edu.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence, rnn_sequence
 from tinygrad_edu.creation import zeros
 
 NONLINEARITIES = ("tanh", "relu")
@@ -52,12 +52,6 @@ def _rnn_step(nonlinearity, x, h, w_ih, w_hh, b_ih, b_hh):
     if nonlinearity == "tanh":
         return F.rnn_tanh_cell(x, h, w_ih, w_hh, b_ih, b_hh)
     return (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).relu()
-
-
-def _stack_steps(steps):
-    """L tensors (N, F) -> one (L, N, F): a concatenate and a reshape (`stack` adds an unsqueeze op per step)."""
-    batch, features = steps[0].shape
-    return concatenate(steps, 0).reshape(len(steps), batch, features)  # (L, N, F)
 
 
 # ----- the cells: one time step ----------------------------------------------------------------------------------
@@ -379,14 +373,8 @@ class RNN(_SingleStateStack):
         self.nonlinearity = nonlinearity
 
     def _run_direction(self, input, initial_state, parameters, reverse):
-        """The cell step by step: L inputs (N, F) in the direction's order."""
-        steps = input.shape[0]
-        states = [None] * steps
-        state = initial_state
-        for t in (reversed(range(steps)) if reverse else range(steps)):
-            state = _rnn_step(self.nonlinearity, input[t], state, *parameters)
-            states[t] = state
-        return _stack_steps(states), state  # (L, N, H), the state after the last step visited
+        hidden = rnn_sequence(input, initial_state, *parameters, reverse=reverse, nonlinearity=self.nonlinearity)
+        return hidden, hidden[0 if reverse else -1]  # (L, N, H), the state after the last step visited (N, H)
 
 
 class GRU(_SingleStateStack):

@@ -1,4 +1,4 @@
-"""The recurrent cells as fused ops: one time step each (tanh RNN, LSTM, GRU), and whole LSTM / GRU sequences.
+"""The recurrent cells as fused ops: one time step each (tanh RNN, LSTM, GRU), and whole RNN / LSTM / GRU sequences.
 
 Each op's forward and backward call the kernels of the backend that holds the data (kernels/<backend>/rnn.py),
 where the gate math sits in the docstrings. The layers of nn/rnn.py run these steps over time.
@@ -154,7 +154,36 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
 # The cells above cost a graph node and a kernel call per step, and the backward sums the weight gradients one
 # step at a time. These ops run a whole direction of a layer in one node: the kernels project all T inputs in one
 # GEMM, loop over time with only h W_hhᵀ (or dz W_hh) per step, and form the weight gradients as GEMMs over all
-# T·N rows at once (kernels: lstm_sequence_forward / _backward, gru_sequence_forward / _backward).
+# T·N rows at once (kernels: rnn_sequence_forward / _backward, lstm_sequence_forward / _backward,
+# gru_sequence_forward / _backward).
+
+
+class RNNSequence(ArrayFunction):
+    """hs (T, N, H): the Elman cell h = act(x_t W_ihᵀ + b_ih + h W_hhᵀ + b_hh), act = tanh or relu, applied at every
+    step of x (T, N, I) from h0, in time order or, with reverse=True, backwards; hs[t] is the state after step t.
+
+    Backward (kernels: rnn_sequence_backward): backprop through time, newest step first, with the gradient at hs
+    added at each step; dz[t] = g (1 - hs[t]²) for tanh, g where hs[t] > 0 for relu; g = dz[t] W_hh carried back;
+    grad_x = dZ W_ih, grad_w_ih = dZᵀ X, grad_w_hh = dZᵀ H_prev, grad_b_ih = grad_b_hh = Σ_{t,n} dZ.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse=False, nonlinearity="tanh"):
+        hs = backend.kernels(x).rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, nonlinearity)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, hs)
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.reverse = reverse
+        ctx.nonlinearity = nonlinearity
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, h0, w_ih, w_hh, hs = ctx.saved_tensors
+        grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_bias = backend.kernels(x).rnn_sequence_backward(
+            x, h0, w_ih, w_hh, hs, grad_out, ctx.reverse, ctx.needs_input_grad[0], ctx.nonlinearity
+        )
+        bias_grads = tuple(grad_bias for present in ctx.has_bias if present)
+        return (grad_x, grad_h0, grad_w_ih, grad_w_hh) + bias_grads
 
 
 class LSTMSequence(ArrayFunction):
@@ -219,7 +248,8 @@ def _check_sequence_arguments(op_name, x, states, w_ih, w_hh, b_ih, b_hh, gates)
             or w_ih.shape != (gates * hidden, x.shape[2])
             or any(state.shape != (x.shape[1], hidden) for state in states)):
         got = ", ".join(f"{name} {state.shape}" for name, state in zip(("h0", "c0"), states))
-        raise ValueError(f"{op_name}: expected x (T, N, I), {state_names}, w_ih ({gates}H, I), w_hh ({gates}H, H); "
+        rows = f"{gates}H" if gates > 1 else "H"
+        raise ValueError(f"{op_name}: expected x (T, N, I), {state_names}, w_ih ({rows}, I), w_hh ({rows}, H); "
                          f"got x {x.shape}, {got}, w_ih {w_ih.shape}, w_hh {w_hh.shape}")
     for name, bias in (("b_ih", b_ih), ("b_hh", b_hh)):
         if bias is not None and bias.shape != (gates * hidden,):
@@ -227,6 +257,20 @@ def _check_sequence_arguments(op_name, x, states, w_ih, w_hh, b_ih, b_hh, gates)
     dtypes = {t.dtype for t in (x, *states, w_ih, w_hh, b_ih, b_hh) if t is not None}
     if len(dtypes) != 1:
         raise TypeError(f"{op_name}: all inputs must share one float dtype, got {sorted(map(str, dtypes))}")
+
+
+def rnn_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """One Elman RNN layer (act = 'tanh' or 'relu') in one direction over a whole sequence: x (T, N, I), h0 (N, H),
+    w_ih (H, I), w_hh (H, H), b_ih / b_hh (H,) or None -> hs (T, N, H), the states after every step in time order.
+
+    >>> import tinygrad_edu as tg
+    >>> rnn_sequence(tg.ones(7, 2, 3), tg.zeros(2, 5), tg.zeros(5, 3), tg.zeros(5, 5), nonlinearity="relu").shape
+    (7, 2, 5)
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_sequence: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+    _check_sequence_arguments("rnn_sequence", x, (h0,), w_ih, w_hh, b_ih, b_hh, gates=1)
+    return RNNSequence.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse=bool(reverse), nonlinearity=nonlinearity)
 
 
 def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
