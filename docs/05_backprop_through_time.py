@@ -31,6 +31,7 @@ import numpy as np
 import tinygrad_edu as tg
 from tinygrad_edu.autograd import run_backward
 from tinygrad_edu.nn import functional as F
+from tinygrad_edu.ops.rnn import rnn_sequence
 from tinygrad_edu.trace import BackwardTrace
 
 rng = np.random.default_rng(0)
@@ -112,4 +113,16 @@ for index in np.ndindex(w_hh.shape):
     bump[index] = eps
     numeric[index] = (loss_numpy(w_hh + bump) - loss_numpy(w_hh - bump)) / (2 * eps)
 np.testing.assert_allclose(grad_w_hh, numeric, rtol=1e-6, atol=1e-9)
+
+# ----- 4. the whole loop as one op: what nn.RNN runs ---------------------------------------------------------
+# One graph node per step costs Python per step; `rnn_sequence` (tinygrad_edu/ops/rnn.py, kernels
+# rnn_sequence_forward / _backward) runs the loop of part 1 inside one kernel call each way: the input product of
+# all T steps at once, the newest-first loop of dz and dh, then dW_ih = dZᵀ X and dW_hh = dZᵀ H_prev as single
+# products over all T·N rows. Same math, same gradients:
+sequence_params = [tg.Tensor(value, requires_grad=True) for value in (xs, h0, w_ih, w_hh, b_ih, b_hh)]
+hs = rnn_sequence(*sequence_params)  # (T, N, H), one node
+(hs * tg.Tensor(cotangents)).sum().backward()
+for tensor, expected in zip(sequence_params, (grad_xs, grad_h0, grad_w_ih, grad_w_hh, grad_b, grad_b)):
+    np.testing.assert_allclose(tensor.grad.numpy(), expected, rtol=1e-10, atol=1e-12)
+print("rnn_sequence (one op for all T steps) == manual BPTT")
 print("lesson 5: backprop through time checks passed")
