@@ -239,6 +239,14 @@ def gru_sequence_backward(x, h0, w_ih, w_hh, hs, gates, grad_hs, reverse=False, 
     gru_sequence_forward, grad_hs (T, N, H) the gradients at hs; grad_x is None unless need_grad_x."""
 
 
+# ----- embedding ------------------------------------------------------------------------------------------------
+@family("embedding")
+def embedding_backward(ids, grad_out, num_rows, padding_idx=None):
+    """grad (num_rows, D) of the lookup table for y = W[ids]: np.add.at(zeros, ids, grad_out), positions added in
+    order (the same floats on every run and thread count), the padding_idx row 0; ids (any shape) in [0, num_rows)
+    (IndexError otherwise), grad_out (*ids.shape, D)."""
+
+
 # ----- elementwise ----------------------------------------------------------------------------------------------
 @family("elementwise")
 def erf(x):

@@ -180,21 +180,26 @@ def _versions_of_saved(saved_arrays, inputs, out):
     An in-place change (`add_`, an optimizer step, `x[i] = v`) bumps a tensor's version; backward compares, so
     a gradient is never computed from values that changed after the forward (PyTorch's version counter).
     """
-    saved_ids = set()
+    # The saved arrays and the arrays they are views of. A plain list compared by identity: an op saves two or
+    # three arrays, and this runs for every recorded op.
+    saved = []
     for array in saved_arrays:
         if array is not None:
-            saved_ids.add(id(array))
+            saved.append(array)
             base = getattr(array, "base", None)
             if base is not None:
-                saved_ids.add(id(base))
+                saved.append(base)
     # The counter (a list shared with detached views), not the tensor: an op that saves its own output would
     # otherwise hold that output from its own context, a cycle only the garbage collector frees.
     versions = []
     for tensor in (*inputs, out):
         data = tensor.data
-        if id(data) in saved_ids:
-            counter = tensor._version
-            versions.append(SavedVersion(counter, counter[0], data.dtype, tuple(data.shape)))
+        for array in saved:
+            if array is data:
+                counter = tensor._version
+                # tuple.__new__ builds the SavedVersion without the Python-level __new__ of a NamedTuple
+                versions.append(tuple.__new__(SavedVersion, (counter, counter[0], data.dtype, tuple(data.shape))))
+                break
     return tuple(versions)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinygrad_edu.ops.elementwise import as_operands, softplus, where
 from tinygrad_edu.ops.loss import BinaryCrossEntropy, BinaryCrossEntropyWithLogits, HuberLoss, SmoothL1Loss
-from tinygrad_edu.ops.softmax import cross_entropy_per_sample, log_softmax
+from tinygrad_edu.ops.softmax import cross_entropy_per_sample, cross_entropy_total, log_softmax
 from tinygrad_edu.tensor import Tensor, array_to_device, as_array, is_device_array
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -281,10 +281,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                f"{tuple(input.shape)}, got {tuple(target_array.shape)})")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     rows, flat_target, unreduced_shape = _class_targets(input, target, "cross_entropy")
+    if weight is None and reduction == "none":
+        return cross_entropy_per_sample(rows, flat_target, ignore_index, label_smoothing).reshape(unreduced_shape)
     if weight is None:
-        loss = cross_entropy_per_sample(rows, flat_target, ignore_index, label_smoothing)
-        count = int((flat_target != ignore_index).sum())
-        return _finish_classification(loss, count, reduction, unreduced_shape)
+        # One fused op for the reduced loss: the sum of the per-sample losses times 1 or 1 / count.
+        scale = 1.0
+        if reduction == "mean":
+            count = int((flat_target != ignore_index).sum())
+            scale = float("nan") if count == 0 else 1.0 / count  # every target ignored: NaN, as PyTorch
+        return cross_entropy_total(rows, flat_target, scale, ignore_index, label_smoothing)
     loss, denominator = _weighted_nll(log_softmax(rows, 1), flat_target, weight, ignore_index, label_smoothing,
                                       "cross_entropy")
     return _finish_classification(loss, denominator, reduction, unreduced_shape)

@@ -5,9 +5,10 @@ its own; scatter_add is its own op because it adds into a copy of an existing te
 """
 import numpy as np
 
+from tinygrad_edu import backend
 from tinygrad_edu import tensor as tensor_module
 from tinygrad_edu.autograd import ArrayFunction
-from tinygrad_edu.ops.movement import getitem, scatter_add_rows
+from tinygrad_edu.ops.movement import getitem
 from tinygrad_edu.ops.reduce import normalize_dim
 
 
@@ -83,20 +84,18 @@ class EmbeddingLookup(ArrayFunction):
 
     The same function as the lookup W[ids] with the padding positions' gradient masked out (a where), as one
     graph node: the padding row is picked only at padding positions, so zeroing its gradient row after the
-    scatter is the same as masking those positions first.
+    scatter is the same as masking those positions first. The scatter-add is the `embedding_backward` kernel
+    (kernels/<set>/embedding.py): positions added in order, so the same floats on every run and thread count.
     """
 
     @staticmethod
     def forward(ctx, weight, ids, padding_idx):
-        ctx.table_shape, ctx.ids, ctx.padding_idx = weight.shape, ids, padding_idx
+        ctx.num_rows, ctx.ids, ctx.padding_idx = weight.shape[0], ids, padding_idx
         return weight[ids]  # (*ids.shape, embedding_dim)
 
     @staticmethod
     def backward(ctx, grad_out):
-        grad = scatter_add_rows(ctx.table_shape, ctx.ids, grad_out)
-        if ctx.padding_idx is not None:
-            grad[ctx.padding_idx] = 0
-        return grad
+        return backend.kernels(grad_out).embedding_backward(ctx.ids, grad_out, ctx.num_rows, ctx.padding_idx)
 
 
 def embedding_lookup(weight, ids, padding_idx=None):

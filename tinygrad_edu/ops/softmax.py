@@ -58,18 +58,29 @@ class CrossEntropy(ArrayFunction):
 
     Fused: the gradient needs only p, never 1/p, so it is stable where log(softmax(x)) written out is not.
     Rows whose target is `ignore_index` have loss 0 and gradient 0.
+
+    With a `scale` s the op returns the reduced loss y = s · Σ_i loss_i (s = 1 for reduction='sum', 1 / (rows
+    not ignored) for 'mean'), and its backward is the one above with dloss_i = s · dy for every row: the same
+    floats as the per-row op followed by a sum and a multiply by s (the composite the tests keep as the oracle),
+    in one graph node instead of three.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, ignore_index, label_smoothing):
+    def forward(ctx, logits, target, ignore_index, label_smoothing, scale=None):
         loss, log_probs = backend.kernels(logits).cross_entropy_forward(logits, target, ignore_index, label_smoothing)
         ctx.save_for_backward(log_probs, target)
-        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
-        return loss
+        ctx.ignore_index, ctx.label_smoothing, ctx.scale = ignore_index, label_smoothing, scale
+        if scale is None:
+            return loss
+        # The same sum as the Sum op's over the one axis, times s in the loss's dtype (a Python float does not
+        # widen it).
+        return loss.sum() * scale
 
     @staticmethod
     def backward(ctx, grad_out):
         log_probs, target = ctx.saved_tensors
+        if ctx.scale is not None:
+            grad_out = np.broadcast_to(grad_out * ctx.scale, (log_probs.shape[0],))  # (N,): every row gets s·dy
         grad = backend.kernels(log_probs).cross_entropy_backward(
             log_probs, target, backend.contiguous(grad_out), ctx.ignore_index, ctx.label_smoothing
         )
@@ -103,8 +114,8 @@ def log_softmax(x, axis=-1):
     return _along_axis(LogSoftmax, x, axis, "log_softmax")
 
 
-def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
-    """Unreduced cross-entropy of (N, C) logits against (N,) integer class indices: a (N,) tensor."""
+def _checked_target(logits, target, ignore_index, label_smoothing):
+    """The integer target as an int64 array (on the logits' device), after checking shapes, dtypes and range."""
     _check_float("cross_entropy", logits)
     target_array = tensor_module.as_array(target)  # a device array stays on the device
     if target_array.dtype.kind not in "iu":
@@ -119,7 +130,22 @@ def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=
         if out_of_range.any():
             raise IndexError(f"cross_entropy: target value {int(target_array[np.argmax(out_of_range)])} is out of "
                              f"range for C={logits.shape[1]} classes (and is not ignore_index={ignore_index})")
-    return CrossEntropy.apply(
-        logits, target=target_array.astype(np.int64, copy=False), ignore_index=int(ignore_index),
-        label_smoothing=float(label_smoothing),
-    )
+    return target_array.astype(np.int64, copy=False)
+
+
+def cross_entropy_per_sample(logits, target, ignore_index=-100, label_smoothing=0.0):
+    """Unreduced cross-entropy of (N, C) logits against (N,) integer class indices: a (N,) tensor."""
+    target_array = _checked_target(logits, target, ignore_index, label_smoothing)
+    return CrossEntropy.apply(logits, target=target_array, ignore_index=int(ignore_index),
+                              label_smoothing=float(label_smoothing))
+
+
+def cross_entropy_total(logits, target, scale, ignore_index=-100, label_smoothing=0.0):
+    """scale · Σ_i of the per-sample cross-entropy of (N, C) logits against (N,) targets: a 0-d tensor.
+
+    scale 1 gives reduction='sum', 1 / (number of targets that are not ignore_index) gives 'mean' (NaN when
+    every target is ignored, as PyTorch).
+    """
+    target_array = _checked_target(logits, target, ignore_index, label_smoothing)
+    return CrossEntropy.apply(logits, target=target_array, ignore_index=int(ignore_index),
+                              label_smoothing=float(label_smoothing), scale=float(scale))
