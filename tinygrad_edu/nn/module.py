@@ -152,9 +152,11 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: look in the registries.
+        # Only called when normal lookup fails: look in the registries (every `self.linear` of a forward lands
+        # here, so the registries are read from __dict__ once, not through three lookups each).
+        attributes = self.__dict__
         for registry_name in ("_parameters", "_buffers", "_modules"):
-            registry = self.__dict__.get(registry_name)
+            registry = attributes.get(registry_name)
             if registry is not None and name in registry:
                 return registry[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")

@@ -1,4 +1,6 @@
 """Layer normalization as one fused op over the trailing `normalized_shape` dims."""
+import math
+
 import numpy as np
 
 from tinygrad_edu import backend
@@ -54,4 +56,4 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
             raise RuntimeError(f"layer_norm: {name} must have shape {normalized_shape}, got {param.shape}")
     if weight is None and bias is not None:
         raise ValueError("layer_norm: a bias without a weight is not supported; pass weight=ones")
-    return LayerNorm.apply(x, weight, bias, normalized_size=int(np.prod(normalized_shape)), eps=float(eps))
+    return LayerNorm.apply(x, weight, bias, normalized_size=int(math.prod(normalized_shape)), eps=float(eps))
