@@ -28,7 +28,9 @@ tile over y:
         Count positions in the padded width (t = p·Wp + q); then 32 consecutive positions read 32
         consecutive values of x_pad for every tap: B = x_pad itself (b_rows = tap offsets), A = the weights
         as they lie (C_out, CK). A tile row is a piece of an output row, stored without transposing; the
-        columns q >= W_out of each padded row are computed and dropped (Wp/W_out - 1 of the work).
+        columns q >= W_out of each padded row are computed and dropped (Wp/W_out - 1 of the work). Small
+        images are placed side by side, up to eight to a padded row (`_side_by_side`), so fewer are dropped:
+        at 8x8, 1.125 positions computed per output instead of 1.5.
 
 `_correlate` takes whichever wastes less for the shape (row tiles on wide images, channel tiles on small ones
 or strided convolutions). A first layer (CK <= 32 taps, stride 1 down the rows) takes neither: its forward and
@@ -112,6 +114,16 @@ TAPS_PATH_MAX_TAPS = 32
 TAPS_PATH_MIN_WORK = SERIAL_MAX_WORK
 _stack_tile_transposed = stack_array(MR * NR)
 CACHED_TABLE_SIZE = 1 << 15  # entries of an index table up to which `_cached` keeps it (256 KiB of uint64)
+COPY_LANES = 16  # values per masked copy of a row piece (`_copy_add_masked`): one 512-bit vector of float32
+# Images side by side in the row tiles' padded rows (`_side_by_side`): at most MAX_ACROSS, only for outputs at
+# least MIN_SIDE_BY_SIDE_WIDTH wide (at 4x4 the pieces of 4 values cost what the dropped positions saved: grad_x
+# of 16 -> 32 channels took the same time), and their row-piece copies weigh SIDE_BY_SIDE_COPY_COST in `_correlate`
+# (one thread, batch 64, 3x3, 16 -> 32 channels at 8x8: the forward on row tiles side by side, 1.125 tiles per
+# output, took 1.12x the channel tiles' time, which cost 1.22 by the model; grad_x 0.78-0.85x the one-image row
+# tiles, 1.5 tiles per output).
+MAX_ACROSS = 8
+MIN_SIDE_BY_SIDE_WIDTH = 8
+SIDE_BY_SIDE_COPY_COST = 1.2
 
 
 @njit(inline="always")
@@ -179,6 +191,47 @@ def _prefetch_for_write(typingctx, array, index):
     return types.none(array, index), codegen
 
 
+@intrinsic
+def _copy_add_masked(typingctx, source, source_index, target, target_index, count, shift):
+    """target[target_index + q] = source[source_index + q] + shift for q < count <= COPY_LANES (C-contiguous arrays
+    of one dtype, indexed flat; indices unsigned): one masked vector load and one masked vector store (LLVM's
+    masked intrinsics, AVX-512 mask registers), so a short piece of a row is no scalar loop. Lanes past count
+    are neither read nor written: reading past the end of source is harmless."""
+    def codegen(context, builder, signature, args):
+        int32 = ir.IntType(32)
+        value_type = context.get_value_type(signature.args[0].dtype)
+        vector_type = ir.VectorType(value_type, COPY_LANES)
+        suffix = "f32" if value_type == ir.FloatType() else "f64"
+        broadcast = ir.Constant(ir.VectorType(int32, COPY_LANES), [0] * COPY_LANES)  # lane 0 into every lane
+
+        def pointer(array_type, array, index):
+            data = cgutils.create_struct_proxy(array_type)(context, builder, value=array).data
+            return builder.bitcast(builder.gep(data, [index]), vector_type.as_pointer())
+
+        def splat(value, lane_type):
+            vector = builder.insert_element(ir.Constant(ir.VectorType(lane_type, COPY_LANES), ir.Undefined),
+                                            value, int32(0))
+            return builder.shuffle_vector(vector, vector, broadcast)
+
+        source_pointer = pointer(signature.args[0], args[0], args[1])
+        target_pointer = pointer(signature.args[2], args[2], args[3])
+        lanes = ir.Constant(ir.VectorType(ir.IntType(64), COPY_LANES), list(range(COPY_LANES)))
+        mask = builder.icmp_unsigned("<", lanes, splat(args[4], ir.IntType(64)))  # lane q < count
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector_type, [source_pointer.type, int32, mask.type, vector_type]),
+            f"llvm.masked.load.v{COPY_LANES}{suffix}.p0")
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vector_type, target_pointer.type, int32, mask.type]),
+            f"llvm.masked.store.v{COPY_LANES}{suffix}.p0")
+        alignment = int32(signature.args[0].dtype.bitwidth // 8)  # one value's: a piece starts anywhere
+        values = builder.call(load, [source_pointer, alignment, mask, ir.Constant(vector_type, ir.Undefined)])
+        shift = context.cast(builder, args[5], signature.args[5], signature.args[0].dtype)
+        builder.call(store, [builder.fadd(values, splat(shift, value_type)), target_pointer, alignment, mask])
+        return context.get_dummy_value()
+
+    return types.none(source, source_index, target, target_index, count, shift), codegen
+
+
 if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; the same contracts in NumPy
     def _prefetch_for_write(array, index):  # a hint to the CPU, nothing to do in plain Python
         return None
@@ -188,6 +241,11 @@ if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the stack arrays need the JIT; th
 
     def _transpose_tile(tile, columns):
         columns[:] = tile.T.reshape(-1)
+
+    def _copy_add_masked(source, source_index, target, target_index, count, shift):
+        source_flat, target_flat = source.reshape(-1), target.reshape(-1)
+        source_index, target_index, count = int(source_index), int(target_index), int(count)
+        target_flat[target_index:target_index + count] = source_flat[source_index:source_index + count] + shift
 
 
 def _origins(n_batch, channels, hp, wp, h_out, w_out, sh, sw, count):
@@ -321,28 +379,36 @@ def _correlate_channels_parallel(x, placement, hp, wp, w_panels, bias, use_bias,
 
 
 @njit(fastmath=True, cache=True)
-def _correlate_rows_part(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments, first_task, end_task, image,
-                         plane_sums, y):
+def _correlate_rows_part(x, placement, hp, wp, slot, across, taps, w_rows, bias, use_bias, n_segments, first_task,
+                         end_task, image, plane_sums, y):
     """The same correlation for stride 1, tiled along output rows: MR channels × NR consecutive positions.
 
-    Positions are counted in the padded width: output (p, q), tap k of group g reads x_pad[n]_flat at
-    t + taps[g, k] with t = p·Wp + q, x_pad[n] (C, Hp, Wp) being image n placed in zeros by `placement`
-    (`_place_plane`). For each tap, the NR positions t0..t0+NR-1 of a tile then read NR consecutive values: B is
-    x_pad[n] itself. The columns q >= W_out of each padded row are computed and dropped; each output row is copied
-    out separately (`_row_tile_width` pads rows to 16 or 32 where that costs no extra tile, so a tile holds whole
-    rows and the copies are whole vectors). A = w_rows (C_out, CK), the weights as they lie; rows past Cog repeat
-    the group's last channel. One task = (image, group, run of position tiles): it places the group's planes of
-    its image in `image` (C·Hp·Wp + NR + Wp values of scratch: the NR + Wp zeros past the planes are the last
-    tile's reads past the image), then for each position tile computes every tile of MR channels, so the input
-    those share (NR positions × CK taps) is read from L1 instead of once per channel tile from L2. It runs the
-    tasks [first_task, end_task) of n_batch · G · n_segments (runs split an image only when there are fewer than
-    MIN_TASKS (image, group) pairs), as `_correlate_channels_part`; plane_sums as there.
+    Positions are counted in the padded width: output (p, q), tap k of group g reads x_pad_flat at
+    t + taps[g, k] with t = p·Wp + q, x_pad (C, Hp, Wp) being `across` images placed side by side in zeros, image
+    i from column i·slot (`_place_plane` with `placement`, whose columns are counted in its slot). For each tap,
+    the NR positions t0..t0+NR-1 of a tile then read NR consecutive values: B is x_pad itself. The columns of
+    a slot past W_out are computed and dropped. Several images share a padded row where one image's row would
+    leave most of a tile's NR positions to drop (at 8x8, 3 tiles of 32 for 64 outputs; four images side by
+    side, 9 tiles for 256): `_side_by_side` picks across and slot so that the reads of one image's windows past
+    its slot land only in the next slot's first `left` columns, which are zeros. A = w_rows (C_out, CK), the
+    weights as they lie; rows past Cog repeat the group's last channel.
+
+        for task in [first_task, end_task) of n_blocks · G · n_segments:   # block = `across` images
+            place the group's planes of the block's images in `image`        # scratch: C·Hp·Wp + NR + Wp values
+            for t0 in the segment's positions, step NR:                      # the NR + Wp zeros past the planes:
+                for channel_tile in the group's MR-channel tiles:           # the last tile's reads past the end
+                    tile = w_rows[channel tile] @ x_pad[taps, t0:t0 + NR]   # `_micro_kernel`
+                    copy each image's part of each padded row into y
+
+    So the input a position tile shares with every channel tile (NR positions × CK taps) is read from L1 instead
+    of once per channel tile from L2. Runs split the positions only when there are fewer than MIN_TASKS
+    (block, group) pairs; tasks [first_task, end_task), as `_correlate_channels_part`; plane_sums as there.
     """
     use_512_bit_vectors()  # for the store loops here; the micro-kernel asks for itself
     groups, ck = taps.shape
-    c_out, h_out, w_out = y.shape[1], y.shape[2], y.shape[3]
+    n_batch, c_out, h_out, w_out = y.shape
     c_out_per_group = c_out // groups
-    span = h_out * wp  # padded positions of one image
+    span = h_out * wp  # padded positions of one block
     n_channel_tiles = (c_out_per_group + MR - 1) // MR
     weight_starts = np.empty((groups * n_channel_tiles, MR), dtype=np.uint64)
     for g in range(groups):
@@ -361,53 +427,77 @@ def _correlate_rows_part(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_s
     plane_size = np.uint64(hp * wp)
     n_position_tiles = (span + NR - 1) // NR
     per_segment = (n_position_tiles + n_segments - 1) // n_segments
+    # one image (across 1): each padded row is copied whole (see below); side by side: only the W_out outputs
+    copy_width = wp if across == 1 else w_out
+    piece_source = np.empty(NR, dtype=np.uint64)  # a tile's pieces of output rows (at most one per position)
+    piece_target = np.empty(NR, dtype=np.uint64)
+    piece_count = np.empty(NR, dtype=np.uint64)
     tile = new_tile(y)
     for task in range(first_task, end_task):
-        n = task // (groups * n_segments)
+        n0 = task // (groups * n_segments) * across
+        n_images = min(across, n_batch - n0)
         g = (task // n_segments) % groups
         segment = task % n_segments
         for c in range(g * c_per_group, (g + 1) * c_per_group):
-            _place_plane(x_flat, np.uint64(n * channels + c) * source_plane, width, placement, image,
-                         np.uint64(c) * plane_size, plane_size, wp)
-            if segment == 0 and plane_sums.shape[0] > 0:
-                source = np.uint64(n * channels + c) * source_plane
-                plane_sums[n, c] = _plane_sum(x_flat, source, source_plane)
+            for i in range(n_images):
+                source = np.uint64((n0 + i) * channels + c) * source_plane
+                # the first image's call zeroes the whole plane; the others place their rows in their slot
+                target = np.uint64(c) * plane_size + np.uint64(i * slot)
+                _place_plane(x_flat, source, width, placement, image, target, plane_size if i == 0 else np.uint64(0),
+                             wp)
+                if segment == 0 and plane_sums.shape[0] > 0:
+                    plane_sums[n0 + i, c] = _plane_sum(x_flat, source, source_plane)
         segment_end = min(span, (segment + 1) * per_segment * NR)
-        # plane values this task produces end before index `owned_end` (p·W_out + q of its last position)
+        # one image: plane values this task produces end before `owned_end` (p·W_out + q of its last position)
         owned_end = (segment_end - 1) // wp * w_out + min((segment_end - 1) % wp, w_out - 1) + 1
+        if across > 1:
+            owned_end = plane
         for t0 in range(segment * per_segment * NR, segment_end, NR):
+            t1 = min(t0 + NR, segment_end)
+            # the pieces of output rows in this tile, found once for all its channels: positions
+            # t0 + piece_source[k] ... of the tile go to y_flat[piece_target[k] + channel·L ...], piece_count[k]
+            # values. With one image a row is copied to the end of its padded width, dropped columns included:
+            # they land on the next row(s) of the plane, whose own values come from later positions of the same
+            # task and overwrite them, so the pieces are whole padded rows (whole vectors when Wp is 16 or 32;
+            # grad_x at 28x28 took 0.9x the time of pieces of W_out values, one thread); only the end of what
+            # this task produces (the plane's end, or where the next task's positions start) is a hard stop.
+            # Side by side, a piece is one image's W_out outputs of a row, or part of them.
+            n_pieces = 0
+            for p in range(t0 // wp, min(h_out, (t1 + wp - 1) // wp)):
+                first = max(t0, p * wp) - p * wp  # the tile's columns in padded row p
+                stop = min(t1, (p + 1) * wp) - p * wp
+                for i in range(first // slot, min(n_images, (stop + slot - 1) // slot)):
+                    q0 = max(0, first - i * slot)
+                    q1 = min(stop - i * slot, copy_width, owned_end - p * w_out)
+                    if q1 > q0:  # (else only dropped columns of this image lie in the tile)
+                        piece_source[n_pieces] = p * wp + i * slot + q0 - t0
+                        piece_target[n_pieces] = (n0 + i) * c_out * plane + p * w_out + q0
+                        piece_count[n_pieces] = q1 - q0
+                        n_pieces += 1
             for channel_tile in range(n_channel_tiles):
                 _micro_kernel(w_flat, weight_starts[g * n_channel_tiles + channel_tile], weight_cols, image,
                               taps[g], np.uint64(t0), tile, False)
-                # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: copy it out row by
-                # row, with unsigned indices (no negative-index checks in the copy loop). A row is copied to the
-                # end of its padded width, dropped columns included: they land on the next row(s) of the plane,
-                # whose own values come from later positions of the same task and overwrite them. So the copies
-                # are whole rows (whole vectors when Wp is 16 or 32) instead of W_out values and a scalar
-                # remainder; only the end of what this task produces (the plane's end, or where the next task's
-                # positions start) is a hard stop.
+                # tile[r, j] is padded position t0 + j of channel g·Cog + MR·channel_tile + r: each piece of
+                # each row as masked vectors of COPY_LANES (`_copy_add_masked`), with unsigned indices
                 for r in range(min(MR, c_out_per_group - channel_tile * MR)):
                     channel = g * c_out_per_group + channel_tile * MR + r
                     shift = bias[channel] if use_bias else bias[0]  # bias is [0] then: same dtype
-                    out = np.uint64((n * c_out + channel) * plane)
-                    for p in range(t0 // wp, min(h_out, (t0 + NR + wp - 1) // wp)):
-                        q0 = max(0, t0 - p * wp)
-                        q1 = min(wp, owned_end - p * w_out, t0 + NR - p * wp)
-                        if q1 <= q0:  # the tile starts in the last row's dropped columns
-                            continue
-                        source = np.uint64(p * wp + q0 - t0)
-                        target = out + np.uint64(p * w_out + q0)
-                        for q in range(np.uint64(q1 - q0)):
-                            y_flat[target + q] = tile[r, source + q] + shift
+                    row = np.uint64(r * NR)
+                    out = np.uint64(channel * plane)
+                    for k in range(n_pieces):
+                        for q in range(np.uint64(0), piece_count[k], np.uint64(COPY_LANES)):
+                            _copy_add_masked(tile, row + piece_source[k] + q, y_flat, out + piece_target[k] + q,
+                                             min(np.uint64(COPY_LANES), piece_count[k] - q), shift)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _correlate_rows_parallel(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments, scratch, plane_sums, y):
+def _correlate_rows_parallel(x, placement, hp, wp, slot, across, taps, w_rows, bias, use_bias, n_segments, scratch,
+                             plane_sums, y):
     """`_correlate_rows_part` on all threads, the tasks cut into shares as in `_correlate_channels_parallel`."""
-    n_tasks = x.shape[0] * taps.shape[0] * n_segments
+    n_tasks = (x.shape[0] + across - 1) // across * taps.shape[0] * n_segments
     n_parts = scratch.shape[0]
     for part in prange(n_parts):
-        _correlate_rows_part(x, placement, hp, wp, taps, w_rows, bias, use_bias, n_segments,
+        _correlate_rows_part(x, placement, hp, wp, slot, across, taps, w_rows, bias, use_bias, n_segments,
                              part * n_tasks // n_parts, (part + 1) * n_tasks // n_parts, scratch[part], plane_sums, y)
 
 
@@ -449,12 +539,15 @@ def _weight_grad_part(x, placement, hp, wp, grad_y_last, images_per_block, origi
         for piece in range(n_pieces):  # pieces of equal size: no short last k loop
             k0 = piece * count // n_pieces
             k1 = (piece + 1) * count // n_pieces
+            # the piece's views made once, not per tile (each view of a heap array counts a reference)
+            piece_origins = origins[k0:k1]
+            piece_rows = grad_rows[k0:k1]
             for g in range(groups):
                 for panel in range(n_panels):
                     column = block_start + np.uint64(g * cog_pad + panel * NR)
                     for t in range(n_tap_tiles):
-                        _micro_kernel(x_block, taps[g, t * MR:(t + 1) * MR], origins[k0:k1], grad_flat,
-                                      grad_rows[k0:k1], column, acc[g, t, panel], True)
+                        _micro_kernel(x_block, taps[g, t * MR:(t + 1) * MR], piece_origins, grad_flat, piece_rows,
+                                      column, acc[g, t, panel], True)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -511,7 +604,12 @@ def _plane_sum(x_flat, source, size):
 
 def _placement(x_shape, target_shape, step, offset):
     """The placement array of `_place_plane` for x (.., H, W) at step (step_h, step_w) and offset (top, left),
-    which may be negative, in planes of target_shape (.., Hp, Wp): the rows and columns that land inside."""
+    which may be negative, in planes of target_shape (.., Hp, Wp): the rows and columns that land inside.
+    Kept for the next call with the same geometry, as the index tables (`_cached`; the kernels only read it)."""
+    return _cached(_placement_array, tuple(x_shape[-2:]), tuple(target_shape[-2:]), tuple(step), tuple(offset))
+
+
+def _placement_array(x_shape, target_shape, step, offset):
     p0, p1 = _placed_range(x_shape[-2], target_shape[-2], step[0], offset[0])
     q0, q1 = _placed_range(x_shape[-1], target_shape[-1], step[1], offset[1])
     return np.array([step[0], step[1], offset[0], offset[1], p0, p1, q0, q1], dtype=np.int64)
@@ -521,7 +619,7 @@ def _row_tile_width(width, h_out, stride):
     """The padded row width Wp to lay out: `width` (the image's padded width), or, for stride 1, the next power
     of two when it is at most NR and needs at most 1/16 more row tiles of NR positions per image. Then a row
     tile holds whole rows of 16 or 32 (e.g. 28 + 2 -> 32, at 28 instead of 27 tiles per image), and
-    `_correlate_rows_part` stores each as whole vectors; the extra columns are zeros, computed and dropped."""
+    `_correlate_rows_part` copies each as whole vectors; the extra columns are zeros, computed and dropped."""
     if stride != (1, 1) or width > NR:
         return width
     aligned = 1 << (width - 1).bit_length()
@@ -530,11 +628,42 @@ def _row_tile_width(width, h_out, stride):
     return aligned if aligned_tiles * 16 <= tiles * 17 else width
 
 
+def _side_by_side(x_shape, placement, hp, wp, h_out, w_out, reach):
+    """(across, slot, Wp, placement) of the row tiles: `across` images side by side in each padded row, image i
+    from column i·slot, when that needs at least 1/16 fewer tiles of NR positions per output than one image
+    per row of Wp (else (1, Wp, Wp, placement) as given). x placed by `placement` at column offset `left`;
+    reach = (KW - 1)·dw, how far right of an output's column its window reads.
+
+    slot = W_out + reach - left: the windows of image i's last column read up to column i·slot + slot + left - 1,
+    that is, past their slot only into the next slot's first `left` columns, where no image is placed (they,
+    and past the last slot the next row's first columns, hold zeros). Only when left >= 0 and every column of
+    x that is read lands inside the slot (the placement in slots keeps all the columns it kept in Wp), and
+    left <= reach (so W_out <= slot: the outputs of an image fit in its slot).
+    """
+    one_image = (1, wp, wp, np.array(placement, dtype=np.int64))
+    left = placement[3]
+    slot = w_out + reach - left
+    if wp >= NR or w_out < MIN_SIDE_BY_SIDE_WIDTH or left < 0 or left > reach:
+        return one_image
+    step, offset = (placement[0], placement[1]), (placement[2], left)
+    in_slot = _placement(x_shape, (hp, slot), step, offset)
+    if in_slot[6] != placement[6] or in_slot[7] != placement[7]:
+        return one_image
+    one_image_tiles = -(-h_out * wp // NR) / w_out  # tiles per output column: per output, times h_out
+    best, best_tiles = one_image, one_image_tiles
+    for across in range(2, min(x_shape[0], MAX_ACROSS) + 1):
+        tiles = -(-h_out * across * slot // NR) / (w_out * across)
+        if tiles < best_tiles:
+            best, best_tiles = (across, slot, across * slot, in_slot), tiles
+    return best if best_tiles * 16 <= one_image_tiles * 15 else one_image
+
+
 def _weight_panels(w, groups):
     """w (C_out, Cg, KH, KW) -> (G, CK, Cog_pad): [g, (c·KH + i)·KW + j, o] = w[g·Cog + o, c, i, j], 0 past Cog."""
     c_out_per_group = w.shape[0] // groups
     ck = w.shape[1] * w.shape[2] * w.shape[3]
-    panels = _aligned_zeros((groups, ck, -(-c_out_per_group // NR) * NR), w.dtype)
+    cog_pad = -(-c_out_per_group // NR) * NR
+    panels = (_aligned_empty if cog_pad == c_out_per_group else _aligned_zeros)((groups, ck, cog_pad), w.dtype)
     panels[:, :, :c_out_per_group] = w.reshape(groups, c_out_per_group, ck).transpose(0, 2, 1)
     return panels
 
@@ -583,33 +712,42 @@ def _correlate(x, placement, hp, wp, w, b, stride, dilation, groups, y, plane_su
 
     Row tiles when the stride is 1 and the positions they compute and drop (and the channels past a multiple of
     MR) waste less than the channel tiles' padding to NR channels and transposed store; channel tiles otherwise.
-    The tile kernels place each image themselves, in scratch of one image per part (thread).
+    The tile kernels place each image themselves, in scratch of one image (or of the images side by side that
+    the row tiles put in one padded row) per part (thread).
     """
     n_batch, c_out, h_out, w_out = y.shape
     c_in = x.shape[1]
     kh, kw = w.shape[2], w.shape[3]
+    ck = w.shape[1] * kh * kw  # taps per output
     c_out_per_group = c_out // groups
-    bias = b if b is not None else np.zeros(1, dtype=y.dtype)
-    sums = np.empty((0, 0), dtype=x.dtype) if plane_sums is None else plane_sums
+    bias = b if b is not None else _empty_arrays(y.dtype)[0]
+    sums = _empty_arrays(x.dtype)[1] if plane_sums is None else plane_sums
     serial = y.size * w.shape[1] * kh * kw < SERIAL_MAX_WORK
     parts = 1 if serial else numba.get_num_threads()
-    taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], w[0].size)
-    row_tiles_cost = (-(-h_out * wp // NR) * NR / (h_out * w_out)
-                      * (-(-c_out_per_group // MR) * MR / c_out_per_group))
+    across, slot, rows_wp, rows_placement = _cached(_side_by_side, x.shape, tuple(placement.tolist()), hp, wp,
+                                                    h_out, w_out, (kw - 1) * dilation[1])
+    row_tiles_cost = (-(-h_out * rows_wp // NR) * NR / (h_out * w_out * across)
+                      * (-(-c_out_per_group // MR) * MR / c_out_per_group)
+                      * (SIDE_BY_SIDE_COPY_COST if across > 1 else 1))
     channel_tiles_cost = (-(-c_out_per_group // NR) * NR / c_out_per_group
-                          * (1 + CHANNEL_STORE_MACS / w[0].size) * CHANNEL_TILES_STORE_COST)
+                          * (1 + CHANNEL_STORE_MACS / ck) * CHANNEL_TILES_STORE_COST)
     if stride == (1, 1) and row_tiles_cost <= channel_tiles_cost:
-        n_position_tiles = -(-h_out * wp // NR)
-        n_segments = min(n_position_tiles, -(-MIN_TASKS // (n_batch * groups)))
-        scratch = np.zeros((parts, c_in * hp * wp + NR + wp), dtype=x.dtype)  # the zeros past the planes stay
-        arguments = (x, placement, hp, wp, taps, w.reshape(c_out, -1), bias, b is not None, n_segments)
+        taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, rows_wp, dilation[0], dilation[1], ck)
+        n_position_tiles = -(-h_out * rows_wp // NR)
+        n_blocks = -(-n_batch // across)
+        n_segments = min(n_position_tiles, -(-MIN_TASKS // (n_blocks * groups)))
+        # the zeros past the planes stay zeros
+        scratch = np.zeros((parts, c_in * hp * rows_wp + NR + rows_wp), dtype=x.dtype)
+        arguments = (x, rows_placement, hp, rows_wp, slot, across, taps, w.reshape(c_out, -1), bias, b is not None,
+                     n_segments)
         if serial:
-            _correlate_rows_part(*arguments, 0, n_batch * groups * n_segments, scratch[0], sums, y)
+            _correlate_rows_part(*arguments, 0, n_blocks * groups * n_segments, scratch[0], sums, y)
         else:
             _correlate_rows_parallel(*arguments, scratch, sums, y)
     else:
         n_tiles = -(-h_out * w_out // MR)
         n_runs = min(n_tiles, -(-MIN_TASKS // n_batch))
+        taps = _tap_offsets(groups, c_in // groups, kh, kw, hp, wp, dilation[0], dilation[1], ck)
         origins = _origins(1, c_in, hp, wp, h_out, w_out, stride[0], stride[1], n_tiles * MR)
         scratch = np.empty((parts, c_in * hp * wp), dtype=x.dtype)
         arguments = (x, placement, hp, wp, _weight_panels(w, groups), bias, b is not None, origins, taps, n_runs)
@@ -618,6 +756,13 @@ def _correlate(x, placement, hp, wp, w, b, stride, dilation, groups, y, plane_su
         else:
             _correlate_channels_parallel(*arguments, scratch, sums, y)
     return y
+
+
+@functools.cache
+def _empty_arrays(dtype):
+    """(a zero, an empty (0, 0) array) of dtype: the kernels' arguments for no bias and no plane sums, which
+    they only read, made once instead of on every call."""
+    return np.zeros(1, dtype=dtype), np.empty((0, 0), dtype=dtype)
 
 
 def _by_taps(w_shape, stride, h_out, w_out, outputs):
