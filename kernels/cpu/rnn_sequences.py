@@ -12,7 +12,7 @@ from kernels.cpu.register_tiles import NR, _stack_row, use_512_bit_vectors
 from kernels.cpu.recurrent_common import (bias_or_zeros, pack_side_by_side, padded_to_panels, sigmoid_in_precision,
                                           tanh_in_precision)
 from kernels.cpu.softmax import FASTMATH
-from kernels.reference.rnn import check_nonlinearity, check_sequence_inputs
+from kernels.reference.rnn import check_nonlinearity, check_rnn_sequence_backward_inputs, check_sequence_inputs
 
 
 # ----- whole sequences: one call per layer and direction --------------------------------------------------------
@@ -133,6 +133,32 @@ if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: `_stack_row` needs the JIT, so th
         rows = sorted({min(row0 + r, a.shape[0] - 1) for r in range(SEQUENCE_ROWS)})
         product = a[rows] @ b[:, b_col0:b_col0 + NR]
         out[rows, out_col0:out_col0 + NR] = (out[rows, out_col0:out_col0 + NR] if accumulate else 0) + product
+
+
+@njit(inline="always")
+def _gather_part_inputs(x, rows, x_part):
+    """x_part[t·R + r] = x[t, rows][r]: a part's inputs of every step as contiguous (t, r) rows, the operand of its
+    whole-sequence products (R = the rows of the part)."""
+    n_rows = rows.stop - rows.start
+    for t in range(x.shape[0]):
+        x_t = x[t, rows]
+        for r in range(n_rows):
+            for i in range(x.shape[2]):
+                x_part[t * n_rows + r, i] = x_t[r, i]
+
+
+@njit(inline="always")
+def _gather_part_previous(h0, hs, rows, reverse, previous):
+    """previous[t·R + r] = the state step t started from, for the part's rows: h0 at the first step visited, else
+    the state of the step visited before (the H_prev of the weight gradient dZᵀ H_prev)."""
+    n_rows = rows.stop - rows.start
+    steps = hs.shape[0]
+    for t in range(steps):
+        first = t == (steps - 1 if reverse else 0)
+        h_prev = h0[rows] if first else hs[_previous_index(t, reverse), rows]
+        for r in range(n_rows):
+            for k in range(hs.shape[2]):
+                previous[t * n_rows + r, k] = h_prev[r, k]
 
 
 @njit(inline="always")
@@ -342,11 +368,7 @@ def _gru_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reve
     n_hidden = hs.shape[2]
     rows = slice(row0, row0 + n_rows)
     panels = w_hh_panels.shape[0]
-    for t in range(steps):
-        x_t = x[t, rows]
-        for r in range(n_rows):
-            for i in range(x.shape[2]):
-                x_part[t * n_rows + r, i] = x_t[r, i]
+    _gather_part_inputs(x, rows, x_part)
     input_blocks = _row_blocks(x_part.shape[0])
     for panel in range(panels):
         for block in range(input_blocks):
@@ -415,15 +437,8 @@ def _gru_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad
         for col in range(3 * n_hidden, gate_width):
             d_gi[row, col] = 0
             d_gh[row, col] = 0
-    for t in range(steps):  # x_part and previous: this part's x and h_prev of every step, as (t, r) rows
-        x_t = x[t, rows]
-        first = t == (steps - 1 if reverse else 0)
-        h_prev = h0[rows] if first else hs[_previous_index(t, reverse), rows]
-        for r in range(n_rows):
-            for i in range(x.shape[2]):
-                x_part[t * n_rows + r, i] = x_t[r, i]
-            for k in range(n_hidden):
-                previous[t * n_rows + r, k] = h_prev[r, k]
+    _gather_part_inputs(x, rows, x_part)
+    _gather_part_previous(h0, hs, rows, reverse, previous)
     step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = step if reverse else steps - 1 - step
@@ -515,11 +530,7 @@ def _rnn_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reve
     n_rows = zh.shape[0]
     n_hidden = hs.shape[2]
     rows = slice(row0, row0 + n_rows)
-    for t in range(steps):
-        x_t = x[t, rows]
-        for r in range(n_rows):
-            for i in range(x.shape[2]):
-                x_part[t * n_rows + r, i] = x_t[r, i]
+    _gather_part_inputs(x, rows, x_part)
     input_blocks = _row_blocks(x_part.shape[0])
     for panel in range(w_ih_panels.shape[0]):
         for block in range(input_blocks):
@@ -576,15 +587,8 @@ def _rnn_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, re
     for row in range(dz.shape[0]):  # the padding columns multiply the zero rows of the panels: keep them finite
         for col in range(n_hidden, width):
             dz[row, col] = 0
-    for t in range(steps):  # x_part and previous: this part's x and h_prev of every step, as (t, r) rows
-        x_t = x[t, rows]
-        first = t == (steps - 1 if reverse else 0)
-        h_prev = h0[rows] if first else hs[_previous_index(t, reverse), rows]
-        for r in range(n_rows):
-            for i in range(x.shape[2]):
-                x_part[t * n_rows + r, i] = x_t[r, i]
-            for k in range(n_hidden):
-                previous[t * n_rows + r, k] = h_prev[r, k]
+    _gather_part_inputs(x, rows, x_part)
+    _gather_part_previous(h0, hs, rows, reverse, previous)
     step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = step if reverse else steps - 1 - step
@@ -873,12 +877,7 @@ def rnn_sequence_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False,
 
 def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_grad_x=True, nonlinearity="tanh"):
     """-> (grad_x (T, N, I) or None, grad_h0, grad_w_ih, grad_w_hh, grad_bias). See the reference."""
-    shape = h0.shape if isinstance(h0, np.ndarray) else None
-    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
-    hs_shape = (steps,) + shape if shape is not None else None
-    check_sequence_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh,
-                          [("hs", hs, hs_shape), ("grad_hs", grad_hs, hs_shape)])
-    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    check_rnn_sequence_backward_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh, hs, grad_hs, nonlinearity)
     steps, n_batch, n_in = x.shape
     n_hidden = h0.shape[1]
     dtype = x.dtype

@@ -380,7 +380,8 @@ def gru_cell_backward(x, h, w_ih, w_hh, gates, grad_h_new):
 # at h back with one GEMM per step (dz W_hh), then forms grad_x and the weight gradients as GEMMs over all T·N rows
 # at once (dZ W_ih, dZᵀ X, dZᵀ H_prev), as kernels/reference/rnn.py.
 from kernels.cuda._device import zeros  # noqa: E402 -- this section's own imports
-from kernels.reference.rnn import check_nonlinearity, check_sequence_inputs  # noqa: E402
+from kernels.reference.rnn import (  # noqa: E402
+    check_nonlinearity, check_rnn_sequence_backward_inputs, check_sequence_inputs)
 
 
 def _sequence_order(steps, reverse):
@@ -470,12 +471,8 @@ def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_gr
         for t newest first:  dz[t] = act'(grad_hs[t] + g);  g = dz[t] W_hh        (one launch, one GEMM)
         grad_x = dZ W_ih;  grad_w_ih = dZᵀ X;  grad_w_hh = dZᵀ H_prev;  grad_bias = Σ dZ     (T·N rows at once)
     """
-    shape = tuple(h0.shape) if hasattr(h0, "shape") else None
-    steps = x.shape[0] if len(getattr(x, "shape", ())) == 3 else -1
-    hs_shape = (steps,) + shape if shape is not None else None
-    check_sequence_inputs("rnn_sequence_backward", host_proxy(x), host_proxy(h0), host_proxy(w_ih), host_proxy(w_hh),
-                          [("hs", host_proxy(hs), hs_shape), ("grad_hs", host_proxy(grad_hs), hs_shape)])
-    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    check_rnn_sequence_backward_inputs("rnn_sequence_backward", *map(host_proxy, (x, h0, w_ih, w_hh, hs, grad_hs)),
+                                       nonlinearity)
     require_cuda()
     steps, n_batch, _ = x.shape
     n_hidden = h0.shape[1]

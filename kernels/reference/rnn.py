@@ -238,6 +238,15 @@ def check_nonlinearity(kernel, nonlinearity):
         raise ValueError(f"{kernel}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
 
 
+def check_rnn_sequence_backward_inputs(kernel, x, h0, w_ih, w_hh, hs, grad_hs, nonlinearity):
+    """rnn_sequence_backward's argument checks, shared by the backends (the cuda kernels pass host proxies)."""
+    shape = h0.shape if isinstance(h0, np.ndarray) else None
+    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
+    hs_shape = (steps,) + shape if shape is not None else None
+    check_sequence_inputs(kernel, x, h0, w_ih, w_hh, [("hs", hs, hs_shape), ("grad_hs", grad_hs, hs_shape)])
+    check_nonlinearity(kernel, nonlinearity)
+
+
 def rnn_activation_grad(hs, grad_hs, nonlinearity):
     """dz from the states h = act(z) and the gradient g at them: g (1 - h²) for tanh; for relu g where h > 0, else
     0 (written `h <= 0`, so that a NaN state passes g through, as PyTorch's relu backward does)."""
@@ -285,15 +294,10 @@ def rnn_sequence_backward(x, h0, w_ih, w_hh, hs, grad_hs, reverse=False, need_gr
     Returns (grad_x (T, N, I), grad_h0, grad_w_ih, grad_w_hh, grad_bias); grad_bias serves both b_ih and b_hh, and
     grad_x is None when need_grad_x is false.
     """
-    shape = h0.shape if isinstance(h0, np.ndarray) else None
-    steps = x.shape[0] if isinstance(x, np.ndarray) and x.ndim == 3 else -1
-    hs_shape = (steps,) + shape if shape is not None else None
-    check_sequence_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh,
-                          [("hs", hs, hs_shape), ("grad_hs", grad_hs, hs_shape)])
-    check_nonlinearity("rnn_sequence_backward", nonlinearity)
+    check_rnn_sequence_backward_inputs("rnn_sequence_backward", x, h0, w_ih, w_hh, hs, grad_hs, nonlinearity)
     dz = np.empty_like(hs)
     grad_h = np.zeros_like(h0)
-    for t in reversed(step_order(steps, reverse)):
+    for t in reversed(step_order(x.shape[0], reverse)):
         dz[t] = rnn_activation_grad(hs[t], grad_h + grad_hs[t], nonlinearity)
         grad_h = dz[t] @ w_hh
     grad_x, grad_w_ih, grad_w_hh = _sequence_weight_gradients(x, previous_states(hs, h0, reverse), w_ih, dz, dz,
