@@ -348,14 +348,15 @@ def _correlate_channels_part(x, placement, hp, wp, w_panels, bias, use_bias, ori
                                   np.uint64(g * ck * cog_pad + o0), tile, False)
                     if m0 + MR <= positions:
                         # column j is MR consecutive values of one plane, transposed in registers
-                        # (`_transpose_tile`) and stored as a vector
+                        # (`_transpose_tile`) and stored as one masked vector (`_copy_add_masked`): LLVM
+                        # left the loop over its MR values scalar, and the vectors took 3% off the forward
+                        # at 32 -> 64 channels, 14x14 (one thread)
                         columns = _new_columns(y)  # columns[j·MR + r] = tile[r, j]
                         _transpose_tile(tile, columns)
                         for j in range(n_channels):
                             shift = bias[first + j] if use_bias else bias[0]  # bias is [0] then: same dtype
-                            out = start + j * np.uint64(positions)
-                            for r in range(np.uint64(MR)):
-                                y_flat[out + r] = columns[j * MR + r] + shift
+                            _copy_add_masked(columns, j * np.uint64(MR), y_flat, start + j * np.uint64(positions),
+                                             np.uint64(MR), shift)
                     else:  # the image's last tile, rows past its end repeat its last position: not stored
                         for r in range(np.uint64(positions - m0)):
                             for j in range(n_channels):
