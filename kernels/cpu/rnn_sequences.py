@@ -135,6 +135,28 @@ if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: `_stack_row` needs the JIT, so th
         out[rows, out_col0:out_col0 + NR] = (out[rows, out_col0:out_col0 + NR] if accumulate else 0) + product
 
 
+# The two products below are called (compiled once per operand layout), not inlined into each kernel: the sequence
+# kernels compile about a quarter faster that way and run no slower (docs/perf.md).
+@njit(fastmath=True)
+def _times_panels(a, panels, out):
+    """out[:, :P·NR] = a @ [panels[0] | ... | panels[P-1]]: every 8-row tile of a (M, K) against every packed
+    weight panel (P, K, NR), as `_column_panels` lays them out."""
+    blocks = _row_blocks(a.shape[0])
+    for panel in range(panels.shape[0]):
+        for block in range(blocks):
+            _tile_8_rows(a, panels[panel], 0, out, block * SEQUENCE_ROWS, panel * NR, False)
+
+
+@njit(fastmath=True)
+def _times_columns(a, b, out, accumulate):
+    """out[:, :W] (+)= a @ b for b (K, W), W a multiple of NR, read in place NR columns at a time: the weight
+    gradients' products (a = a transposed view of the inputs, b = the pre-activation gradients)."""
+    blocks = _row_blocks(a.shape[0])
+    for panel in range(b.shape[1] // NR):
+        for block in range(blocks):
+            _tile_8_rows(a, b, panel * NR, out, block * SEQUENCE_ROWS, panel * NR, accumulate)
+
+
 @njit(inline="always")
 def _gather_part_inputs(x, rows, x_part):
     """x_part[t·R + r] = x[t, rows][r]: a part's inputs of every step as contiguous (t, r) rows, the operand of its
@@ -193,15 +215,12 @@ def _lstm_sequence_forward_rows(x, h0, c0, w_panels, bias, reverse, row0, inputs
     n_rows = inputs.shape[0]
     n_hidden = states.shape[3]
     rows = slice(row0, row0 + n_rows)
-    row_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         h_prev = h0[rows] if step == 0 else states[0, _previous_index(t, reverse), rows]
         c_prev = c0[rows] if step == 0 else states[1, _previous_index(t, reverse), rows]
         pack_side_by_side(x[t, rows], h_prev, inputs)
-        for panel in range(w_panels.shape[0]):
-            for block in range(row_blocks):
-                _tile_8_rows(inputs, w_panels[panel], 0, z, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(inputs, w_panels, z)
         gates_t = gates[t, rows]
         h_t = states[0, t, rows]
         c_t = states[1, t, rows]
@@ -272,8 +291,6 @@ def _lstm_sequence_backward_rows(x, h0, c0, w_ih_panels, w_hh_panels, states, ga
     for row in range(dz.shape[0]):
         for col in range(4 * n_hidden, gate_width):
             dz[row, col] = 0
-    row_blocks = _row_blocks(n_rows)
-    weight_blocks = _row_blocks(inputs.shape[1])
     for step in range(steps):
         t = step if reverse else steps - 1 - step
         first = step == steps - 1  # the step visited first in the forward: it started from h0 and c0
@@ -306,28 +323,18 @@ def _lstm_sequence_backward_rows(x, h0, c0, w_ih_panels, w_hh_panels, states, ga
             for j in range(n_hidden):
                 grad_c[n, j] = grad_c[n, j] * gates_t[n, n_hidden + j]  # dc · f: the gradient of the previous c
         pack_side_by_side(x[t, rows], h_prev, inputs[chunk_row:chunk_row + n_rows])
-        for panel in range(w_hh_panels.shape[0]):
-            for block in range(row_blocks):
-                _tile_8_rows(dz_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(dz_t, w_hh_panels, grad_h)
         next_t = t + 1 if reverse else t - 1
         if step == steps - 1 or next_t // chunk_steps != t // chunk_steps:  # the chunk's last step: add it up
             filled = (min(chunk_start + chunk_steps, steps) - chunk_start) * n_rows
             inputs_t = inputs[:filled].T  # (I+H, S·R), a strided view: the tile reads 8 neighbouring values per k
             dz_filled = dz[:filled]
-            for panel in range(gate_width // NR):
-                for block in range(weight_blocks):
-                    _tile_8_rows(inputs_t, dz_filled, panel * NR, grad_weights_t, block * SEQUENCE_ROWS, panel * NR,
-                                 True)
+            _times_columns(inputs_t, dz_filled, grad_weights_t, True)
             for row in range(filled):
                 for col in range(gate_width):
                     grad_bias[col] += dz[row, col]
             if need_grad_x:
-                grad_x_chunk = grad_x_p[chunk_start * n_rows:chunk_start * n_rows + filled]
-                chunk_blocks = _row_blocks(filled)
-                for panel in range(w_ih_panels.shape[0]):
-                    for block in range(chunk_blocks):
-                        _tile_8_rows(dz_filled, w_ih_panels[panel], 0, grad_x_chunk, block * SEQUENCE_ROWS,
-                                     panel * NR, False)
+                _times_panels(dz_filled, w_ih_panels, grad_x_p[chunk_start * n_rows:chunk_start * n_rows + filled])
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -367,19 +374,12 @@ def _gru_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reve
     n_rows = zh.shape[0]
     n_hidden = hs.shape[2]
     rows = slice(row0, row0 + n_rows)
-    panels = w_hh_panels.shape[0]
     _gather_part_inputs(x, rows, x_part)
-    input_blocks = _row_blocks(x_part.shape[0])
-    for panel in range(panels):
-        for block in range(input_blocks):
-            _tile_8_rows(x_part, w_ih_panels[panel], 0, gi, block * SEQUENCE_ROWS, panel * NR, False)
-    step_blocks = _row_blocks(n_rows)
+    _times_panels(x_part, w_ih_panels, gi)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         h_prev = h0[rows] if step == 0 else hs[_previous_index(t, reverse), rows]
-        for panel in range(panels):
-            for block in range(step_blocks):
-                _tile_8_rows(h_prev, w_hh_panels[panel], 0, zh, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(h_prev, w_hh_panels, zh)
         gates_t = gates[t, rows]
         h_t = hs[t, rows]
         for n in range(n_rows):
@@ -439,7 +439,6 @@ def _gru_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad
             d_gh[row, col] = 0
     _gather_part_inputs(x, rows, x_part)
     _gather_part_previous(h0, hs, rows, reverse, previous)
-    step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = step if reverse else steps - 1 - step
         gates_t = gates[t, rows]
@@ -462,26 +461,14 @@ def _gru_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, gates, grad
                 d_gi[row, j] = d_r
                 d_gh[row, j] = d_r
                 d_gh[row, 2 * n_hidden + j] = d_m * r
-        d_gh_t = d_gh[t * n_rows:(t + 1) * n_rows]
-        for panel in range(w_hh_panels.shape[0]):
-            for block in range(step_blocks):
-                _tile_8_rows(d_gh_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(d_gh[t * n_rows:(t + 1) * n_rows], w_hh_panels, grad_h)
         for n in range(n_rows):
             for j in range(n_hidden):
                 grad_h[n, j] += direct[n, j]
-    row_blocks = _row_blocks(d_gi.shape[0])
-    for panel in range(w_ih_panels.shape[0] if need_grad_x else 0):
-        for block in range(row_blocks):
-            _tile_8_rows(d_gi, w_ih_panels[panel], 0, grad_x_p, block * SEQUENCE_ROWS, panel * NR, False)
-    x_t = x_part.T  # (I, T·R)
-    previous_t = previous.T  # (H, T·R)
-    in_blocks = _row_blocks(x_t.shape[0])
-    hidden_blocks = _row_blocks(n_hidden)
-    for panel in range(gate_width // NR):
-        for block in range(in_blocks):
-            _tile_8_rows(x_t, d_gi, panel * NR, grad_w_ih_t, block * SEQUENCE_ROWS, panel * NR, False)
-        for block in range(hidden_blocks):
-            _tile_8_rows(previous_t, d_gh, panel * NR, grad_w_hh_t, block * SEQUENCE_ROWS, panel * NR, False)
+    if need_grad_x:
+        _times_panels(d_gi, w_ih_panels, grad_x_p)
+    _times_columns(x_part.T, d_gi, grad_w_ih_t, False)  # (I, T·R) @ (T·R, Gp)
+    _times_columns(previous.T, d_gh, grad_w_hh_t, False)  # (H, T·R) @ (T·R, Gp)
     for row in range(d_gi.shape[0]):  # sums over this part's T·R rows
         for col in range(gate_width):
             grad_b_ih[col] += d_gi[row, col]
@@ -531,17 +518,11 @@ def _rnn_sequence_forward_rows(x, h0, w_ih_panels, w_hh_panels, b_ih, b_hh, reve
     n_hidden = hs.shape[2]
     rows = slice(row0, row0 + n_rows)
     _gather_part_inputs(x, rows, x_part)
-    input_blocks = _row_blocks(x_part.shape[0])
-    for panel in range(w_ih_panels.shape[0]):
-        for block in range(input_blocks):
-            _tile_8_rows(x_part, w_ih_panels[panel], 0, zi, block * SEQUENCE_ROWS, panel * NR, False)
-    step_blocks = _row_blocks(n_rows)
+    _times_panels(x_part, w_ih_panels, zi)
     for step in range(steps):
         t = steps - 1 - step if reverse else step
         h_prev = h0[rows] if step == 0 else hs[_previous_index(t, reverse), rows]
-        for panel in range(w_hh_panels.shape[0]):
-            for block in range(step_blocks):
-                _tile_8_rows(h_prev, w_hh_panels[panel], 0, zh, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(h_prev, w_hh_panels, zh)
         h_t = hs[t, rows]
         for n in range(n_rows):
             row = t * n_rows + n
@@ -589,7 +570,6 @@ def _rnn_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, re
             dz[row, col] = 0
     _gather_part_inputs(x, rows, x_part)
     _gather_part_previous(h0, hs, rows, reverse, previous)
-    step_blocks = _row_blocks(n_rows)
     for step in range(steps):
         t = step if reverse else steps - 1 - step
         h_t = hs[t, rows]
@@ -603,23 +583,11 @@ def _rnn_sequence_backward_rows(x, h0, w_ih_panels, w_hh_panels, hs, grad_hs, re
                     dz[row, j] = g * (1.0 - h * h)
                 else:
                     dz[row, j] = 0 if h <= 0 else g
-        dz_t = dz[t * n_rows:(t + 1) * n_rows]
-        for panel in range(w_hh_panels.shape[0]):
-            for block in range(step_blocks):
-                _tile_8_rows(dz_t, w_hh_panels[panel], 0, grad_h, block * SEQUENCE_ROWS, panel * NR, False)
-    row_blocks = _row_blocks(dz.shape[0])
-    for panel in range(w_ih_panels.shape[0] if need_grad_x else 0):
-        for block in range(row_blocks):
-            _tile_8_rows(dz, w_ih_panels[panel], 0, grad_x_p, block * SEQUENCE_ROWS, panel * NR, False)
-    x_t = x_part.T  # (I, T·R)
-    previous_t = previous.T  # (H, T·R)
-    in_blocks = _row_blocks(x_t.shape[0])
-    hidden_blocks = _row_blocks(n_hidden)
-    for panel in range(width // NR):
-        for block in range(in_blocks):
-            _tile_8_rows(x_t, dz, panel * NR, grad_w_ih_t, block * SEQUENCE_ROWS, panel * NR, False)
-        for block in range(hidden_blocks):
-            _tile_8_rows(previous_t, dz, panel * NR, grad_w_hh_t, block * SEQUENCE_ROWS, panel * NR, False)
+        _times_panels(dz[t * n_rows:(t + 1) * n_rows], w_hh_panels, grad_h)
+    if need_grad_x:
+        _times_panels(dz, w_ih_panels, grad_x_p)
+    _times_columns(x_part.T, dz, grad_w_ih_t, False)  # (I, T·R) @ (T·R, Hp)
+    _times_columns(previous.T, dz, grad_w_hh_t, False)  # (H, T·R) @ (T·R, Hp)
     for row in range(dz.shape[0]):  # sums over this part's T·R rows
         for col in range(width):
             grad_bias[col] += dz[row, col]
