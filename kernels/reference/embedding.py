@@ -18,7 +18,7 @@ _FLOATS = (np.float32, np.float64)
 
 
 def check_embedding_backward_inputs(kernel, ids, grad_out, num_rows, padding_idx):
-    """Validate the arguments (not the id values: see first_bad_id); returns (P, D)."""
+    """Validate the arguments (not the id values: each kernel checks those and calls raise_bad_id); returns (P, D)."""
     if not isinstance(ids, np.ndarray) or ids.dtype.kind not in "iu":
         got = ids.dtype if isinstance(ids, np.ndarray) else type(ids).__name__
         raise TypeError(f"{kernel}: ids must be an integer numpy.ndarray, got {got}")
